@@ -1,0 +1,118 @@
+package admission
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+)
+
+// benchLimit is far above anything a benchmark holds, so nothing throttles.
+const benchLimit = 1 << 30
+
+// benchPools sets up one function of each kind the hot path tells apart.
+func benchPools() (*Controller, []struct{ name, function, target string }) {
+	c := New(benchLimit)
+	c.SetReserved("reserved", 1<<20, true)
+	c.SetProvisionedConfigured("provisioned", "live", 1<<20)
+	c.SetProvisioned("provisioned", "live", 1<<20)
+	return c, []struct{ name, function, target string }{
+		{"unreserved", "unreserved", "$LATEST"},
+		{"reserved", "reserved", "$LATEST"},
+		{"provisioned", "provisioned", "live"},
+	}
+}
+
+func acquireRelease(b *testing.B, c *Controller, function, target string) {
+	s, err := c.Acquire(function, target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Release()
+}
+
+// BenchmarkAcquireRelease is one admission and its release on one
+// goroutine, per kind of pool.
+func BenchmarkAcquireRelease(b *testing.B) {
+	c, cases := benchPools()
+	for _, bc := range cases {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				acquireRelease(b, c, bc.function, bc.target)
+			}
+		})
+	}
+}
+
+// BenchmarkAcquireReleaseParallel is the same from every P at once. In the
+// "same function" cases all goroutines contend for one function's counters
+// (the worst case); in "own function" each goroutine invokes a function of
+// its own, which for unreserved functions still share the unreserved pool's
+// counter.
+func BenchmarkAcquireReleaseParallel(b *testing.B) {
+	c, cases := benchPools()
+	for _, bc := range cases {
+		b.Run(bc.name+"/same-function", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					acquireRelease(b, c, bc.function, bc.target)
+				}
+			})
+		})
+	}
+	for _, reserved := range []bool{false, true} {
+		name := "unreserved/own-function"
+		if reserved {
+			name = "reserved/own-function"
+		}
+		b.Run(name, func(b *testing.B) {
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				function := fmt.Sprintf("%s-%d", name, next.Add(1))
+				if reserved {
+					c.SetReserved(function, 1<<20, true)
+				}
+				for pb.Next() {
+					acquireRelease(b, c, function, "$LATEST")
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkAcquireReleaseFunctions shows that the cost of finding a function
+// does not grow with the number registered: "hot" invokes one function over
+// and over, "spread" walks all of them (so at 100,000 functions it also pays
+// the cache misses of touching a different function's counters each time).
+func BenchmarkAcquireReleaseFunctions(b *testing.B) {
+	for _, n := range []int{1, 1000, 100_000} {
+		c := New(benchLimit)
+		names := make([]string, n)
+		for i := range names {
+			names[i] = fmt.Sprintf("function-%06d", i)
+			if i%2 == 0 {
+				c.SetReserved(names[i], 10, true)
+			} else {
+				c.SetProvisionedConfigured(names[i], "1", 1)
+			}
+		}
+		b.Run(fmt.Sprintf("functions=%d/hot", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				acquireRelease(b, c, names[0], "$LATEST")
+			}
+		})
+		b.Run(fmt.Sprintf("functions=%d/spread", n), func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				acquireRelease(b, c, names[i], "$LATEST")
+				if i++; i == len(names) {
+					i = 0
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,150 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// lambdadRoutes registers lambdad's own endpoints, under /lambdad/ so they
+// never collide with AWS's paths. The console and the CLI read them like
+// any other client.
+func (s *Server) lambdadRoutes() {
+	s.mux.HandleFunc("GET /lambdad/health", func(w http.ResponseWriter, r *http.Request) {
+		writeResult(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /lambdad/audit", s.own(s.audit))
+	s.mux.HandleFunc("GET /lambdad/code/{file}", s.code)
+	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own(s.deadLetters))
+	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own(s.replay))
+	s.mux.HandleFunc("GET /lambdad/events/stats", s.own(s.eventStats))
+}
+
+// deadLetters lists failed events that had no destination, oldest first:
+// ?after=SEQ&limit=N (1..1000, default 100).
+func (s *Server) deadLetters(r *http.Request) (any, error) {
+	if s.queue == nil {
+		return nil, errNoQueue
+	}
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return nil, err
+	}
+	after, err := intParam(r, "after", 0, 0, 1<<62)
+	if err != nil {
+		return nil, err
+	}
+	dls, err := s.queue.DeadLetters(r.Context(), uint64(after), limit)
+	if err != nil {
+		return nil, err
+	}
+	if dls == nil {
+		dls = []*store.DeadLetter{}
+	}
+	return map[string]any{"DeadLetters": dls}, nil
+}
+
+// replay sends a dead letter's event through the queue again.
+func (s *Server) replay(r *http.Request) (any, error) {
+	if s.queue == nil {
+		return nil, errNoQueue
+	}
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		return nil, awserr.New(awserr.InvalidParameterValue, "Not a dead-letter sequence number: %s", r.PathValue("seq"))
+	}
+	ev, err := s.queue.Replay(r.Context(), seq)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"Replayed": seq, "Event": ev.Seq, "RequestId": ev.RequestID}, nil
+}
+
+func (s *Server) eventStats(r *http.Request) (any, error) {
+	if s.queue == nil {
+		return nil, errNoQueue
+	}
+	return s.queue.Stats(), nil
+}
+
+// intParam reads an optional whole-number query parameter within bounds.
+func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, awserr.New(awserr.InvalidParameterValue, "%s must be a whole number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}
+
+// own adapts a handler of lambdad's own endpoints to the one renderer.
+func (s *Server) own(h func(r *http.Request) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		res, err := h(r)
+		if err != nil {
+			renderError(w, r, s.log, w.Header().Get(requestIDHeader), err)
+			return
+		}
+		writeResult(w, http.StatusOK, res)
+	}
+}
+
+type auditPage struct {
+	Records    json.RawMessage `json:"Records"`
+	NextBefore uint64          `json:"NextBefore,omitempty"`
+}
+
+// audit serves the recent changes to concurrency settings, newest first:
+// ?limit=N (1..1000, default 100) and ?before=SEQ to page back.
+func (s *Server) audit(r *http.Request) (any, error) {
+	limit, err := intParam(r, "limit", 100, 1, 1000)
+	if err != nil {
+		return nil, err
+	}
+	before, err := intParam(r, "before", 0, 0, 1<<62)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := s.ctl.Audit(r.Context(), uint64(before), limit)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(recs)
+	if err != nil {
+		return nil, err
+	}
+	if recs == nil {
+		raw = []byte("[]")
+	}
+	page := &auditPage{Records: raw}
+	if len(recs) == limit {
+		page.NextBefore = recs[len(recs)-1].Seq
+	}
+	return page, nil
+}
+
+var codeFile = regexp.MustCompile(`^[0-9a-f]{64}\.zip$`)
+
+// code serves a function's code archive, where GetFunction's Code.Location
+// points.
+func (s *Server) code(w http.ResponseWriter, r *http.Request) {
+	file := r.PathValue("file")
+	if !codeFile.MatchString(file) {
+		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.ResourceNotFound, "No such code archive: %s", file))
+		return
+	}
+	path, ok := s.ctl.CodeFile(file[:64])
+	if !ok {
+		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.ResourceNotFound, "No such code archive: %s", file))
+		return
+	}
+	w.Header().Set("Content-Type", "application/zip")
+	http.ServeFile(w, r, path)
+}

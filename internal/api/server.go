@@ -1,0 +1,283 @@
+// Package api is lambdad's HTTP edge: the AWS Lambda rest-json API and
+// lambdad's own endpoints. Routes, member locations and constraints come
+// from the embedded API model (package apimodel); each handler decodes, calls
+// the control plane or the invoker, and returns a result or an error to one
+// renderer, so every answer has AWS's shape and every response carries an
+// x-amzn-RequestId.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/apimodel"
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/uuid"
+)
+
+// Server serves the API.
+type Server struct {
+	model   *apimodel.Model
+	ctl     *control.Service
+	invoker Invoker
+	queue   Queue
+	log     *slog.Logger
+	mux     *http.ServeMux
+}
+
+// call is one request to one operation.
+type call struct {
+	op        *apimodel.Operation
+	r         *http.Request
+	w         http.ResponseWriter
+	in        map[string]any
+	deferred  error
+	body      []byte
+	requestID string
+}
+
+func (c *call) ctx() context.Context { return c.r.Context() }
+
+// str is a decoded string member, "" when absent.
+func (c *call) str(name string) string {
+	s, _ := c.in[name].(string)
+	return s
+}
+
+// intp is a decoded integer member, nil when absent.
+func (c *call) intp(name string) *int {
+	f, ok := c.in[name].(float64)
+	if !ok {
+		return nil
+	}
+	n := int(f)
+	return &n
+}
+
+type handler func(c *call) (any, error)
+
+// noContent answers 204 with no body, whatever status the model gives.
+type noContent struct{}
+
+// route binds an operation of the model to its handler.
+type route struct {
+	op string
+	h  handler
+	// deferBody lets the handler report body violations itself, at the
+	// point in its checks where AWS reports them.
+	deferBody bool
+	// bodyLimit bounds the request body; 0 means maxBody.
+	bodyLimit int64
+}
+
+// Backends are what the server hands work to beyond the control plane;
+// either may be nil, and the operations that need it then answer that they
+// are not enabled.
+type Backends struct {
+	Invoker Invoker
+	Queue   Queue
+}
+
+// New builds the server.
+func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
+	model, err := apimodel.Load()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{model: model, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	routes := []route{
+		{op: "CreateFunction", h: s.createFunction},
+		{op: "GetFunction", h: s.getFunction},
+		{op: "GetFunctionConfiguration", h: s.getFunctionConfiguration},
+		{op: "ListFunctions", h: s.listFunctions},
+		{op: "UpdateFunctionCode", h: s.updateFunctionCode},
+		{op: "UpdateFunctionConfiguration", h: s.updateFunctionConfiguration},
+		{op: "DeleteFunction", h: s.deleteFunction},
+		{op: "PublishVersion", h: s.publishVersion},
+		{op: "ListVersionsByFunction", h: s.listVersions},
+		{op: "CreateAlias", h: s.createAlias},
+		{op: "GetAlias", h: s.getAlias},
+		{op: "UpdateAlias", h: s.updateAlias},
+		{op: "DeleteAlias", h: s.deleteAlias},
+		{op: "ListAliases", h: s.listAliases},
+		{op: "PutFunctionConcurrency", h: s.putFunctionConcurrency, deferBody: true},
+		{op: "GetFunctionConcurrency", h: s.getFunctionConcurrency},
+		{op: "DeleteFunctionConcurrency", h: s.deleteFunctionConcurrency},
+		{op: "GetAccountSettings", h: s.getAccountSettings},
+		{op: "Invoke", h: s.invoke, bodyLimit: maxSyncPayload},
+		{op: "InvokeAsync", h: s.invokeAsync, bodyLimit: maxAsyncLegacyPayload},
+		{op: "PutFunctionEventInvokeConfig", h: s.putEventInvokeConfig(true)},
+		{op: "UpdateFunctionEventInvokeConfig", h: s.putEventInvokeConfig(false)},
+		{op: "GetFunctionEventInvokeConfig", h: s.getEventInvokeConfig},
+		{op: "DeleteFunctionEventInvokeConfig", h: s.deleteEventInvokeConfig},
+		{op: "ListFunctionEventInvokeConfigs", h: s.listEventInvokeConfigs},
+		{op: "PutProvisionedConcurrencyConfig", h: s.putProvisioned},
+		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
+		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
+		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+	}
+	// Operations that share a method and path differ by a fixed query part
+	// (GetProvisionedConcurrencyConfig and its List=ALL form).
+	byPattern := map[string][]route{}
+	var order []string
+	for _, rt := range routes {
+		op := model.Operations[rt.op]
+		if op == nil {
+			panic("api: operation missing from the model: " + rt.op)
+		}
+		p := op.Method + " " + op.Path
+		if _, seen := byPattern[p]; !seen {
+			order = append(order, p)
+		}
+		byPattern[p] = append(byPattern[p], rt)
+	}
+	for _, p := range order {
+		s.mux.Handle(p, s.dispatch(byPattern[p]))
+	}
+	s.lambdadRoutes()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.UnknownOperation, "Unknown operation %s %s", r.Method, r.URL.Path))
+	})
+	return s, nil
+}
+
+const requestIDHeader = "X-Amzn-Requestid"
+
+// ServeHTTP gives every request an id, echoed in x-amzn-RequestId on every
+// response, and routes it.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id := uuid.New()
+	w.Header()["X-Amzn-Requestid"] = []string{id}
+	s.mux.ServeHTTP(w, r)
+}
+
+func (s *Server) dispatch(routes []route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rt := routes[0]
+		for _, cand := range routes {
+			op := s.model.Operations[cand.op]
+			if len(op.Query) == 0 {
+				rt = cand
+				continue
+			}
+			match := true
+			for k, v := range op.Query {
+				if r.URL.Query().Get(k) != v {
+					match = false
+				}
+			}
+			if match {
+				rt = cand
+				break
+			}
+		}
+		s.serve(w, r, rt)
+	})
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
+	start := time.Now()
+	op := s.model.Operations[rt.op]
+	c := &call{op: op, r: r, w: w, requestID: w.Header().Get(requestIDHeader)}
+	c.r = r.WithContext(control.WithCaller(r.Context(), control.Caller{RequestID: c.requestID, AccessKeyID: accessKeyID(r)}))
+	result, err := s.run(c, rt)
+	status := op.Status
+	switch {
+	case err != nil:
+		renderError(w, c.r, s.log, c.requestID, err)
+		if e, ok := awserr.As(err); ok {
+			status = e.Status()
+		} else {
+			status = 500
+		}
+	case result == nil:
+		w.WriteHeader(status)
+	default:
+		status = writeResult(w, status, result)
+	}
+	s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("request_id", c.requestID),
+		slog.String("op", op.Name), slog.Int("status", status), slog.Duration("took", time.Since(start)))
+}
+
+func (s *Server) run(c *call, rt route) (any, error) {
+	limit := rt.bodyLimit
+	if limit == 0 {
+		limit = maxBody
+	}
+	body, err := readBody(c.r, limit, opDisplayName(c.op.Name))
+	if err != nil {
+		return nil, err
+	}
+	c.body = body
+	in, deferred, err := decode(c.op, c.r, body)
+	if err != nil {
+		return nil, err
+	}
+	if deferred != nil && !rt.deferBody {
+		return nil, deferred
+	}
+	c.in, c.deferred = in, deferred
+	return rt.h(c)
+}
+
+// opDisplayName is the operation name AWS uses in size-limit messages.
+func opDisplayName(op string) string {
+	if op == "Invoke" {
+		return "InvokeFunction"
+	}
+	return op
+}
+
+// rawResult is a response that is not JSON from a struct: Invoke's payload
+// with its headers.
+type rawResult struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func writeResult(w http.ResponseWriter, status int, result any) int {
+	switch res := result.(type) {
+	case noContent:
+		w.WriteHeader(http.StatusNoContent)
+		return http.StatusNoContent
+	case *rawResult:
+		for k, v := range res.header {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(res.body)))
+		w.WriteHeader(res.status)
+		w.Write(res.body)
+		return res.status
+	}
+	body, err := json.Marshal(result)
+	if err != nil {
+		body = []byte("{}")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+	return status
+}
+
+// accessKeyID is the access key a SigV4-signed request names, for the audit
+// trail; "" for unsigned requests.
+func accessKeyID(r *http.Request) string {
+	auth := r.Header.Get("Authorization")
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	key, _, _ := strings.Cut(cred, "/")
+	return key
+}

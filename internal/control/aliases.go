@@ -1,0 +1,253 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"maps"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+	"github.com/lambdad/lambdad/internal/uuid"
+)
+
+// RoutingConfig is an alias's traffic split.
+type RoutingConfig struct {
+	AdditionalVersionWeights map[string]float64
+}
+
+// AliasInput is the request of CreateAlias and UpdateAlias.
+type AliasInput struct {
+	FunctionName    string
+	Name            string
+	FunctionVersion *string
+	Description     *string
+	RoutingConfig   *RoutingConfig
+	RevisionId      string
+}
+
+// AliasARN is an alias's ARN.
+func (s *Service) AliasARN(name, alias string) string { return s.names.QualifiedARN(name, alias) }
+
+func aliasNotFound(arn string) error {
+	return awserr.New(awserr.ResourceNotFound, "Alias not found: %s", arn)
+}
+
+// checkAliasTarget checks that an alias may point at version with the
+// given extra weights.
+func (s *Service) checkAliasTarget(tx *store.Tx, name, version string, routing *RoutingConfig) error {
+	if _, err := tx.Version(name, version); errors.Is(err, store.ErrNotFound) {
+		return awserr.FunctionNotFound(s.ARN(name, version))
+	} else if err != nil {
+		return err
+	}
+	if routing == nil {
+		return nil
+	}
+	if len(routing.AdditionalVersionWeights) > 1 {
+		return awserr.New(awserr.InvalidParameterValue, "Number of additional version weights cannot be greater than 1.")
+	}
+	for v := range routing.AdditionalVersionWeights {
+		if v == version {
+			return awserr.New(awserr.InvalidParameterValue, "Invalid function version %s. Function version %s is already included in routing configuration.", v, v)
+		}
+		if version == function.Latest || v == function.Latest {
+			return awserr.New(awserr.InvalidParameterValue, "$LATEST is not supported for an alias pointing to more than 1 version")
+		}
+		if _, err := tx.Version(name, v); errors.Is(err, store.ErrNotFound) {
+			return awserr.FunctionNotFound(s.ARN(name, v))
+		} else if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateAlias creates an alias.
+func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Alias, error) {
+	name, err := s.unqualified(in.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	if in.FunctionVersion == nil {
+		return nil, awserr.New(awserr.InvalidParameterValue, "FunctionVersion is required.")
+	}
+	a := &function.Alias{Name: in.Name, FunctionVersion: *in.FunctionVersion, RevisionID: uuid.New()}
+	set(&a.Description, in.Description)
+	if in.RoutingConfig != nil {
+		a.RoutingWeights = maps.Clone(in.RoutingConfig.AdditionalVersionWeights)
+	}
+	err = s.db.Update(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+			return err
+		}
+		if _, err := tx.Alias(name, in.Name); err == nil {
+			return awserr.New(awserr.ResourceConflict, "Alias already exists: %s", s.AliasARN(name, in.Name))
+		}
+		if err := s.checkAliasTarget(tx, name, a.FunctionVersion, in.RoutingConfig); err != nil {
+			return err
+		}
+		return tx.PutAlias(name, a)
+	})
+	return a, internal("create alias", err)
+}
+
+// GetAlias reads an alias.
+func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*function.Alias, string, error) {
+	name, err := s.unqualified(functionName)
+	if err != nil {
+		return nil, "", err
+	}
+	var a *function.Alias
+	err = s.db.View(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+			return err
+		}
+		a, err = tx.Alias(name, alias)
+		if errors.Is(err, store.ErrNotFound) {
+			return aliasNotFound(s.AliasARN(name, alias))
+		}
+		return err
+	})
+	return a, name, internal("get alias", err)
+}
+
+// UpdateAlias changes an alias.
+func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Alias, error) {
+	name, err := s.unqualified(in.FunctionName)
+	if err != nil {
+		return nil, err
+	}
+	var out *function.Alias
+	var moved *store.ProvisionedConfig
+	err = s.db.Update(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+			return err
+		}
+		old, err := tx.Alias(name, in.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			return aliasNotFound(s.AliasARN(name, in.Name))
+		} else if err != nil {
+			return err
+		}
+		if err := checkRevision(in.RevisionId, old.RevisionID); err != nil {
+			return err
+		}
+		a := *old
+		set(&a.FunctionVersion, in.FunctionVersion)
+		set(&a.Description, in.Description)
+		if in.RoutingConfig != nil {
+			a.RoutingWeights = maps.Clone(in.RoutingConfig.AdditionalVersionWeights)
+		}
+		var routing *RoutingConfig
+		if len(a.RoutingWeights) > 0 {
+			routing = &RoutingConfig{AdditionalVersionWeights: a.RoutingWeights}
+		}
+		if err := s.checkAliasTarget(tx, name, a.FunctionVersion, routing); err != nil {
+			return err
+		}
+		a.RevisionID = uuid.New()
+		out = &a
+		if a.FunctionVersion != old.FunctionVersion {
+			if pc, err := tx.ProvisionedConfig(name, a.Name); err == nil {
+				moved = pc
+			}
+		}
+		return tx.PutAlias(name, &a)
+	})
+	if err == nil && moved != nil && s.provisioner != nil {
+		// Moving an alias re-provisions its environments for the new version.
+		s.provisioner.Provision(name, moved.Qualifier, out.FunctionVersion, moved.Requested)
+	}
+	return out, internal("update alias", err)
+}
+
+// DeleteAlias deletes an alias.
+func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) error {
+	name, err := s.unqualified(functionName)
+	if err != nil {
+		return err
+	}
+	s.mirror.Lock()
+	defer s.mirror.Unlock()
+	err = s.db.Update(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+			return err
+		}
+		if _, err := tx.Alias(name, alias); errors.Is(err, store.ErrNotFound) {
+			return aliasNotFound(s.AliasARN(name, alias))
+		} else if err != nil {
+			return err
+		}
+		// DeleteAlias drops the alias's provisioned concurrency too.
+		if err := s.dropProvisioned(tx, name, alias); err != nil {
+			return err
+		}
+		return tx.DeleteAlias(name, alias)
+	})
+	if err != nil {
+		return internal("delete alias", err)
+	}
+	s.afterUnprovision(name, alias)
+	return nil
+}
+
+// ListAliases lists a function's aliases, optionally only those that point
+// at functionVersion.
+func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion, marker string, maxItems *int) ([]*function.Alias, string, error) {
+	name, err := s.unqualified(functionName)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := 50
+	if maxItems != nil {
+		limit = min(*maxItems, 50)
+	}
+	after := ""
+	if marker != "" {
+		fn, a, err := decodeMarker(marker)
+		if err != nil || fn != name {
+			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
+		}
+		after = a
+	}
+	var out []*function.Alias
+	next := ""
+	err = s.db.View(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+			return err
+		}
+		for len(out) <= limit {
+			page, err := tx.Aliases(name, after, limit+1)
+			if err != nil || len(page) == 0 {
+				return err
+			}
+			for _, a := range page {
+				if functionVersion == "" || a.FunctionVersion == functionVersion {
+					out = append(out, a)
+				}
+				after = a.Name
+			}
+		}
+		return nil
+	})
+	if len(out) > limit {
+		out = out[:limit]
+		next = encodeMarker(name, out[limit-1].Name)
+	}
+	return out, next, internal("list aliases", err)
+}
+
+// ResolveTarget returns the configuration an invocation of name:qualifier
+// runs, and the alias when the qualifier is one.
+func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cfg *function.Config, alias *function.Alias, err error) {
+	err = s.db.View(func(tx *store.Tx) error {
+		arn := s.ARN(name, qualifier)
+		if _, err := mustFunction(tx, name, arn); err != nil {
+			return err
+		}
+		cfg, alias, err = resolve(tx, name, qualifier, arn)
+		return err
+	})
+	return cfg, alias, internal("resolve "+name, err)
+}

@@ -1,0 +1,161 @@
+package control
+
+import (
+	"context"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// PutFunctionConcurrency sets a function's reserved concurrency, with
+// AWS's checks in AWS's order. invalid is the request's deferred model
+// violation (n missing or negative), which AWS reports only after the name
+// checks.
+func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *int, invalid error) (int, error) {
+	fname, err := s.unqualified(name)
+	if err != nil {
+		return 0, err
+	}
+	s.mirror.Lock()
+	defer s.mirror.Unlock()
+	err = s.db.Update(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
+		if err != nil {
+			return err
+		}
+		if invalid != nil {
+			return invalid
+		}
+		if *n > 0 {
+			sums := tx.Sums()
+			others := sums.Reserved + sums.ProvisionedUnreserved
+			if f.Reserved != nil {
+				others -= int64(*f.Reserved)
+			} else {
+				others -= int64(f.Provisioned)
+			}
+			if int64(s.opts.AccountConcurrency)-others-int64(*n) < int64(s.minUnreserved()) {
+				return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", s.minUnreserved())
+			}
+		}
+		if *n < f.Provisioned {
+			return awserr.NoType(awserr.InvalidParameterValue, " ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", *n, f.Provisioned)
+		}
+		old := f.Reserved
+		f.Reserved = n
+		if err := tx.PutFunction(f); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, "PutFunctionConcurrency", fname, old, n)
+	})
+	if err != nil {
+		return 0, internal("put function concurrency", err)
+	}
+	if s.limits != nil {
+		s.limits.SetReserved(fname, *n, true)
+	}
+	return *n, nil
+}
+
+// GetFunctionConcurrency reads a function's reservation; ok is false when
+// none is set.
+func (s *Service) GetFunctionConcurrency(ctx context.Context, name string) (n int, ok bool, err error) {
+	fname, err := s.unqualified(name)
+	if err != nil {
+		return 0, false, err
+	}
+	err = s.db.View(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(fname, ""))
+		if err != nil {
+			return err
+		}
+		if f.Reserved != nil {
+			n, ok = *f.Reserved, true
+		}
+		return nil
+	})
+	return n, ok, internal("get function concurrency", err)
+}
+
+// DeleteFunctionConcurrency removes a function's reservation.
+func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) error {
+	fname, err := s.unqualified(name)
+	if err != nil {
+		return err
+	}
+	s.mirror.Lock()
+	defer s.mirror.Unlock()
+	err = s.db.Update(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
+		if err != nil {
+			return err
+		}
+		old := f.Reserved
+		if old == nil {
+			return nil
+		}
+		f.Reserved = nil
+		if err := tx.PutFunction(f); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, "DeleteFunctionConcurrency", fname, old, nil)
+	})
+	if err != nil {
+		return internal("delete function concurrency", err)
+	}
+	if s.limits != nil {
+		s.limits.SetReserved(fname, 0, false)
+	}
+	return nil
+}
+
+// AccountSettings is GetAccountSettings' answer.
+type AccountSettings struct {
+	ConcurrentExecutions           int
+	UnreservedConcurrentExecutions int
+	FunctionCount                  int64
+	TotalCodeSize                  int64
+}
+
+// GetAccountSettings reads the account's limits and usage from the running
+// sums.
+func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, error) {
+	var out AccountSettings
+	err := s.db.View(func(tx *store.Tx) error {
+		sums := tx.Sums()
+		out = AccountSettings{
+			ConcurrentExecutions:           s.opts.AccountConcurrency,
+			UnreservedConcurrentExecutions: s.opts.AccountConcurrency - int(sums.Reserved+sums.ProvisionedUnreserved),
+			FunctionCount:                  sums.FunctionCount,
+			TotalCodeSize:                  sums.TotalCodeSize,
+		}
+		return nil
+	})
+	return &out, internal("get account settings", err)
+}
+
+// appendAudit writes a concurrency change to the trail inside tx and logs
+// it once the change is durable.
+func (s *Service) appendAudit(ctx context.Context, tx *store.Tx, op, fn string, old, new *int) error {
+	c := callerOf(ctx)
+	r := &store.AuditRecord{Time: s.opts.Now().UTC(), RequestID: c.RequestID, AccessKeyID: c.AccessKeyID,
+		Operation: op, Function: fn, Old: old, New: new}
+	if err := tx.AppendAudit(r); err != nil {
+		return err
+	}
+	tx.OnCommit(func() {
+		s.log.LogAttrs(ctx, slogInfo, "concurrency changed", auditAttrs(r)...)
+	})
+	return nil
+}
+
+// Audit returns recent audit records, newest first.
+func (s *Service) Audit(ctx context.Context, before uint64, limit int) ([]*store.AuditRecord, error) {
+	var out []*store.AuditRecord
+	err := s.db.View(func(tx *store.Tx) (err error) {
+		out, err = tx.Audit(before, limit)
+		return err
+	})
+	return out, internal("audit", err)
+}

@@ -1,0 +1,158 @@
+// Package control is lambdad's control plane: every operation that creates,
+// changes or reads functions, versions, aliases and concurrency settings.
+// Each operation applies AWS's checks in AWS's order inside one store
+// transaction, so a check and the write it guards are one atomic step, and
+// after the commit it brings the in-memory owners (admission, execution
+// environments) in line with what is now durable.
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// Limits is what admission needs to hear from the control plane: it mirrors
+// the settings the store holds.
+type Limits interface {
+	SetAccountLimit(limit int)
+	SetReserved(function string, reserved int, ok bool)
+	RemoveFunction(function string)
+}
+
+// Retirer is told when a function's code or configuration changed or the
+// function went away, so that environments running the old code drain.
+type Retirer interface {
+	Retire(function string)
+}
+
+// Options configure the control plane.
+type Options struct {
+	Region    string
+	AccountID string
+	// AccountConcurrency is the account limit L (AWS default 1000).
+	AccountConcurrency int
+	// MinUnreserved is M, the concurrency that must stay unreserved (AWS
+	// default 100). The minimum in force is min(M, L).
+	MinUnreserved int
+	Logger        *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Service is the control plane.
+type Service struct {
+	db      *store.DB
+	opts    Options
+	names   function.Parser
+	log     *slog.Logger
+	limits  Limits
+	retirer Retirer
+	// provisioner and provLimits are connected by SetProvisioner once the
+	// parts that keep provisioned environments exist.
+	provisioner Provisioner
+	provLimits  ProvisionedLimits
+
+	// mirror serialises "commit, then update admission" for the writes that
+	// change concurrency settings, so that admission sees them in commit
+	// order even when two callers race on one function.
+	mirror sync.Mutex
+}
+
+// New returns the control plane over db. limits and retirer may be nil.
+func New(db *store.DB, opts Options, limits Limits, retirer Retirer) (*Service, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{db: db, opts: opts, names: function.Parser{Region: opts.Region, Account: opts.AccountID},
+		log: opts.Logger, limits: limits, retirer: retirer}
+	if err := s.loadLimits(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Names is the parser for FunctionName values of this server.
+func (s *Service) Names() function.Parser { return s.names }
+
+// Options returns the settings the service runs with.
+func (s *Service) Options() Options { return s.opts }
+
+// minUnreserved is the minimum in force: min(M, L).
+func (s *Service) minUnreserved() int { return min(s.opts.MinUnreserved, s.opts.AccountConcurrency) }
+
+// loadLimits fills admission's mirror from the store at start.
+func (s *Service) loadLimits() error {
+	if s.limits == nil {
+		return nil
+	}
+	s.limits.SetAccountLimit(s.opts.AccountConcurrency)
+	return s.db.View(func(tx *store.Tx) error {
+		after := ""
+		for {
+			fns, err := tx.Functions(after, 1000)
+			if err != nil {
+				return err
+			}
+			for _, f := range fns {
+				if f.Reserved != nil {
+					s.limits.SetReserved(f.Name, *f.Reserved, true)
+				}
+			}
+			if len(fns) < 1000 {
+				return nil
+			}
+			after = fns[len(fns)-1].Name
+		}
+	})
+}
+
+// Caller identifies who made a request, for the audit trail and the logs.
+type Caller struct {
+	RequestID   string
+	AccessKeyID string
+}
+
+type callerKey struct{}
+
+// WithCaller returns a context carrying the caller of the request.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+func callerOf(ctx context.Context) Caller {
+	c, _ := ctx.Value(callerKey{}).(Caller)
+	return c
+}
+
+// internal wraps an unexpected store failure; the renderer shows the client
+// a ServiceException and logs the cause.
+func internal(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := awserr.As(err); ok {
+		return err
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// mustFunction reads a function's record, turning absence into AWS's 404
+// naming arn.
+func mustFunction(tx *store.Tx, name, arn string) (*function.Function, error) {
+	f, err := tx.Function(name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, awserr.FunctionNotFound(arn)
+	}
+	return f, err
+}

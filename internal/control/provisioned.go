@@ -1,0 +1,327 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// Provisioner keeps provisioned environments running as the stored configs
+// ask: the control plane tells it after every durable change, and asks it
+// for the live counts.
+type Provisioner interface {
+	// Provision starts (or resizes, or moves to a new version) the
+	// environments of function:qualifier, which runs version.
+	Provision(function, qualifier, version string, n int)
+	// Unprovision stops them.
+	Unprovision(function, qualifier string)
+	// Status reports what is allocated and available now.
+	Status(function, qualifier string) ProvisionStatus
+}
+
+// ProvisionStatus is a config's live state.
+type ProvisionStatus struct {
+	Allocated int
+	Available int
+	// Status is IN_PROGRESS, READY or FAILED.
+	Status string
+	Reason string
+}
+
+// ProvisionedView is a config with its live state.
+type ProvisionedView struct {
+	Config *store.ProvisionedConfig
+	ProvisionStatus
+}
+
+// SetProvisioner connects the provisioner and hands it every stored config,
+// so that a restart restores the provisioned environments.
+func (s *Service) SetProvisioner(p Provisioner, limits ProvisionedLimits) error {
+	s.provisioner, s.provLimits = p, limits
+	var cfgs []*store.ProvisionedConfig
+	versions := map[*store.ProvisionedConfig]string{}
+	err := s.db.View(func(tx *store.Tx) error {
+		var err error
+		if cfgs, err = tx.ProvisionedConfigs(""); err != nil {
+			return err
+		}
+		for _, c := range cfgs {
+			v, _, err := resolve(tx, c.Function, c.Qualifier, "")
+			if err != nil {
+				return err
+			}
+			versions[c] = v.Version
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range cfgs {
+		if limits != nil {
+			limits.SetProvisionedConfigured(c.Function, c.Qualifier, c.Requested)
+		}
+		if p != nil {
+			p.Provision(c.Function, c.Qualifier, versions[c], c.Requested)
+		}
+	}
+	return nil
+}
+
+// ProvisionedLimits is admission's side of provisioned concurrency: how
+// much each target has configured (it counts against the reservation or
+// the unreserved pool).
+type ProvisionedLimits interface {
+	SetProvisionedConfigured(function, target string, n int)
+}
+
+func (s *Service) status(function, qualifier string) ProvisionStatus {
+	if s.provisioner == nil {
+		return ProvisionStatus{Status: "IN_PROGRESS"}
+	}
+	return s.provisioner.Status(function, qualifier)
+}
+
+// provisionedTarget checks the FunctionName and Qualifier of a provisioned
+// concurrency operation, in AWS's order, and returns the function, the
+// qualifier and the version it names.
+func (s *Service) provisionedTarget(tx *store.Tx, name, qualifier string, put bool) (string, string, string, error) {
+	ref, err := s.names.ParseWithQualifier(name, qualifier)
+	if err != nil {
+		return "", "", "", err
+	}
+	q := ref.Qualifier
+	if q == "" || q == function.Latest {
+		if put {
+			return "", "", "", awserr.New(awserr.InvalidParameterValue, "Provisioned Concurrency Configs cannot be applied to unpublished function versions.")
+		}
+		return "", "", "", awserr.New(awserr.InvalidParameterValue, "The function resource provided must be an alias or a published version.")
+	}
+	arn := s.ARN(ref.Name, q)
+	if function.IsVersion(q) {
+		if _, err := tx.Version(ref.Name, q); errors.Is(err, store.ErrNotFound) {
+			return "", "", "", awserr.FunctionNotFound(arn)
+		} else if err != nil {
+			return "", "", "", err
+		}
+		return ref.Name, q, q, nil
+	}
+	a, err := tx.Alias(ref.Name, q)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", "", awserr.New(awserr.ResourceNotFound, "Cannot find alias arn: %s", arn)
+	} else if err != nil {
+		return "", "", "", err
+	}
+	return ref.Name, q, a.FunctionVersion, nil
+}
+
+// PutProvisionedConcurrency sets a version's or alias's provisioned
+// concurrency, with AWS's checks.
+func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier string, n int) (*ProvisionedView, error) {
+	s.mirror.Lock()
+	defer s.mirror.Unlock()
+	var cfg *store.ProvisionedConfig
+	var fname, q, version string
+	err := s.db.Update(func(tx *store.Tx) error {
+		var err error
+		if fname, q, version, err = s.provisionedTarget(tx, name, qualifier, true); err != nil {
+			return err
+		}
+		f, err := tx.Function(fname)
+		if err != nil {
+			return err
+		}
+		if err := s.provisionConflict(tx, fname, q, version); err != nil {
+			return err
+		}
+		old, err := tx.ProvisionedConfig(fname, q)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		others := f.Provisioned
+		if old != nil {
+			others -= old.Requested
+		}
+		L := s.opts.AccountConcurrency
+		if n > L {
+			return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", L)
+		}
+		if f.Reserved != nil {
+			if others+n > *f.Reserved {
+				return awserr.New(awserr.InvalidParameterValue, "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
+			}
+		} else {
+			sums := tx.Sums()
+			// Provisioned concurrency of a function without a reservation
+			// comes out of the unreserved pool.
+			unreserved := int64(L) - sums.Reserved - (sums.ProvisionedUnreserved - int64(f.Provisioned)) - int64(others+n)
+			if unreserved < int64(s.minUnreserved()) {
+				return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", s.minUnreserved())
+			}
+		}
+		cfg = &store.ProvisionedConfig{Function: fname, Qualifier: q, Requested: n, LastModified: s.opts.Now()}
+		if err := tx.PutProvisionedConfig(cfg); err != nil {
+			return err
+		}
+		f.Provisioned = others + n
+		return tx.PutFunction(f)
+	})
+	if err != nil {
+		return nil, internal("put provisioned concurrency", err)
+	}
+	if s.provLimits != nil {
+		s.provLimits.SetProvisionedConfigured(fname, q, n)
+	}
+	if s.provisioner != nil {
+		s.provisioner.Provision(fname, q, version, n)
+	}
+	return &ProvisionedView{Config: cfg, ProvisionStatus: s.status(fname, q)}, nil
+}
+
+// provisionConflict refuses a config on an alias whose version is
+// provisioned itself, and on a version an alias with a config points at.
+func (s *Service) provisionConflict(tx *store.Tx, fname, q, version string) error {
+	cfgs, err := tx.ProvisionedConfigs(fname)
+	if err != nil {
+		return err
+	}
+	for _, c := range cfgs {
+		if c.Qualifier == q {
+			continue
+		}
+		if !function.IsVersion(q) && c.Qualifier == version {
+			return awserr.New(awserr.ResourceConflict, "Alias can't be used for Provisioned Concurrency configuration on an already Provisioned version")
+		}
+		if function.IsVersion(q) && !function.IsVersion(c.Qualifier) {
+			a, err := tx.Alias(fname, c.Qualifier)
+			if err == nil && a.FunctionVersion == q {
+				return awserr.New(awserr.ResourceConflict, "Version is pointed by a Provisioned Concurrency alias")
+			}
+		}
+	}
+	return nil
+}
+
+// GetProvisionedConcurrency reads a config with its live state.
+func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier string) (*ProvisionedView, error) {
+	var cfg *store.ProvisionedConfig
+	err := s.db.View(func(tx *store.Tx) error {
+		fname, q, _, err := s.provisionedTarget(tx, name, qualifier, false)
+		if err != nil {
+			return err
+		}
+		cfg, err = tx.ProvisionedConfig(fname, q)
+		if errors.Is(err, store.ErrNotFound) {
+			return awserr.New(awserr.ProvisionedConcurrencyConfigNotFound, "No Provisioned Concurrency Config found for this function")
+		}
+		return err
+	})
+	if err != nil {
+		return nil, internal("get provisioned concurrency", err)
+	}
+	return &ProvisionedView{Config: cfg, ProvisionStatus: s.status(cfg.Function, cfg.Qualifier)}, nil
+}
+
+// DeleteProvisionedConcurrency removes a config; removing none is fine.
+func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualifier string) error {
+	s.mirror.Lock()
+	defer s.mirror.Unlock()
+	var fname, q string
+	err := s.db.Update(func(tx *store.Tx) (err error) {
+		if fname, q, _, err = s.provisionedTarget(tx, name, qualifier, false); err != nil {
+			return err
+		}
+		return s.dropProvisioned(tx, fname, q)
+	})
+	if err != nil {
+		return internal("delete provisioned concurrency", err)
+	}
+	s.afterUnprovision(fname, q)
+	return nil
+}
+
+// dropProvisioned removes a config, if any, and its share of the
+// function's total, inside tx.
+func (s *Service) dropProvisioned(tx *store.Tx, fname, q string) error {
+	old, err := tx.ProvisionedConfig(fname, q)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	f, err := tx.Function(fname)
+	if err != nil {
+		return err
+	}
+	f.Provisioned -= old.Requested
+	if err := tx.PutFunction(f); err != nil {
+		return err
+	}
+	return tx.DeleteProvisionedConfig(fname, q)
+}
+
+func (s *Service) afterUnprovision(fname, q string) {
+	if s.provLimits != nil {
+		s.provLimits.SetProvisionedConfigured(fname, q, 0)
+	}
+	if s.provisioner != nil {
+		s.provisioner.Unprovision(fname, q)
+	}
+}
+
+// ListProvisionedConcurrency lists a function's configs.
+func (s *Service) ListProvisionedConcurrency(ctx context.Context, name, marker string, maxItems *int) ([]*ProvisionedView, string, error) {
+	fname, err := s.unqualified(name)
+	if err != nil {
+		return nil, "", err
+	}
+	limit := 50
+	if maxItems != nil {
+		limit = min(*maxItems, 50)
+	}
+	after := ""
+	if marker != "" {
+		fn, q, err := decodeMarker(marker)
+		if err != nil || fn != fname {
+			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
+		}
+		after = q
+	}
+	var cfgs []*store.ProvisionedConfig
+	err = s.db.View(func(tx *store.Tx) error {
+		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
+			return err
+		}
+		cfgs, err = tx.ProvisionedConfigs(fname)
+		return err
+	})
+	if err != nil {
+		return nil, "", internal("list provisioned concurrency", err)
+	}
+	sort.Slice(cfgs, func(i, j int) bool { return cfgs[i].Qualifier < cfgs[j].Qualifier })
+	var out []*ProvisionedView
+	next := ""
+	for _, c := range cfgs {
+		if after != "" && c.Qualifier <= after {
+			continue
+		}
+		if len(out) == limit {
+			next = encodeMarker(fname, out[limit-1].Config.Qualifier)
+			break
+		}
+		out = append(out, &ProvisionedView{Config: c, ProvisionStatus: s.status(fname, c.Qualifier)})
+	}
+	return out, next, nil
+}
+
+// ProvisionedTimeFormat is how AWS renders a provisioned config's
+// LastModified.
+const ProvisionedTimeFormat = "2006-01-02T15:04:05-0700"
+
+// FormatProvisionedTime renders t as AWS does for provisioned configs.
+func FormatProvisionedTime(t time.Time) string { return t.UTC().Format(ProvisionedTimeFormat) }

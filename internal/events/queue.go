@@ -1,0 +1,404 @@
+// Package events is lambdad's asynchronous invocation queue. An event is
+// written durably (many concurrent senders share one commit and one fsync)
+// before the sender hears 202, and stays in the store until it has run, or
+// its record has reached a destination or the dead-letter list: delivery is
+// at least once, and nothing acknowledged is lost, even to kill -9.
+//
+// A dispatcher runs due events through the same invoker, and so the same
+// admission, as synchronous invokes, taking functions in turn so that one
+// busy or throttled function cannot starve the others. Retries follow AWS:
+// throttles and service errors back off from 1 s to 5 min until the event
+// is MaximumEventAgeInSeconds old; function errors are retried
+// MaximumRetryAttempts times, about 1 and 2 minutes apart.
+package events
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// Invoker runs one synchronous invocation.
+type Invoker interface {
+	Invoke(ctx context.Context, req *invoke.Request) (*invoke.Response, error)
+}
+
+// AWS's defaults and bounds.
+const (
+	DefaultMaxRetryAttempts = 2
+	DefaultMaxEventAge      = 21600 * time.Second
+	minBackoff              = time.Second
+	maxBackoff              = 5 * time.Minute
+	// MaxEventPayload is the limit of an Event invocation's payload.
+	MaxEventPayload = 1048576
+)
+
+// Options configure the queue.
+type Options struct {
+	// TimeScale multiplies every wait (backoffs, retry delays): 1 is AWS's
+	// timing, tests use a small fraction. Event age is measured in scaled
+	// time too, so that MaximumEventAgeInSeconds keeps its meaning.
+	TimeScale float64
+	// Workers bounds how many events run at once (default 100).
+	Workers int
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Stats are the queue's counters, as CloudWatch names them.
+type Stats struct {
+	// AsyncEventsReceived counts events accepted (202).
+	AsyncEventsReceived int64
+	// AsyncEventsDropped counts events that failed and went to a
+	// destination or the dead-letter list without running successfully.
+	AsyncEventsDropped int64
+	// AsyncEventAgeMillis is the age of the last event taken to run,
+	// from acceptance to the start of that attempt.
+	AsyncEventAgeMillis int64
+	Succeeded           int64
+	Pending             int64
+	Running             int64
+	// Commits counts durable commits of new events; Received/Commits is
+	// how many events share one fsync.
+	Commits int64
+}
+
+// Queue is the durable event queue and its dispatcher.
+type Queue struct {
+	db   *store.DB
+	ctl  *control.Service
+	inv  Invoker
+	opts Options
+	log  *slog.Logger
+
+	incoming chan *pendingWrite
+	wake     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	mu sync.Mutex // guards the following fields
+	// byFn holds the due-ordered events waiting per function.
+	byFn map[string]*fnQueue
+	// ring is the order in which functions take turns.
+	ring    []string
+	cursor  int
+	running int
+
+	received, dropped, succeeded, commits, lastAge atomic.Int64
+}
+
+type item struct {
+	ev  *store.Event
+	due time.Time
+}
+
+// fnQueue is one function's waiting events, a min-heap by due time.
+type fnQueue struct {
+	items   []*item
+	running int
+}
+
+func (f *fnQueue) Len() int { return len(f.items) }
+func (f *fnQueue) Less(i, j int) bool {
+	a, b := f.items[i], f.items[j]
+	return a.due.Before(b.due) || a.due.Equal(b.due) && a.ev.Seq < b.ev.Seq
+}
+func (f *fnQueue) Swap(i, j int) { f.items[i], f.items[j] = f.items[j], f.items[i] }
+func (f *fnQueue) Push(x any)    { f.items = append(f.items, x.(*item)) }
+func (f *fnQueue) Pop() any {
+	it := f.items[len(f.items)-1]
+	f.items = f.items[:len(f.items)-1]
+	return it
+}
+
+type pendingWrite struct {
+	ev   *store.Event
+	done chan error
+}
+
+// New opens the queue over db, loading every event a previous run left
+// unfinished. Start begins dispatching.
+func New(db *store.DB, ctl *control.Service, inv Invoker, opts Options) (*Queue, error) {
+	if opts.TimeScale <= 0 {
+		opts.TimeScale = 1
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 100
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger,
+		incoming: make(chan *pendingWrite, 1024), wake: make(chan struct{}, 1), byFn: map[string]*fnQueue{}}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	now := opts.Now()
+	err := db.View(func(tx *store.Tx) error {
+		return tx.Events(func(e *store.Event) error {
+			q.push(&item{ev: e, due: now})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// Start runs the committer and the dispatcher until Close.
+func (q *Queue) Start() {
+	q.wg.Add(2)
+	go q.commitLoop()
+	go q.dispatchLoop()
+}
+
+// Close stops dispatching and cancels running events; they stay stored and
+// run again after the next start.
+func (q *Queue) Close() error {
+	q.cancel()
+	q.wg.Wait()
+	return nil
+}
+
+// Stats returns the counters.
+func (q *Queue) Stats() Stats {
+	q.mu.Lock()
+	pending := 0
+	for _, f := range q.byFn {
+		pending += f.Len()
+	}
+	running := q.running
+	q.mu.Unlock()
+	return Stats{
+		AsyncEventsReceived: q.received.Load(), AsyncEventsDropped: q.dropped.Load(),
+		AsyncEventAgeMillis: q.lastAge.Load(), Succeeded: q.succeeded.Load(),
+		Pending: int64(pending), Running: int64(running), Commits: q.commits.Load(),
+	}
+}
+
+// Enqueue validates an Event invocation and stores it; when it returns nil
+// the event is on disk and will run.
+func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
+	if len(req.Payload) > MaxEventPayload {
+		return awserr.New(awserr.RequestTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", MaxEventPayload)
+	}
+	ref, err := q.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	if err != nil {
+		return err
+	}
+	if _, _, err := q.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier); err != nil {
+		return err
+	}
+	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+		return awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: Unexpected character")
+	}
+	ev := &store.Event{RequestID: req.RequestID, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.opts.Now()}
+	return q.add(ctx, ev)
+}
+
+// add writes an event through the group commit and schedules it.
+func (q *Queue) add(ctx context.Context, ev *store.Event) error {
+	w := &pendingWrite{ev: ev, done: make(chan error, 1)}
+	select {
+	case q.incoming <- w:
+	case <-q.ctx.Done():
+		return awserr.New(awserr.Service, "The server is shutting down.")
+	}
+	// Once handed over, wait for the commit even if the client goes: the
+	// event may already be durable.
+	if err := <-w.done; err != nil {
+		return err
+	}
+	q.received.Add(1)
+	return nil
+}
+
+// commitLoop writes new events in groups: every event that arrives while
+// one commit is being synced goes into the next, so concurrent senders
+// share fsyncs without any added delay.
+func (q *Queue) commitLoop() {
+	defer q.wg.Done()
+	for {
+		var batch []*pendingWrite
+		select {
+		case w := <-q.incoming:
+			batch = append(batch, w)
+		case <-q.ctx.Done():
+			q.failPending()
+			return
+		}
+	more:
+		for len(batch) < 1000 {
+			select {
+			case w := <-q.incoming:
+				batch = append(batch, w)
+			default:
+				break more
+			}
+		}
+		err := q.db.Update(func(tx *store.Tx) error {
+			for _, w := range batch {
+				if err := tx.AddEvent(w.ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		q.commits.Add(1)
+		now := q.opts.Now()
+		for _, w := range batch {
+			if err == nil {
+				q.mu.Lock()
+				q.push(&item{ev: w.ev, due: now})
+				q.mu.Unlock()
+			}
+			w.done <- err
+		}
+		q.poke()
+	}
+}
+
+// failPending answers the senders still waiting when the queue stops.
+func (q *Queue) failPending() {
+	for {
+		select {
+		case w := <-q.incoming:
+			w.done <- awserr.New(awserr.Service, "The server is shutting down.")
+		default:
+			return
+		}
+	}
+}
+
+// push adds an item; q.mu must be held (or the queue not yet started).
+func (q *Queue) push(it *item) {
+	f := q.byFn[it.ev.Function]
+	if f == nil {
+		f = &fnQueue{}
+		q.byFn[it.ev.Function] = f
+		q.ring = append(q.ring, it.ev.Function)
+	}
+	heap.Push(f, it)
+}
+
+func (q *Queue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// dispatchLoop starts due events, functions taking turns, each function
+// limited to a fair share of the workers while others wait.
+func (q *Queue) dispatchLoop() {
+	defer q.wg.Done()
+	var running sync.WaitGroup
+	defer running.Wait()
+	for {
+		it, wait := q.next()
+		if it != nil {
+			running.Add(1)
+			go func() {
+				defer running.Done()
+				q.run(it)
+			}()
+			continue
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-q.ctx.Done():
+			timer.Stop()
+			return
+		case <-q.wake:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// next takes the next due event, or says how long to wait for one.
+func (q *Queue) next() (*item, time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	wait := time.Hour
+	if q.running >= q.opts.Workers {
+		return nil, wait
+	}
+	active := 0
+	for _, f := range q.byFn {
+		if f.Len() > 0 || f.running > 0 {
+			active++
+		}
+	}
+	share := max(1, q.opts.Workers/max(1, active))
+	now := q.opts.Now()
+	for range len(q.ring) {
+		q.cursor = (q.cursor + 1) % len(q.ring)
+		name := q.ring[q.cursor]
+		f := q.byFn[name]
+		if f.Len() == 0 {
+			if f.running == 0 {
+				q.dropFunction(name)
+			}
+			continue
+		}
+		if d := f.items[0].due.Sub(now); d > 0 {
+			wait = min(wait, d)
+			continue
+		}
+		if f.running >= share {
+			continue
+		}
+		it := heap.Pop(f).(*item)
+		f.running++
+		q.running++
+		return it, 0
+	}
+	return nil, wait
+}
+
+// dropFunction forgets an idle function's queue; q.mu must be held.
+func (q *Queue) dropFunction(name string) {
+	delete(q.byFn, name)
+	for i, n := range q.ring {
+		if n == name {
+			q.ring = append(q.ring[:i], q.ring[i+1:]...)
+			if q.cursor >= i && q.cursor > 0 {
+				q.cursor--
+			}
+			return
+		}
+	}
+}
+
+// done marks an event's attempt finished; again, if not nil, is its next
+// attempt.
+func (q *Queue) done(it *item, again *item) {
+	q.mu.Lock()
+	// The function's queue is never dropped while one of its events runs.
+	f := q.byFn[it.ev.Function]
+	f.running--
+	q.running--
+	if again != nil {
+		heap.Push(f, again)
+	}
+	q.mu.Unlock()
+	q.poke()
+}
+
+// scaled converts one of AWS's waits to this queue's time scale.
+func (q *Queue) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * q.opts.TimeScale)
+}

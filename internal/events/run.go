@@ -1,0 +1,284 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/store"
+	"github.com/lambdad/lambdad/internal/uuid"
+)
+
+// Conditions of a destination record (requestContext.condition).
+const (
+	ConditionSuccess          = "Success"
+	ConditionRetriesExhausted = "RetriesExhausted"
+	ConditionEventAgeExceeded = "EventAgeExceeded"
+	ConditionZeroReserved     = "ZeroReservedConcurrency"
+)
+
+// Record is what a destination receives, as AWS sends it.
+type Record struct {
+	Version         string           `json:"version"`
+	Timestamp       string           `json:"timestamp"`
+	RequestContext  RequestContext   `json:"requestContext"`
+	RequestPayload  json.RawMessage  `json:"requestPayload"`
+	ResponseContext *ResponseContext `json:"responseContext,omitempty"`
+	ResponsePayload json.RawMessage  `json:"responsePayload,omitempty"`
+}
+
+// RequestContext describes the invocation in a record.
+type RequestContext struct {
+	RequestID              string `json:"requestId"`
+	FunctionArn            string `json:"functionArn"`
+	Condition              string `json:"condition"`
+	ApproximateInvokeCount int    `json:"approximateInvokeCount"`
+}
+
+// ResponseContext describes the last response in a record.
+type ResponseContext struct {
+	StatusCode      int    `json:"statusCode"`
+	ExecutedVersion string `json:"executedVersion"`
+	FunctionError   string `json:"functionError,omitempty"`
+}
+
+// limits are the retry settings that govern an event.
+type limits struct {
+	maxRetries int
+	maxAge     time.Duration
+	onSuccess  string
+	onFailure  string
+}
+
+func (q *Queue) limitsFor(ev *store.Event) limits {
+	l := limits{maxRetries: DefaultMaxRetryAttempts, maxAge: DefaultMaxEventAge}
+	if c := q.ctl.EventConfigFor(ev.Function, ev.Qualifier); c != nil {
+		if c.MaximumRetryAttempts != nil {
+			l.maxRetries = *c.MaximumRetryAttempts
+		}
+		if c.MaximumEventAgeInSeconds != nil {
+			l.maxAge = time.Duration(*c.MaximumEventAgeInSeconds) * time.Second
+		}
+		l.onSuccess, l.onFailure = c.OnSuccess, c.OnFailure
+	}
+	return l
+}
+
+// run makes one attempt at an event and decides what comes next.
+func (q *Queue) run(it *item) {
+	ev := it.ev
+	l := q.limitsFor(ev)
+	now := q.opts.Now()
+	age := now.Sub(ev.ReceivedAt)
+	q.lastAge.Store(age.Milliseconds())
+
+	// Reservation 0 stops every event: it is not run at all.
+	if n, ok := q.ctl.Reservation(ev.Function); ok && n == 0 {
+		q.finish(it, ConditionZeroReserved, nil, l)
+		return
+	}
+	if age > q.scaled(l.maxAge) {
+		q.finish(it, ConditionEventAgeExceeded, nil, l)
+		return
+	}
+	res, err := q.inv.Invoke(q.ctx, &invoke.Request{
+		FunctionName: ev.Function, Qualifier: ev.Qualifier, Type: invoke.RequestResponse,
+		Payload: ev.Payload, RequestID: ev.RequestID,
+	})
+	switch {
+	case q.ctx.Err() != nil:
+		// Stopping: the event stays stored and runs after the next start.
+		q.done(it, nil)
+	case err != nil && awserr.Is(err, awserr.ResourceNotFound):
+		// The function or its qualifier went away: nothing will run it.
+		q.finish(it, ConditionRetriesExhausted, nil, l)
+	case err != nil:
+		// Throttled or a service error: back off and try again while the
+		// event is young enough. These are not invocations of the code.
+		wait := backoff(ev.Attempts)
+		ev.Attempts++
+		if age+q.scaled(wait) > q.scaled(l.maxAge) {
+			q.finish(it, ConditionEventAgeExceeded, nil, l)
+			return
+		}
+		q.retry(it, q.scaled(wait))
+	case res.FunctionError != "":
+		ev.FunctionErrs++
+		if ev.FunctionErrs > l.maxRetries {
+			q.finish(it, ConditionRetriesExhausted, res, l)
+			return
+		}
+		// AWS waits about a minute before the first retry, two before the second.
+		wait := time.Duration(ev.FunctionErrs) * time.Minute
+		if age+q.scaled(wait) > q.scaled(l.maxAge) {
+			q.finish(it, ConditionEventAgeExceeded, res, l)
+			return
+		}
+		q.retry(it, q.scaled(wait))
+	default:
+		q.finish(it, ConditionSuccess, res, l)
+	}
+}
+
+// backoff is the wait after the n-th throttle: 1 s doubling to 5 min.
+func backoff(n int) time.Duration {
+	d := minBackoff
+	for range min(n, 20) {
+		d *= 2
+		if d >= maxBackoff {
+			return maxBackoff
+		}
+	}
+	return d
+}
+
+// retry stores the event's new counts and schedules it after wait.
+func (q *Queue) retry(it *item, wait time.Duration) {
+	err := q.db.Update(func(tx *store.Tx) error { return tx.UpdateEvent(it.ev) })
+	if err != nil {
+		q.log.Error("event: storing retry state", "request_id", it.ev.RequestID, "err", err)
+	}
+	q.done(it, &item{ev: it.ev, due: q.opts.Now().Add(wait)})
+}
+
+// finish ends an event: its record goes to the destination for the
+// condition, or (a failure with nowhere to go) to the dead-letter list, in
+// the same transaction that removes the event, so it is never lost and
+// never delivered twice by us.
+func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limits) {
+	ev := it.ev
+	rec := q.record(ev, condition, res)
+	dest := l.onFailure
+	if condition == ConditionSuccess {
+		dest = l.onSuccess
+	}
+	destName, local := q.localFunction(dest)
+	body, _ := json.Marshal(rec)
+	var follow *store.Event
+	err := q.db.Update(func(tx *store.Tx) error {
+		if err := tx.DeleteEvent(ev.Seq); err != nil {
+			return err
+		}
+		switch {
+		case local:
+			follow = &store.Event{RequestID: uuid.New(), Function: destName.Name,
+				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.opts.Now()}
+			return tx.AddEvent(follow)
+		case condition != ConditionSuccess:
+			return tx.AddDeadLetter(&store.DeadLetter{Event: *ev, Record: body, At: q.opts.Now()})
+		}
+		return nil
+	})
+	if err != nil {
+		// The event is still stored; it runs again after a restart.
+		q.log.Error("event: finishing", "request_id", ev.RequestID, "err", err)
+		q.done(it, nil)
+		return
+	}
+	if condition == ConditionSuccess {
+		q.succeeded.Add(1)
+	} else {
+		q.dropped.Add(1)
+		q.log.Warn("event failed", "request_id", ev.RequestID, "function", ev.Function, "condition", condition,
+			"attempts", rec.RequestContext.ApproximateInvokeCount, "destination", dest)
+	}
+	if follow != nil {
+		q.mu.Lock()
+		q.push(&item{ev: follow, due: q.opts.Now()})
+		q.mu.Unlock()
+	}
+	q.done(it, nil)
+}
+
+// localFunction reports whether a destination is a function on this
+// server that exists.
+func (q *Queue) localFunction(arn string) (ref struct{ Name, Qualifier string }, ok bool) {
+	if arn == "" || !strings.Contains(arn, ":lambda:") {
+		return ref, false
+	}
+	r, err := q.ctl.Names().Parse(arn)
+	if err != nil {
+		return ref, false
+	}
+	if _, _, err := q.ctl.ResolveTarget(context.Background(), r.Name, r.Qualifier); err != nil {
+		return ref, false
+	}
+	ref.Name, ref.Qualifier = r.Name, r.Qualifier
+	return ref, true
+}
+
+func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) *Record {
+	qualifier := ev.Qualifier
+	if qualifier == "" {
+		qualifier = "$LATEST"
+	}
+	payload := json.RawMessage(ev.Payload)
+	if len(payload) == 0 {
+		payload = json.RawMessage("{}")
+	}
+	r := &Record{
+		Version:   "1.0",
+		Timestamp: q.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		RequestContext: RequestContext{
+			RequestID: ev.RequestID, FunctionArn: q.ctl.ARN(ev.Function, qualifier),
+			Condition: condition, ApproximateInvokeCount: ev.FunctionErrs,
+		},
+		RequestPayload: payload,
+	}
+	if res != nil {
+		// The attempt that answered counts too when it succeeded; a failed
+		// one is already in FunctionErrs.
+		if res.FunctionError == "" {
+			r.RequestContext.ApproximateInvokeCount++
+		}
+		r.ResponseContext = &ResponseContext{StatusCode: res.Status, ExecutedVersion: res.ExecutedVersion, FunctionError: res.FunctionError}
+		if json.Valid(res.Payload) {
+			r.ResponsePayload = res.Payload
+		} else {
+			b, _ := json.Marshal(string(res.Payload))
+			r.ResponsePayload = b
+		}
+	}
+	return r
+}
+
+// Replay moves a dead letter back into the queue as a new event.
+func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
+	var ev *store.Event
+	err := q.db.Update(func(tx *store.Tx) error {
+		d, err := tx.DeadLetter(seq)
+		if errors.Is(err, store.ErrNotFound) {
+			return awserr.New(awserr.ResourceNotFound, "No dead letter %d", seq)
+		} else if err != nil {
+			return err
+		}
+		ev = &d.Event
+		ev.Attempts, ev.FunctionErrs, ev.ReceivedAt = 0, 0, q.opts.Now()
+		if err := tx.DeleteDeadLetter(seq); err != nil {
+			return err
+		}
+		return tx.AddEvent(ev)
+	})
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	q.push(&item{ev: ev, due: q.opts.Now()})
+	q.mu.Unlock()
+	q.poke()
+	return ev, nil
+}
+
+// DeadLetters lists the dead-letter list, oldest first.
+func (q *Queue) DeadLetters(ctx context.Context, after uint64, limit int) ([]*store.DeadLetter, error) {
+	var out []*store.DeadLetter
+	err := q.db.View(func(tx *store.Tx) (err error) {
+		out, err = tx.DeadLetters(after, limit)
+		return err
+	})
+	return out, err
+}

@@ -1,0 +1,393 @@
+package execenv
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/runtimeapi"
+)
+
+// errProcessExited is the cause an environment's Runtime API server is
+// aborted with when its process exits.
+var errProcessExited = errors.New("execenv: runtime process exited")
+
+const (
+	readChunk = 32 << 10
+	// maxLogBuffer bounds the output held in memory between two flushes
+	// to the function's log file; a chattier invocation has its older
+	// output written to the file early, and its Result.Log keeps the rest.
+	maxLogBuffer = 1 << 20
+	// keepLogBuffer is the capacity an environment keeps between
+	// invocations.
+	keepLogBuffer = 64 << 10
+)
+
+// env is one execution environment: a runtime process, its Runtime API
+// server, its output pipe and its private TMPDIR.
+type env struct {
+	m    *Manager
+	key  key
+	spec Spec // a copy: the caller's Spec may change after Invoke returns
+	gen  uint64
+	id   string // 32 hex digits, names the log stream and TMPDIR
+
+	// procMu guards the process lifecycle against a concurrent stop: the
+	// fields below are set in start under procMu and read-only afterwards,
+	// except status, which stop closes and clears under logMu.
+	procMu   sync.Mutex
+	stopping bool // set by kill; start refuses to begin afterwards
+	started  bool // the process was started (goroutines running)
+	killed   bool // SIGKILL was sent to the process group
+
+	tmpDir     string
+	srv        *runtimeapi.Server
+	cmd        *exec.Cmd
+	pid        int
+	pipe       *os.File        // read end of the process's stdout+stderr
+	raw        syscall.RawConn // of pipe
+	status     *os.File        // /proc/<pid>/status
+	exited     chan struct{}   // closed when the process has been waited for
+	waitErr    error           // cmd.Wait's result; read after exited
+	waiterDone chan struct{}
+	readerDone chan struct{}
+
+	stopOnce sync.Once
+
+	// logMu guards out, readBuf, peakKB, statusBuf and the use of status,
+	// shared by the output reader, the waiter, the invoking goroutine and
+	// stop.
+	logMu     sync.Mutex
+	out       []byte // output and log lines not yet written to the log file
+	readBuf   []byte
+	peakKB    int64 // highest peak resident set seen, KiB
+	statusBuf []byte
+
+	// Owned by the goroutine running the current invocation (an env runs
+	// one at a time).
+	inv runtimeapi.Invocation
+
+	// Guarded by Manager.mu.
+	busy     bool
+	lastUsed time.Time
+	pinned   bool // never reaped for idleness (provisioned concurrency)
+}
+
+func newEnv(m *Manager, spec *Spec, gen uint64) *env {
+	var b [16]byte
+	rand.Read(b[:])
+	return &env{
+		m:          m,
+		key:        keyOf(spec),
+		spec:       *spec,
+		gen:        gen,
+		id:         hex.EncodeToString(b[:]),
+		exited:     make(chan struct{}),
+		waiterDone: make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+}
+
+// start launches the process. A returned *errInvalidEntrypoint means the
+// bootstrap cannot run; other errors are faults of this machine.
+func (e *env) start(l launch) error {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	if e.stopping {
+		return ErrClosed
+	}
+	if l.provided {
+		if err := checkBootstrap(l.argv[0]); err != nil {
+			return err
+		}
+	}
+	var err error
+	if e.tmpDir, err = os.MkdirTemp(e.m.root, "env-"+e.id[:8]+"-"); err != nil {
+		return fmt.Errorf("execenv: %w", err)
+	}
+	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
+		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse)); err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("execenv: %w", err)
+	}
+	defer w.Close() // the child holds its own copies
+	e.pipe = r
+	if e.raw, err = r.SyscallConn(); err != nil {
+		return fmt.Errorf("execenv: %w", err)
+	}
+	e.cmd = &exec.Cmd{
+		Path: l.argv[0],
+		Args: l.argv,
+		Env: buildEnviron(envParams{
+			spec:       &e.spec,
+			launch:     l,
+			runtimeAPI: e.srv.Addr(),
+			tmpDir:     e.tmpDir,
+			logStream:  logStreamName(time.Now(), e.spec.Version, e.id),
+		}),
+		Dir:    e.spec.CodeDir,
+		Stdout: w, // one pipe for both, so lines interleave as written
+		Stderr: w,
+		SysProcAttr: &syscall.SysProcAttr{
+			// Its own process group, so a timeout kills whatever the
+			// function started too.
+			Setpgid: true,
+			// Should lambdad die without cleaning up, the runtime goes too.
+			// (Linux sends it when the thread that started the child exits;
+			// the Go runtime does not retire its threads.)
+			Pdeathsig: syscall.SIGKILL,
+		},
+	}
+	if err := e.cmd.Start(); err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOEXEC) {
+			return &errInvalidEntrypoint{err.Error()}
+		}
+		return fmt.Errorf("execenv: starting %s: %w", l.argv[0], err)
+	}
+	e.pid = e.cmd.Process.Pid
+	e.started = true
+	if err := limitMemory(e.pid, e.spec.MemoryMB); err != nil {
+		e.m.log.Warn("setting the memory limit failed", "function", e.spec.Function, "pid", e.pid, "err", err)
+	}
+	if e.status, err = openStatus(e.pid); err != nil {
+		e.status = nil
+	}
+	e.readBuf = make([]byte, readChunk)
+	e.statusBuf = make([]byte, 4096)
+	go e.wait()
+	go e.readOutput()
+	return nil
+}
+
+// wait reaps the process and tells the Runtime API server and the manager.
+func (e *env) wait() {
+	defer close(e.waiterDone)
+	err := e.cmd.Wait()
+	// The last peak, now that /proc has forgotten the process: rusage.
+	if ru, ok := e.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
+		e.logMu.Lock()
+		if ru.Maxrss > e.peakKB {
+			e.peakKB = ru.Maxrss
+		}
+		e.logMu.Unlock()
+	}
+	e.waitErr = err
+	close(e.exited)
+	e.srv.Abort(errProcessExited)
+	e.m.envExited(e)
+}
+
+// readOutput copies the process's output into out until the pipe closes.
+// Reads happen inside the poller callback with logMu held, so drain can
+// take everything written so far without racing this goroutine.
+func (e *env) readOutput() {
+	defer close(e.readerDone)
+	for {
+		var n int
+		var rerr error
+		err := e.raw.Read(func(fd uintptr) bool {
+			e.logMu.Lock()
+			n, rerr = syscall.Read(int(fd), e.readBuf)
+			if n > 0 {
+				e.appendOutputLocked(e.readBuf[:n])
+			}
+			e.logMu.Unlock()
+			return rerr != syscall.EAGAIN
+		})
+		if err != nil || (n <= 0 && rerr != syscall.EINTR) {
+			return // EOF, read error, or the pipe was closed by stop
+		}
+	}
+}
+
+// drain takes whatever the process has written but readOutput has not yet
+// read: everything written before the runtime answered is in the pipe by
+// then, so after drain the invocation's log is complete.
+func (e *env) drain() {
+	if e.raw == nil {
+		return
+	}
+	e.raw.Control(func(fd uintptr) {
+		e.logMu.Lock()
+		defer e.logMu.Unlock()
+		// Bounded: a pipe holds at most 1 MiB (Linux's pipe-max-size).
+		for range 64 {
+			n, err := syscall.Read(int(fd), e.readBuf)
+			if n > 0 {
+				e.appendOutputLocked(e.readBuf[:n])
+				continue
+			}
+			if err != syscall.EINTR {
+				return
+			}
+		}
+	})
+}
+
+// appendOutputLocked adds b to out; past maxLogBuffer the older half goes
+// to the log file now.
+func (e *env) appendOutputLocked(b []byte) {
+	e.out = append(e.out, b...)
+	if len(e.out) > maxLogBuffer {
+		cut := len(e.out) - maxLogBuffer/2
+		e.m.writeLog(e.spec.Function, e.out[:cut])
+		e.out = e.out[:copy(e.out, e.out[cut:])]
+	}
+}
+
+// appendLog adds lambdad's own log lines (START, END, REPORT, ...).
+func (e *env) appendLog(b []byte) {
+	e.logMu.Lock()
+	e.out = append(e.out, b...)
+	e.logMu.Unlock()
+}
+
+// takeLog returns a copy of the log accumulated since the last take and
+// writes it to the function's log file.
+func (e *env) takeLog() []byte {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	if len(e.out) == 0 {
+		return nil
+	}
+	log := make([]byte, len(e.out))
+	copy(log, e.out)
+	e.m.writeLog(e.spec.Function, e.out)
+	if cap(e.out) > keepLogBuffer {
+		e.out = nil
+	} else {
+		e.out = e.out[:0]
+	}
+	return log
+}
+
+// peakMB is Max Memory Used: the process's peak resident set in MB.
+func (e *env) peakMB() int {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	// status is read under logMu because stop closes it under logMu; a
+	// pread on a closed (and perhaps reused) descriptor would read another
+	// file.
+	if !e.exitedNow() {
+		if kb, ok := peakRSS(e.status, e.statusBuf); ok && kb > e.peakKB {
+			e.peakKB = kb
+		}
+	}
+	return int((e.peakKB + 1023) / 1024)
+}
+
+// exitedNow reports whether the process has exited.
+func (e *env) exitedNow() bool {
+	select {
+	case <-e.exited:
+		return true
+	default:
+		return false
+	}
+}
+
+// exitReason is how AWS words a runtime's exit: "exit status 2",
+// "signal: killed".
+func (e *env) exitReason() string {
+	<-e.exited
+	if e.waitErr == nil {
+		return ""
+	}
+	var ee *exec.ExitError
+	if errors.As(e.waitErr, &ee) {
+		return ee.Error()
+	}
+	return e.waitErr.Error()
+}
+
+// kill sends SIGKILL to the whole process group, and keeps a start that
+// has not begun from beginning.
+func (e *env) kill() {
+	e.procMu.Lock()
+	defer e.procMu.Unlock()
+	e.stopping = true
+	// The group is killed even when its leader has exited already: what
+	// the function left running must not outlive the environment. The
+	// group id cannot name another group while any member lives.
+	if e.started && !e.killed {
+		e.killed = true
+		syscall.Kill(-e.pid, syscall.SIGKILL)
+	}
+}
+
+// halt kills the process group and waits until the process has been reaped
+// and its output drained, so the invocation's log can be completed.
+func (e *env) halt() {
+	e.kill()
+	e.procMu.Lock()
+	started := e.started
+	e.procMu.Unlock()
+	if started {
+		<-e.waiterDone
+		e.drain()
+	}
+}
+
+// stop kills the environment and releases everything it holds: it returns
+// once the process has been reaped, every goroutine of the environment has
+// returned, the remaining output is in the log file and the TMPDIR is gone.
+// Safe to call more than once and from several goroutines.
+func (e *env) stop() {
+	e.kill()
+	e.stopOnce.Do(func() {
+		e.procMu.Lock()
+		started := e.started
+		e.procMu.Unlock()
+		if started {
+			<-e.waiterDone
+			// Group members that outlived the leader would keep the pipe
+			// open; they were killed above, but one that left the group
+			// must not hold this up: take what is there and close.
+			e.drain()
+			e.pipe.Close()
+			<-e.readerDone
+			e.logMu.Lock()
+			if e.status != nil {
+				e.status.Close()
+				e.status = nil
+			}
+			e.logMu.Unlock()
+		} else if e.pipe != nil {
+			e.pipe.Close()
+		}
+		if e.srv != nil {
+			e.srv.Close()
+		}
+		e.takeLog()
+		if e.tmpDir != "" {
+			removeAll(e.tmpDir)
+		}
+		e.m.forget(e)
+	})
+}
+
+// removeAll removes dir even when the function left directories without
+// write permission in it.
+func removeAll(dir string) {
+	if os.RemoveAll(dir) == nil {
+		return
+	}
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o700)
+		}
+		return nil
+	})
+	os.RemoveAll(dir)
+}

@@ -1,0 +1,170 @@
+// Package invoke runs one invocation end to end: it resolves the name to a
+// version, takes a concurrency slot from admission, runs the event in an
+// execution environment and gives the slot back exactly once, on every
+// path. It owns no long-lived state beyond the cache of unpacked code.
+package invoke
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/function"
+)
+
+// Payload limits (AWS): 6 MB for a synchronous request and response.
+const MaxSyncPayload = 6291456
+
+// Invocation types.
+const (
+	RequestResponse = "RequestResponse"
+	Event           = "Event"
+	DryRun          = "DryRun"
+)
+
+// Request is one Invoke call as the API received it.
+type Request struct {
+	FunctionName string
+	Qualifier    string
+	Type         string
+	LogTail      bool
+	// ClientContext is the X-Amz-Client-Context header: base64 JSON.
+	ClientContext string
+	Payload       []byte
+	RequestID     string
+}
+
+// Response is what the API answers.
+type Response struct {
+	Status          int
+	ExecutedVersion string
+	FunctionError   string
+	// LogResult is base64 of the last 4 KB of the log, with LogTail.
+	LogResult string
+	Payload   []byte
+}
+
+// Invoker runs invocations.
+type Invoker struct {
+	ctl  *control.Service
+	adm  *admission.Controller
+	envs *execenv.Manager
+	code *CodeDirs
+	log  *slog.Logger
+}
+
+// New returns an invoker over the control plane, admission and the
+// environments.
+func New(ctl *control.Service, adm *admission.Controller, envs *execenv.Manager, code *CodeDirs, log *slog.Logger) *Invoker {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Invoker{ctl: ctl, adm: adm, envs: envs, code: code, log: log}
+}
+
+// Invoke runs one synchronous invocation (or a DryRun).
+func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) {
+	ref, err := iv.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	if err != nil {
+		return nil, err
+	}
+	cfg, alias, err := iv.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
+		return nil, awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: Unexpected character")
+	}
+	clientContext := ""
+	if req.ClientContext != "" {
+		raw, err := base64.StdEncoding.DecodeString(req.ClientContext)
+		if err != nil || !json.Valid(raw) {
+			return nil, awserr.New(awserr.InvalidRequestContent, "Client context must be a valid Base64-encoded JSON object.")
+		}
+		clientContext = string(raw)
+	}
+	if req.Type == DryRun {
+		return &Response{Status: http.StatusNoContent, ExecutedVersion: cfg.Version}, nil
+	}
+	if alias != nil && len(alias.RoutingWeights) > 0 {
+		if cfg, err = iv.weighted(ctx, ref.Name, alias, cfg); err != nil {
+			return nil, err
+		}
+	}
+	target := ref.Qualifier
+	if target == "" {
+		target = function.Latest
+	}
+	slot, err := iv.adm.Acquire(ref.Name, target)
+	if err != nil {
+		return nil, err
+	}
+	defer slot.Release()
+	dir, err := iv.code.Dir(cfg.CodeSha256)
+	if err != nil {
+		return nil, err
+	}
+	payload := req.Payload
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	invokedARN := iv.ctl.ARN(ref.Name, ref.Qualifier)
+	spec := &execenv.Spec{
+		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
+		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
+		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
+		Timeout: time.Duration(cfg.Timeout) * time.Second,
+		Region:  iv.ctl.Options().Region, Account: iv.ctl.Options().AccountID,
+		InitType: "on-demand",
+	}
+	if slot.Provisioned() {
+		spec.InitType = "provisioned-concurrency"
+	}
+	res, err := iv.envs.Invoke(ctx, spec, &execenv.Request{
+		RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := &Response{Status: http.StatusOK, ExecutedVersion: cfg.Version, FunctionError: res.FunctionError, Payload: res.Payload}
+	if req.LogTail {
+		out.LogResult = base64.StdEncoding.EncodeToString(tail(res.Log, 4096))
+	}
+	return out, nil
+}
+
+// weighted picks the version an alias with a traffic split runs this time.
+func (iv *Invoker) weighted(ctx context.Context, name string, a *function.Alias, primary *function.Config) (*function.Config, error) {
+	versions := make([]string, 0, len(a.RoutingWeights))
+	for v := range a.RoutingWeights {
+		versions = append(versions, v)
+	}
+	sort.Strings(versions)
+	x := rand.Float64()
+	for _, v := range versions {
+		w := a.RoutingWeights[v]
+		if x < w {
+			cfg, _, err := iv.ctl.ResolveTarget(ctx, name, v)
+			return cfg, err
+		}
+		x -= w
+	}
+	return primary, nil
+}
+
+// tail is the last n bytes of b, starting at a line where possible.
+func tail(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return b[len(b)-n:]
+}

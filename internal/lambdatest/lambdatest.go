@@ -1,0 +1,141 @@
+// Package lambdatest provides fixtures for tests that talk to lambdad the
+// way users do: the real aws-sdk-go-v2 Lambda client pointed at a server,
+// raw HTTP for requests the SDK refuses to send, and code archives built in
+// memory.
+package lambdatest
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/smithy-go"
+)
+
+// Logger routes a test's logs to its output.
+func Logger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// AccessKeyID is the key the test client signs with.
+const AccessKeyID = "AKIDLAMBDATEST"
+
+// Client returns an SDK client for the server at endpoint, with retries
+// off so that every answer is seen as it is.
+func Client(endpoint string) *lambda.Client {
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, "secret", ""),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}
+	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	})
+}
+
+// Zip builds a code archive from name → content. Files named "bootstrap"
+// or ending in ".sh" are executable.
+func Zip(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	b := make(map[string][]byte, len(files))
+	for n, c := range files {
+		b[n] = []byte(c)
+	}
+	return zipFiles(b)
+}
+
+func zipFiles(files map[string][]byte) []byte {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		h := &zip.FileHeader{Name: n, Method: zip.Deflate}
+		mode := 0o644
+		if n == "bootstrap" || strings.HasSuffix(n, ".sh") {
+			mode = 0o755
+		}
+		h.SetMode(fs.FileMode(mode))
+		// Writing to an in-memory archive cannot fail.
+		f, _ := w.CreateHeader(h)
+		f.Write(files[n])
+	}
+	w.Close()
+	return buf.Bytes()
+}
+
+// APIError returns the AWS error code and message of err; it fails the
+// test if err is not an AWS API error.
+func APIError(t testing.TB, err error) (code, message string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want an AWS API error, got %v", err)
+	}
+	return ae.ErrorCode(), ae.ErrorMessage()
+}
+
+// Status returns the HTTP status of a failed SDK call.
+func Status(t testing.TB, err error) int {
+	t.Helper()
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) {
+		t.Fatalf("want an HTTP response error, got %v", err)
+	}
+	return re.HTTPStatusCode()
+}
+
+// Response is a raw HTTP answer.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body as an object.
+func (r *Response) JSON(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.Body, err)
+	}
+	return m
+}
+
+// Do sends a raw request, for what the SDK would refuse to send.
+func Do(t testing.TB, method, url string, body []byte, header map[string]string) *Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: b}
+}

@@ -1,0 +1,129 @@
+// Command testfn is a Lambda function for lambdad's end-to-end tests, built
+// with aws-lambda-go as users build theirs. What it does is chosen by the
+// event:
+//
+//	{"sleep_ms": 50}            sleep first
+//	{"fail": "message"}         return an error (a function error)
+//	{"exit": 2}                 exit the process mid-invocation
+//	{"panic": true}             panic
+//	{"env": true}               answer the process environment
+//	{"inflight_dir": "/tmp/x"}  count concurrent invocations in that
+//	                            directory and answer the count seen on entry
+//	{"bytes": 7000000}          answer that many bytes
+//
+// Anything else is echoed back with the invocation's request id, the
+// version that ran and the initialisation type. When the environment
+// variable RECORD_DIR is set, every event is also written there as it came,
+// one file per invocation, so a test can see what was delivered (queued
+// events, destination records).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+type event struct {
+	SleepMS     int    `json:"sleep_ms"`
+	Fail        string `json:"fail"`
+	Exit        int    `json:"exit"`
+	Panic       bool   `json:"panic"`
+	Env         bool   `json:"env"`
+	InflightDir string `json:"inflight_dir"`
+	Bytes       int    `json:"bytes"`
+	Echo        any    `json:"echo"`
+}
+
+type answer struct {
+	RequestID string            `json:"request_id"`
+	Version   string            `json:"version"`
+	InitType  string            `json:"init_type"`
+	PID       int               `json:"pid"`
+	Echo      any               `json:"echo,omitempty"`
+	Inflight  int               `json:"inflight,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Blob      string            `json:"blob,omitempty"`
+}
+
+var initType = os.Getenv("AWS_LAMBDA_INITIALIZATION_TYPE")
+
+func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
+	lc, _ := lambdacontext.FromContext(ctx)
+	if dir := os.Getenv("RECORD_DIR"); dir != "" && lc != nil {
+		if err := os.WriteFile(filepath.Join(dir, lc.AwsRequestID+".json"), raw, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	var ev event
+	json.Unmarshal(raw, &ev) // events of other shapes are simply echoed
+	a := &answer{Version: os.Getenv("AWS_LAMBDA_FUNCTION_VERSION"), InitType: initType, PID: os.Getpid(), Echo: ev.Echo}
+	if lc != nil {
+		a.RequestID = lc.AwsRequestID
+	}
+	if ev.InflightDir != "" {
+		n, done, err := enter(ev.InflightDir)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
+		a.Inflight = n
+	}
+	if ev.SleepMS > 0 {
+		time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)
+	}
+	switch {
+	case ev.Fail != "":
+		return nil, errors.New(ev.Fail)
+	case ev.Exit != 0:
+		os.Exit(ev.Exit)
+	case ev.Panic:
+		panic("testfn panics")
+	case ev.Env:
+		a.Env = map[string]string{}
+		for _, kv := range os.Environ() {
+			k, v, _ := strings.Cut(kv, "=")
+			a.Env[k] = v
+		}
+	case ev.Bytes > 0:
+		a.Blob = strings.Repeat("x", ev.Bytes)
+	}
+	return a, nil
+}
+
+// enter records this invocation as in flight in dir (one file per
+// process, so the count is the number of files) and returns how many were
+// in flight including this one. An exclusive lock on the directory makes
+// entering and counting one step across processes.
+func enter(dir string) (int, func(), error) {
+	lock, err := os.Open(dir)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return 0, nil, err
+	}
+	mine := filepath.Join(dir, fmt.Sprint(os.Getpid()))
+	if err := os.WriteFile(mine, nil, 0o644); err != nil {
+		syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+		return 0, nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	if err != nil {
+		return 0, nil, err
+	}
+	return len(entries), func() { os.Remove(mine) }, nil
+}
+
+func main() { lambda.Start(handle) }

@@ -1,0 +1,235 @@
+// Package server assembles one lambdad node from its parts: it opens the
+// store, builds admission, the execution environments, the control plane,
+// the invoker and the HTTP API, serves, and on Close stops them in the
+// reverse order, waiting for every goroutine and child process.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/api"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/events"
+	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// Options configure a node. The zero value of each field is replaced by
+// its default (Defaults).
+type Options struct {
+	Listen             string
+	DataDir            string
+	Region             string
+	AccountID          string
+	AccountConcurrency int
+	MinUnreserved      int
+	IdleTimeout        time.Duration
+	// AsyncWorkers bounds how many queued events run at once.
+	AsyncWorkers int
+	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
+	AsyncTimeScale float64
+	Logger         *slog.Logger
+}
+
+// Defaults are the embedded defaults lambdad runs with.
+var Defaults = Options{
+	Listen:             "127.0.0.1:9001",
+	DataDir:            ".lambdad",
+	Region:             "us-east-1",
+	AccountID:          "123456789012",
+	AccountConcurrency: 1000,
+	MinUnreserved:      100,
+	IdleTimeout:        10 * time.Minute,
+	AsyncWorkers:       100,
+	AsyncTimeScale:     1,
+}
+
+func (o *Options) fill() {
+	d := Defaults
+	if o.Listen == "" {
+		o.Listen = d.Listen
+	}
+	if o.DataDir == "" {
+		o.DataDir = d.DataDir
+	}
+	if o.Region == "" {
+		o.Region = d.Region
+	}
+	if o.AccountID == "" {
+		o.AccountID = d.AccountID
+	}
+	if o.AccountConcurrency == 0 {
+		o.AccountConcurrency = d.AccountConcurrency
+	}
+	if o.MinUnreserved == 0 {
+		o.MinUnreserved = d.MinUnreserved
+	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = d.IdleTimeout
+	}
+	if o.AsyncWorkers == 0 {
+		o.AsyncWorkers = d.AsyncWorkers
+	}
+	if o.AsyncTimeScale == 0 {
+		o.AsyncTimeScale = d.AsyncTimeScale
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Node is a running lambdad node.
+type Node struct {
+	opts      Options
+	db        *store.DB
+	adm       *admission.Controller
+	envs      *execenv.Manager
+	ctl       *control.Service
+	queue     *events.Queue
+	api       *api.Server
+	http      *http.Server
+	listener  net.Listener
+	served    chan error
+	cancelAll context.CancelFunc
+}
+
+// LogDir is where a data directory keeps the functions' log files.
+func LogDir(dataDir string) string { return filepath.Join(dataDir, "logs") }
+
+// Start opens the data directory, builds the node and starts serving.
+func Start(opts Options) (*Node, error) {
+	opts.fill()
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, err
+	}
+	n := &Node{opts: opts, served: make(chan error, 1)}
+	if err := n.build(); err != nil {
+		n.closeParts()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		n.closeParts()
+		return nil, err
+	}
+	n.listener = ln
+	base, cancel := context.WithCancel(context.Background())
+	n.cancelAll = cancel
+	n.http = &http.Server{
+		Handler:           n.api,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	go func() { n.served <- n.http.Serve(ln) }()
+	return n, nil
+}
+
+func (n *Node) build() error {
+	o := n.opts
+	var err error
+	if n.db, err = store.Open(o.DataDir); err != nil {
+		return err
+	}
+	n.adm = admission.New(o.AccountConcurrency)
+	// Environments' private directories do not outlive a run: what a
+	// killed process left is removed.
+	tmp := filepath.Join(o.DataDir, "tmp")
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	n.envs, err = execenv.NewManager(execenv.Config{
+		Logger:      o.Logger.With("part", "execenv"),
+		IdleTimeout: o.IdleTimeout,
+		LogDir:      LogDir(o.DataDir),
+		TempRoot:    tmp,
+	})
+	if err != nil {
+		return err
+	}
+	n.ctl, err = control.New(n.db, control.Options{
+		Region: o.Region, AccountID: o.AccountID,
+		AccountConcurrency: o.AccountConcurrency, MinUnreserved: o.MinUnreserved,
+		Logger: o.Logger.With("part", "control"),
+	}, n.adm, n.envs)
+	if err != nil {
+		return err
+	}
+	code, err := invoke.NewCodeDirs(filepath.Join(o.DataDir, "unpacked"), n.db)
+	if err != nil {
+		return err
+	}
+	inv := invoke.New(n.ctl, n.adm, n.envs, code, o.Logger.With("part", "invoke"))
+	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
+		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
+	})
+	if err != nil {
+		return err
+	}
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
+	if err != nil {
+		return err
+	}
+	n.queue.Start()
+	return nil
+}
+
+// Addr is the address the node serves at.
+func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// URL is the endpoint URL clients use.
+func (n *Node) URL() string { return "http://" + n.Addr() }
+
+// Admission exposes the node's admission controller (for tests and metrics).
+func (n *Node) Admission() *admission.Controller { return n.adm }
+
+// Events exposes the node's asynchronous queue (for tests and metrics).
+func (n *Node) Events() *events.Queue { return n.queue }
+
+// Environments exposes the node's execution environments (for tests and metrics).
+func (n *Node) Environments() *execenv.Manager { return n.envs }
+
+// Close stops serving: new requests are refused, running invocations are
+// cancelled (their environments killed, their slots released), and the
+// store is closed last.
+func (n *Node) Close(ctx context.Context) error {
+	n.cancelAll()
+	err := n.http.Shutdown(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = n.http.Close()
+	}
+	if serr := <-n.served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return errors.Join(err, n.closeParts())
+}
+
+func (n *Node) closeParts() error {
+	var errs []error
+	if n.queue != nil {
+		errs = append(errs, n.queue.Close())
+	}
+	if n.envs != nil {
+		errs = append(errs, n.envs.Close())
+	}
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+var (
+	bucketEvents       = []byte("events")       // seq → Event: accepted asynchronous invocations not yet finished
+	bucketDeadLetters  = []byte("deadletters")  // seq → DeadLetter: events that failed with no destination
+	bucketEventConfigs = []byte("eventconfigs") // name \x00 qualifier → EventConfig
+)
+
+// Event is one accepted asynchronous invocation. It stays in the store
+// until it has run, or reached a destination or the dead-letter list.
+type Event struct {
+	Seq          uint64    `json:"seq"`
+	RequestID    string    `json:"requestId"`
+	Function     string    `json:"function"`
+	Qualifier    string    `json:"qualifier,omitempty"`
+	Payload      []byte    `json:"payload"`
+	ReceivedAt   time.Time `json:"receivedAt"`
+	Attempts     int       `json:"attempts"`
+	FunctionErrs int       `json:"functionErrors"`
+}
+
+// DeadLetter is an event that failed and had no destination to go to.
+type DeadLetter struct {
+	Seq    uint64          `json:"seq"`
+	Event  Event           `json:"event"`
+	Record json.RawMessage `json:"record"`
+	At     time.Time       `json:"at"`
+}
+
+// EventConfig is a function's (or qualifier's) asynchronous invocation
+// configuration.
+type EventConfig struct {
+	Function                 string    `json:"function"`
+	Qualifier                string    `json:"qualifier"`
+	MaximumRetryAttempts     *int      `json:"maximumRetryAttempts,omitempty"`
+	MaximumEventAgeInSeconds *int      `json:"maximumEventAgeInSeconds,omitempty"`
+	OnSuccess                string    `json:"onSuccess,omitempty"`
+	OnFailure                string    `json:"onFailure,omitempty"`
+	LastModified             time.Time `json:"lastModified"`
+}
+
+func (t *Tx) bucket(name []byte) (*bolt.Bucket, error) { return t.tx.CreateBucketIfNotExists(name) }
+
+func seqKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
+
+// AddEvent stores a new event and gives it its sequence number.
+func (t *Tx) AddEvent(e *Event) error {
+	b, err := t.bucket(bucketEvents)
+	if err != nil {
+		return err
+	}
+	if e.Seq, err = b.NextSequence(); err != nil {
+		return err
+	}
+	return put(b, seqKey(e.Seq), e)
+}
+
+// UpdateEvent rewrites an event (its attempt counts).
+func (t *Tx) UpdateEvent(e *Event) error {
+	b, err := t.bucket(bucketEvents)
+	if err != nil {
+		return err
+	}
+	return put(b, seqKey(e.Seq), e)
+}
+
+// DeleteEvent removes a finished event.
+func (t *Tx) DeleteEvent(seq uint64) error {
+	b, err := t.bucket(bucketEvents)
+	if err != nil {
+		return err
+	}
+	return b.Delete(seqKey(seq))
+}
+
+// Events calls fn for every stored event in arrival order.
+func (t *Tx) Events(fn func(*Event) error) error {
+	b := t.tx.Bucket(bucketEvents)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		e := new(Event)
+		if err := json.Unmarshal(v, e); err != nil {
+			return err
+		}
+		return fn(e)
+	})
+}
+
+// AddDeadLetter keeps a failed event in the dead-letter list.
+func (t *Tx) AddDeadLetter(d *DeadLetter) error {
+	b, err := t.bucket(bucketDeadLetters)
+	if err != nil {
+		return err
+	}
+	if d.Seq, err = b.NextSequence(); err != nil {
+		return err
+	}
+	return put(b, seqKey(d.Seq), d)
+}
+
+// DeadLetters lists dead letters oldest first, after sequence after, at
+// most limit of them.
+func (t *Tx) DeadLetters(after uint64, limit int) ([]*DeadLetter, error) {
+	b := t.tx.Bucket(bucketDeadLetters)
+	if b == nil {
+		return nil, nil
+	}
+	var out []*DeadLetter
+	c := b.Cursor()
+	k, v := c.Seek(seqKey(after + 1))
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		d := new(DeadLetter)
+		if err := json.Unmarshal(v, d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// DeadLetter reads one dead letter.
+func (t *Tx) DeadLetter(seq uint64) (*DeadLetter, error) {
+	b := t.tx.Bucket(bucketDeadLetters)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	return get[DeadLetter](b, seqKey(seq))
+}
+
+// DeleteDeadLetter removes a dead letter (after it is replayed).
+func (t *Tx) DeleteDeadLetter(seq uint64) error {
+	b, err := t.bucket(bucketDeadLetters)
+	if err != nil {
+		return err
+	}
+	return b.Delete(seqKey(seq))
+}
+
+func configKey(name, qualifier string) []byte {
+	return append(append([]byte(name), 0), qualifier...)
+}
+
+// EventConfig reads the asynchronous invocation configuration of a
+// function's qualifier ("$LATEST", a version or an alias).
+func (t *Tx) EventConfig(name, qualifier string) (*EventConfig, error) {
+	b := t.tx.Bucket(bucketEventConfigs)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	return get[EventConfig](b, configKey(name, qualifier))
+}
+
+// PutEventConfig stores an asynchronous invocation configuration.
+func (t *Tx) PutEventConfig(c *EventConfig) error {
+	b, err := t.bucket(bucketEventConfigs)
+	if err != nil {
+		return err
+	}
+	return put(b, configKey(c.Function, c.Qualifier), c)
+}
+
+// DeleteEventConfig removes one.
+func (t *Tx) DeleteEventConfig(name, qualifier string) error {
+	b, err := t.bucket(bucketEventConfigs)
+	if err != nil {
+		return err
+	}
+	return b.Delete(configKey(name, qualifier))
+}
+
+// EventConfigs lists a function's configurations in qualifier order.
+func (t *Tx) EventConfigs(name string) ([]*EventConfig, error) {
+	b := t.tx.Bucket(bucketEventConfigs)
+	if b == nil {
+		return nil, nil
+	}
+	prefix := append([]byte(name), 0)
+	var out []*EventConfig
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		ec := new(EventConfig)
+		if err := json.Unmarshal(v, ec); err != nil {
+			return nil, err
+		}
+		out = append(out, ec)
+	}
+	return out, nil
+}

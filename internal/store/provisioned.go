@@ -1,0 +1,70 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+var bucketProvisioned = []byte("provisioned") // name \x00 qualifier → ProvisionedConfig
+
+// ProvisionedConfig is a provisioned-concurrency request on a version or
+// alias. What is allocated and ready at a moment is live state kept by the
+// provisioner, not stored.
+type ProvisionedConfig struct {
+	Function     string    `json:"function"`
+	Qualifier    string    `json:"qualifier"`
+	Requested    int       `json:"requested"`
+	LastModified time.Time `json:"lastModified"`
+}
+
+// ProvisionedConfig reads one.
+func (t *Tx) ProvisionedConfig(name, qualifier string) (*ProvisionedConfig, error) {
+	b := t.tx.Bucket(bucketProvisioned)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	return get[ProvisionedConfig](b, configKey(name, qualifier))
+}
+
+// ProvisionedConfigs lists a function's configs in qualifier order ("" for
+// every function's).
+func (t *Tx) ProvisionedConfigs(name string) ([]*ProvisionedConfig, error) {
+	b := t.tx.Bucket(bucketProvisioned)
+	if b == nil {
+		return nil, nil
+	}
+	var prefix []byte
+	if name != "" {
+		prefix = append([]byte(name), 0)
+	}
+	var out []*ProvisionedConfig
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		p := new(ProvisionedConfig)
+		if err := json.Unmarshal(v, p); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// PutProvisionedConfig stores a config. The caller keeps the function
+// record's Provisioned total in step (in the same transaction).
+func (t *Tx) PutProvisionedConfig(p *ProvisionedConfig) error {
+	b, err := t.bucket(bucketProvisioned)
+	if err != nil {
+		return err
+	}
+	return put(b, configKey(p.Function, p.Qualifier), p)
+}
+
+// DeleteProvisionedConfig removes one.
+func (t *Tx) DeleteProvisionedConfig(name, qualifier string) error {
+	b, err := t.bucket(bucketProvisioned)
+	if err != nil {
+		return err
+	}
+	return b.Delete(configKey(name, qualifier))
+}

@@ -1,0 +1,542 @@
+// Package store is lambdad's embedded database: functions, versions,
+// aliases and the account-wide running sums, kept in one bbolt file under the
+// data directory, plus the content-addressed code archives beside it.
+//
+// Every mutation goes through a Tx, and the running sums (function count,
+// total code size, reserved and provisioned concurrency) are updated by the
+// same Tx methods that change what they sum, so they are always in step with
+// the records and no check ever needs to scan all functions. A committed
+// transaction is on disk (bbolt fsyncs on commit) before the caller answers.
+package store
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/function"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+var (
+	bucketFunctions = []byte("functions")
+	bucketVersions  = []byte("versions") // name \x00 versionKey → function.Config
+	bucketAliases   = []byte("aliases")  // name \x00 alias → function.Alias
+	bucketCodeRefs  = []byte("coderefs") // CodeSha256 → uint64 reference count
+	bucketMeta      = []byte("meta")
+	keySums         = []byte("sums")
+)
+
+// Sums are the account-wide totals the concurrency and account-settings
+// checks need, kept in step with the records.
+type Sums struct {
+	FunctionCount int64 `json:"functionCount"`
+	// TotalCodeSize counts the code of $LATEST and of every published
+	// version, as AWS's AccountUsage does.
+	TotalCodeSize int64 `json:"totalCodeSize"`
+	// Reserved is Σ reserved concurrency over all functions.
+	Reserved int64 `json:"reserved"`
+	// ProvisionedUnreserved is Σ provisioned concurrency of functions
+	// without a reservation (it comes out of the unreserved pool).
+	ProvisionedUnreserved int64 `json:"provisionedUnreserved"`
+}
+
+// DB is the open database.
+type DB struct {
+	bolt    *bolt.DB
+	codeDir string
+}
+
+// Open opens (creating if needed) the database under dir.
+func Open(dir string) (*DB, error) {
+	if err := os.MkdirAll(filepath.Join(dir, "code"), 0o755); err != nil {
+		return nil, err
+	}
+	b, err := bolt.Open(filepath.Join(dir, "lambdad.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	d := &DB{bolt: b, codeDir: filepath.Join(dir, "code")}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketCodeRefs, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		err = d.removeOrphanCode()
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the database.
+func (d *DB) Close() error { return d.bolt.Close() }
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(fn func(*Tx) error) error {
+	return d.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+}
+
+// Update runs fn in a read-write transaction; when it returns nil the
+// changes are committed and synced to disk.
+func (d *DB) Update(fn func(*Tx) error) error {
+	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+}
+
+// Batch is Update for many concurrent callers: their functions share one
+// commit (and one fsync). fn may run more than once, so it must only
+// depend on what it reads in the transaction.
+func (d *DB) Batch(fn func(*Tx) error) error {
+	return d.bolt.Batch(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+}
+
+// Tx is one transaction.
+type Tx struct {
+	tx *bolt.Tx
+	db *DB
+}
+
+func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
+	v := b.Get(key)
+	if v == nil {
+		return nil, ErrNotFound
+	}
+	t := new(T)
+	if err := json.Unmarshal(v, t); err != nil {
+		return nil, fmt.Errorf("store: decode %q: %w", key, err)
+	}
+	return t, nil
+}
+
+func put(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
+}
+
+// Sums returns the running sums.
+func (t *Tx) Sums() Sums {
+	s, err := get[Sums](t.tx.Bucket(bucketMeta), keySums)
+	if err != nil {
+		return Sums{}
+	}
+	return *s
+}
+
+func (t *Tx) addSums(d Sums) error {
+	s := t.Sums()
+	s.FunctionCount += d.FunctionCount
+	s.TotalCodeSize += d.TotalCodeSize
+	s.Reserved += d.Reserved
+	s.ProvisionedUnreserved += d.ProvisionedUnreserved
+	return put(t.tx.Bucket(bucketMeta), keySums, s)
+}
+
+// Function returns a function's record, or ErrNotFound.
+func (t *Tx) Function(name string) (*function.Function, error) {
+	return get[function.Function](t.tx.Bucket(bucketFunctions), []byte(name))
+}
+
+// contribution is what one function record adds to the sums.
+func contribution(f *function.Function) Sums {
+	if f == nil {
+		return Sums{}
+	}
+	s := Sums{FunctionCount: 1}
+	if f.Reserved != nil {
+		s.Reserved = int64(*f.Reserved)
+	} else {
+		s.ProvisionedUnreserved = int64(f.Provisioned)
+	}
+	return s
+}
+
+func (s Sums) minus(o Sums) Sums {
+	return Sums{s.FunctionCount - o.FunctionCount, s.TotalCodeSize - o.TotalCodeSize, s.Reserved - o.Reserved, s.ProvisionedUnreserved - o.ProvisionedUnreserved}
+}
+
+// PutFunction creates or replaces a function's record.
+func (t *Tx) PutFunction(f *function.Function) error {
+	old, err := t.Function(f.Name)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err := put(t.tx.Bucket(bucketFunctions), []byte(f.Name), f); err != nil {
+		return err
+	}
+	return t.addSums(contribution(f).minus(contribution(old)))
+}
+
+// DeleteFunction removes a function with all its versions and aliases and
+// drops its code references.
+func (t *Tx) DeleteFunction(name string) error {
+	old, err := t.Function(name)
+	if err != nil {
+		return err
+	}
+	prefix := append([]byte(name), 0)
+	gone := contribution(old)
+	for _, b := range []*bolt.Bucket{t.tx.Bucket(bucketVersions), t.tx.Bucket(bucketAliases), t.tx.Bucket(bucketEventConfigs), t.tx.Bucket(bucketProvisioned)} {
+		if b == nil {
+			continue
+		}
+		var keys [][]byte
+		c := b.Cursor()
+		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+			if b == t.tx.Bucket(bucketVersions) {
+				var cfg function.Config
+				if err := json.Unmarshal(v, &cfg); err != nil {
+					return err
+				}
+				if err := t.dropCodeRef(&cfg); err != nil {
+					return err
+				}
+				gone.TotalCodeSize += cfg.CodeSize
+			}
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if err := t.tx.Bucket(bucketFunctions).Delete([]byte(name)); err != nil {
+		return err
+	}
+	return t.addSums(Sums{}.minus(gone))
+}
+
+// Functions lists function records in name order, starting after the name
+// after ("" for the first page), at most limit of them.
+func (t *Tx) Functions(after string, limit int) ([]*function.Function, error) {
+	var out []*function.Function
+	c := t.tx.Bucket(bucketFunctions).Cursor()
+	k, v := c.Seek([]byte(after))
+	if k != nil && after != "" && string(k) == after {
+		k, v = c.Next()
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Next() {
+		f := new(function.Function)
+		if err := json.Unmarshal(v, f); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// versionKey orders $LATEST first, then versions numerically.
+func versionKey(name, version string) []byte {
+	k := append([]byte(name), 0)
+	if version == function.Latest {
+		return append(k, '0')
+	}
+	n, _ := strconv.ParseUint(version, 10, 64)
+	k = append(k, '1')
+	return binary.BigEndian.AppendUint64(k, n)
+}
+
+// Version returns one version's configuration ("$LATEST" or a number).
+func (t *Tx) Version(name, version string) (*function.Config, error) {
+	return get[function.Config](t.tx.Bucket(bucketVersions), versionKey(name, version))
+}
+
+// PutVersion stores a version's configuration, keeping the code references
+// and the total code size in step.
+func (t *Tx) PutVersion(c *function.Config) error {
+	key := versionKey(c.Name, c.Version)
+	old, err := get[function.Config](t.tx.Bucket(bucketVersions), key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if old != nil {
+		if err := t.dropCodeRef(old); err != nil {
+			return err
+		}
+	}
+	if err := t.addCodeRef(c.CodeSha256); err != nil {
+		return err
+	}
+	if err := put(t.tx.Bucket(bucketVersions), key, c); err != nil {
+		return err
+	}
+	d := Sums{TotalCodeSize: c.CodeSize}
+	if old != nil {
+		d.TotalCodeSize -= old.CodeSize
+	}
+	return t.addSums(d)
+}
+
+// DeleteVersion removes one published version.
+func (t *Tx) DeleteVersion(name, version string) error {
+	key := versionKey(name, version)
+	old, err := get[function.Config](t.tx.Bucket(bucketVersions), key)
+	if err != nil {
+		return err
+	}
+	if err := t.dropCodeRef(old); err != nil {
+		return err
+	}
+	if err := t.tx.Bucket(bucketVersions).Delete(key); err != nil {
+		return err
+	}
+	return t.addSums(Sums{TotalCodeSize: -old.CodeSize})
+}
+
+// Versions lists a function's versions in order ($LATEST first), starting
+// after the version after ("" for the first page), at most limit of them.
+func (t *Tx) Versions(name, after string, limit int) ([]*function.Config, error) {
+	prefix := append([]byte(name), 0)
+	start := prefix
+	if after != "" {
+		start = versionKey(name, after)
+	}
+	var out []*function.Config
+	c := t.tx.Bucket(bucketVersions).Cursor()
+	k, v := c.Seek(start)
+	if k != nil && after != "" && bytes.Equal(k, start) {
+		k, v = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		cfg := new(function.Config)
+		if err := json.Unmarshal(v, cfg); err != nil {
+			return nil, err
+		}
+		out = append(out, cfg)
+	}
+	return out, nil
+}
+
+func aliasKey(name, alias string) []byte { return append(append([]byte(name), 0), alias...) }
+
+// Alias returns one alias of a function.
+func (t *Tx) Alias(name, alias string) (*function.Alias, error) {
+	return get[function.Alias](t.tx.Bucket(bucketAliases), aliasKey(name, alias))
+}
+
+// PutAlias creates or replaces an alias of function name.
+func (t *Tx) PutAlias(name string, a *function.Alias) error {
+	return put(t.tx.Bucket(bucketAliases), aliasKey(name, a.Name), a)
+}
+
+// DeleteAlias removes an alias.
+func (t *Tx) DeleteAlias(name, alias string) error {
+	return t.tx.Bucket(bucketAliases).Delete(aliasKey(name, alias))
+}
+
+// Aliases lists a function's aliases in name order after the alias after,
+// at most limit of them.
+func (t *Tx) Aliases(name, after string, limit int) ([]*function.Alias, error) {
+	prefix := append([]byte(name), 0)
+	start := aliasKey(name, after)
+	var out []*function.Alias
+	c := t.tx.Bucket(bucketAliases).Cursor()
+	k, v := c.Seek(start)
+	if k != nil && after != "" && bytes.Equal(k, start) {
+		k, v = c.Next()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
+		a := new(function.Alias)
+		if err := json.Unmarshal(v, a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func (t *Tx) addCodeRef(sha string) error {
+	b := t.tx.Bucket(bucketCodeRefs)
+	var n uint64
+	if v := b.Get([]byte(sha)); v != nil {
+		n = binary.BigEndian.Uint64(v)
+	}
+	return b.Put([]byte(sha), binary.BigEndian.AppendUint64(nil, n+1))
+}
+
+// dropCodeRef releases one reference to a version's code; the archive file
+// itself is removed by removeOrphanCode at the next Open, so that a
+// transaction that later fails never loses code it still references.
+func (t *Tx) dropCodeRef(c *function.Config) error {
+	b := t.tx.Bucket(bucketCodeRefs)
+	v := b.Get([]byte(c.CodeSha256))
+	if v == nil {
+		return nil
+	}
+	n := binary.BigEndian.Uint64(v)
+	if n <= 1 {
+		sha := c.CodeSha256
+		t.tx.OnCommit(func() { os.Remove(t.db.codePath(sha)) })
+		return b.Delete([]byte(c.CodeSha256))
+	}
+	return b.Put([]byte(c.CodeSha256), binary.BigEndian.AppendUint64(nil, n-1))
+}
+
+// codePath is where the archive with the given CodeSha256 (base64, as AWS
+// reports it) lives; the file is named by the hex form, which is safe in a
+// path.
+func (d *DB) codePath(sha string) string {
+	raw, err := base64.StdEncoding.DecodeString(sha)
+	if err != nil {
+		raw = []byte(sha)
+	}
+	return filepath.Join(d.codeDir, hex.EncodeToString(raw)+".zip")
+}
+
+// SaveCode writes a code archive under its content hash (hex SHA-256),
+// durably, before any transaction refers to it. Writing the same archive
+// twice is harmless: the content is the name.
+func (d *DB) SaveCode(sha string, zip []byte) error {
+	path := d.codePath(sha)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	tmp, err := os.CreateTemp(d.codeDir, ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(zip); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	dir, err := os.Open(d.codeDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// Code reads a code archive by its CodeSha256.
+func (d *DB) Code(sha string) ([]byte, error) {
+	b, err := os.ReadFile(d.codePath(sha))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+// CodePath returns the file of a code archive, for readers that stream it.
+func (d *DB) CodePath(sha string) string { return d.codePath(sha) }
+
+// removeOrphanCode deletes archives no version refers to: uploads whose
+// transaction never committed, and code released by deletes.
+func (d *DB) removeOrphanCode() error {
+	entries, err := os.ReadDir(d.codeDir)
+	if err != nil {
+		return err
+	}
+	return d.bolt.View(func(tx *bolt.Tx) error {
+		refs := tx.Bucket(bucketCodeRefs)
+		for _, e := range entries {
+			h, ok := strings.CutSuffix(e.Name(), ".zip")
+			raw, err := hex.DecodeString(h)
+			if !ok || err != nil || refs.Get([]byte(base64.StdEncoding.EncodeToString(raw))) == nil {
+				os.Remove(filepath.Join(d.codeDir, e.Name()))
+			}
+		}
+		return nil
+	})
+}
+
+var bucketAudit = []byte("audit")
+
+// AuditRecord is one change to a concurrency setting: who changed what, from
+// which value to which (nil for "none").
+type AuditRecord struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	RequestID   string    `json:"requestId"`
+	AccessKeyID string    `json:"accessKeyId,omitempty"`
+	Operation   string    `json:"operation"`
+	Function    string    `json:"function"`
+	Qualifier   string    `json:"qualifier,omitempty"`
+	Old         *int      `json:"old"`
+	New         *int      `json:"new"`
+}
+
+// AuditKeep is how many audit records the store keeps; older ones are
+// dropped as new ones arrive.
+const AuditKeep = 10000
+
+// AppendAudit adds a record to the audit trail in this transaction, so the
+// record is durable exactly when the change it describes is.
+func (t *Tx) AppendAudit(r *AuditRecord) error {
+	b, err := t.tx.CreateBucketIfNotExists(bucketAudit)
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	r.Seq = seq
+	if err := put(b, binary.BigEndian.AppendUint64(nil, seq), r); err != nil {
+		return err
+	}
+	if seq > AuditKeep {
+		return b.Delete(binary.BigEndian.AppendUint64(nil, seq-AuditKeep))
+	}
+	return nil
+}
+
+// Audit returns up to limit audit records, newest first, older than
+// sequence before (0 for the newest).
+func (t *Tx) Audit(before uint64, limit int) ([]*AuditRecord, error) {
+	b := t.tx.Bucket(bucketAudit)
+	if b == nil {
+		return nil, nil
+	}
+	var out []*AuditRecord
+	c := b.Cursor()
+	var k, v []byte
+	if before == 0 {
+		k, v = c.Last()
+	} else {
+		c.Seek(binary.BigEndian.AppendUint64(nil, before))
+		k, v = c.Prev()
+	}
+	for ; k != nil && len(out) < limit; k, v = c.Prev() {
+		r := new(AuditRecord)
+		if err := json.Unmarshal(v, r); err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// OnCommit runs fn after the transaction has committed (and only then).
+func (t *Tx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
