@@ -39,6 +39,13 @@ func decode(op *apimodel.Operation, r *http.Request, body []byte) (in map[string
 				delete(in, name)
 			}
 		}
+		if p := shape.TypeMismatch(in, ""); p != "" {
+			return nil, nil, awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Cannot deserialize value at '%s'", p)
+		}
+	}
+	if shape.Payload != "" && len(body) > 0 {
+		// The raw body is the payload member; handlers read it as bytes.
+		in[shape.Payload] = true
 	}
 	var located, inBody apimodel.Violations
 	query := r.URL.Query()

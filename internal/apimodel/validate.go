@@ -195,3 +195,85 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TypeMismatch returns the path of the first value in v whose JSON type is
+// not the shape's ("" when every value fits), so that a body such as
+// {"ReservedConcurrentExecutions": "x"} is refused before it is used.
+func (s *Shape) TypeMismatch(v any, path string) string {
+	if v == nil {
+		return ""
+	}
+	switch s.Type {
+	case "string", "timestamp", "blob":
+		// Blobs are base64 strings in a JSON body; timestamps may be
+		// strings or numbers.
+		if _, ok := v.(string); ok {
+			return ""
+		}
+		if _, ok := v.(float64); ok && s.Type == "timestamp" {
+			return ""
+		}
+		return path
+	case "integer", "long":
+		if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) <= 1<<53 {
+			return ""
+		}
+		return path
+	case "double", "float":
+		if _, ok := v.(float64); ok {
+			return ""
+		}
+		return path
+	case "boolean":
+		if _, ok := v.(bool); ok {
+			return ""
+		}
+		return path
+	case "list":
+		l, ok := v.([]any)
+		if !ok {
+			return path
+		}
+		for _, e := range l {
+			if s.Member != nil {
+				if p := s.Member.TypeMismatch(e, path+".member"); p != "" {
+					return p
+				}
+			}
+		}
+	case "map":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return path
+		}
+		for _, k := range sortedKeys(m) {
+			if s.Value != nil {
+				if p := s.Value.TypeMismatch(m[k], path+"."+k); p != "" {
+					return p
+				}
+			}
+		}
+	case "structure":
+		m, ok := v.(map[string]any)
+		if !ok {
+			return path
+		}
+		for _, k := range sortedKeys(m) {
+			if mem, ok := s.Members[k]; ok {
+				if p := mem.Shape.TypeMismatch(m[k], memberPath(path, k)); p != "" {
+					return p
+				}
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

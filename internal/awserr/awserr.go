@@ -33,6 +33,7 @@ const (
 	TooManyRequests                      Code = "TooManyRequestsException"
 	UnsupportedMediaType                 Code = "UnsupportedMediaTypeException"
 	CodeStorageExceeded                  Code = "CodeStorageExceededException"
+	InvalidRuntime                       Code = "InvalidRuntimeException"
 	// Validation is not an error shape of the model: it is what the AWS
 	// front end answers when a request breaks a model constraint.
 	Validation Code = "ValidationException"
@@ -59,6 +60,7 @@ var codes = map[Code]codeInfo{
 	TooManyRequests:                      {429, false},
 	UnsupportedMediaType:                 {415, false},
 	CodeStorageExceeded:                  {400, false},
+	InvalidRuntime:                       {502, true},
 	Validation:                           {400, false},
 	UnknownOperation:                     {404, false},
 }

@@ -301,7 +301,8 @@ func (q *Queue) poke() {
 }
 
 // dispatchLoop starts due events, functions taking turns, each function
-// limited to a fair share of the workers while others wait.
+// limited to a fair share of the workers while others wait, and each
+// function with events waiting always able to run one.
 func (q *Queue) dispatchLoop() {
 	defer q.wg.Done()
 	var running sync.WaitGroup
@@ -333,9 +334,10 @@ func (q *Queue) next() (*item, time.Duration) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	wait := time.Hour
-	if q.running >= q.opts.Workers {
-		return nil, wait
-	}
+	// With every worker busy, only a function with nothing running may
+	// start one event: no function waits behind another's backlog, at the
+	// cost of exceeding Workers by at most the number of such functions.
+	full := q.running >= q.opts.Workers
 	active := 0
 	for _, f := range q.byFn {
 		if f.Len() > 0 || f.running > 0 {
@@ -358,7 +360,7 @@ func (q *Queue) next() (*item, time.Duration) {
 			wait = min(wait, d)
 			continue
 		}
-		if f.running >= share {
+		if f.running >= share || full && f.running > 0 {
 			continue
 		}
 		it := heap.Pop(f).(*item)

@@ -78,7 +78,8 @@ type env struct {
 	// Guarded by Manager.mu.
 	busy     bool
 	lastUsed time.Time
-	pinned   bool // never reaped for idleness (provisioned concurrency)
+	pinned   bool // provisioned: never reaped for idleness, counted by Live
+	doomed   bool // decided to stop: never handed out or counted again
 }
 
 func newEnv(m *Manager, spec *Spec, gen uint64) *env {

@@ -10,6 +10,9 @@
 // of its memory size (see limitMemory). Its stdout and stderr go to the
 // invocation's log and to LogDir/<function>.log.
 //
+// The package is Linux-only: it relies on process groups with a parent-death
+// signal, RLIMIT_DATA and /proc.
+//
 // Ownership: the Manager owns every environment; an environment owns its
 // process, its Runtime API server, and two goroutines (one reaps the
 // process, one reads its output). Stopping an environment waits for all of
@@ -27,6 +30,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -70,6 +74,10 @@ type Spec struct {
 	Region   string            // default us-east-1
 	Account  string
 	InitType string // "on-demand" (default) or "provisioned-concurrency"
+	// Pool names the provisioned config (the version or alias) a pinned
+	// environment belongs to, so that two configs on one version keep
+	// their environments apart; "" for on-demand.
+	Pool string
 }
 
 // Request is one invocation.
@@ -116,15 +124,28 @@ type Stats struct {
 	WarmStarts uint64 // invocations served by an idle environment
 }
 
-type key struct{ function, version, revision string }
+// key names a pool of interchangeable environments. InitType is part of
+// it: an environment started for provisioned concurrency serves only
+// invocations admitted as provisioned, and reports itself as such in
+// AWS_LAMBDA_INITIALIZATION_TYPE.
+type key struct{ function, version, revision, initType, pool string }
 
 func keyOf(s *Spec) key {
-	v := s.Version
+	v, it := s.Version, s.InitType
 	if v == "" {
 		v = "$LATEST"
 	}
-	return key{s.Function, v, s.Revision}
+	if it == "" {
+		it = InitOnDemand
+	}
+	return key{s.Function, v, s.Revision, it, s.Pool}
 }
+
+// Initialization types (AWS_LAMBDA_INITIALIZATION_TYPE).
+const (
+	InitOnDemand    = "on-demand"
+	InitProvisioned = "provisioned-concurrency"
+)
 
 // Manager runs execution environments. Its methods are safe for concurrent
 // use.
@@ -184,6 +205,11 @@ func NewManager(cfg Config) (*Manager, error) {
 			return nil, fmt.Errorf("execenv: %w", err)
 		}
 	}
+	if cfg.TempRoot != "" {
+		if err := os.MkdirAll(cfg.TempRoot, 0o755); err != nil {
+			return nil, fmt.Errorf("execenv: %w", err)
+		}
+	}
 	root, err := os.MkdirTemp(cfg.TempRoot, "lambdad-")
 	if err != nil {
 		return nil, fmt.Errorf("execenv: %w", err)
@@ -233,7 +259,10 @@ func normalize(spec *Spec) Spec {
 		s.Region = defaultRegion
 	}
 	if s.InitType == "" {
-		s.InitType = "on-demand"
+		s.InitType = InitOnDemand
+	}
+	if abs, err := filepath.Abs(s.CodeDir); err == nil {
+		s.CodeDir = abs
 	}
 	if s.FunctionARN == "" {
 		s.FunctionARN = "arn:aws:lambda:" + s.Region + ":" + s.Account + ":function:" + s.Function
@@ -258,6 +287,9 @@ func (m *Manager) enter() bool {
 // ErrClosed, or a fault of this machine. When ctx ends mid-invocation the
 // environment's process group is killed.
 func (m *Manager) Invoke(ctx context.Context, spec *Spec, req *Request) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	if !m.enter() {
 		return nil, ErrClosed
 	}
@@ -290,9 +322,10 @@ func (m *Manager) Invoke(ctx context.Context, spec *Spec, req *Request) (*Result
 // so a later invocation finds it warm. Init output goes to the function's
 // log file. A failed Init is returned as an error.
 //
-// Provisioned concurrency builds on this: it will start environments with
-// InitType "provisioned-concurrency" and keep them pinned (exempt from idle
-// reaping) until the configuration goes.
+// With InitType "provisioned-concurrency" the environment is pinned: idle
+// reaping passes it by, Live counts it, and it stays until Shrink, Retire
+// or Close stops it or its process dies. Invocations reach it only with
+// the same InitType.
 func (m *Manager) Prewarm(ctx context.Context, spec *Spec) error {
 	if !m.enter() {
 		return ErrClosed
@@ -307,13 +340,84 @@ func (m *Manager) Prewarm(ctx context.Context, spec *Spec) error {
 		return fmt.Errorf("execenv: init of %s failed: %s", s.Function, res.Payload)
 	}
 	e.takeLog()
+	if s.InitType == InitProvisioned {
+		m.mu.Lock()
+		e.pinned = true
+		m.mu.Unlock()
+	}
 	m.release(e)
 	return nil
 }
 
+// Live counts the pinned environments of spec's pool (see Prewarm) that
+// are up, idle or busy.
+func (m *Manager) Live(spec *Spec) int {
+	k := keyOf(spec)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for e := range m.all {
+		if e.key == k && e.pinned && m.liveLocked(e) {
+			n++
+		}
+	}
+	return n
+}
+
+// Shrink stops the pinned environments of spec's pool beyond n: idle ones
+// now, busy ones when their invocation ends.
+func (m *Manager) Shrink(spec *Spec, n int) {
+	k := keyOf(spec)
+	m.mu.Lock()
+	var live []*env
+	for e := range m.all {
+		if e.key == k && e.pinned && m.liveLocked(e) {
+			live = append(live, e)
+		}
+	}
+	excess := len(live) - max(n, 0)
+	if excess <= 0 || m.closed {
+		m.mu.Unlock()
+		return
+	}
+	// Idle ones first: they go now.
+	slices.SortFunc(live, func(a, b *env) int {
+		switch {
+		case a.busy == b.busy:
+			return 0
+		case !a.busy:
+			return -1
+		}
+		return 1
+	})
+	var victims []*env
+	for _, e := range live[:excess] {
+		e.doomed = true // a busy one is stopped by release
+		if !e.busy {
+			m.removeIdleLocked(e)
+			victims = append(victims, e)
+		}
+	}
+	m.bg.Add(len(victims))
+	m.mu.Unlock()
+	for _, e := range victims {
+		go func() {
+			defer m.bg.Done()
+			e.stop()
+		}()
+	}
+}
+
+// liveLocked reports whether e is up and will stay in service. Retire does
+// not touch pinned environments: they run published versions, which never
+// change, and go only when their provisioned config does (Shrink).
+func (m *Manager) liveLocked(e *env) bool {
+	return !e.doomed && (e.pinned || e.gen == m.gen[e.key.function]) && !e.exitedNow()
+}
+
 // coldStart starts an environment and waits for its Init. It returns the
-// ready environment (busy, counted as a cold start), or a Result when Init
-// failed the way a function fails, or an error.
+// ready environment (busy), or a Result when Init failed the way a function
+// fails, or an error.
 func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *Result, time.Duration, error) {
 	l, err := m.launchFor(s)
 	if err != nil {
@@ -500,7 +604,7 @@ func (m *Manager) setIdle(k key, list []*env) {
 func (m *Manager) release(e *env) {
 	m.mu.Lock()
 	e.busy = false
-	if m.closed || e.gen != m.gen[e.key.function] || e.exitedNow() {
+	if m.closed || !m.liveLocked(e) {
 		m.mu.Unlock()
 		m.discard(e)
 		return
@@ -514,6 +618,7 @@ func (m *Manager) release(e *env) {
 // it is closing (Close then waits for nothing it does not see).
 func (m *Manager) discard(e *env) {
 	m.mu.Lock()
+	e.doomed = true
 	if m.closed {
 		m.mu.Unlock()
 		e.stop()
@@ -535,6 +640,7 @@ func (m *Manager) envExited(e *env) {
 		m.mu.Unlock()
 		return
 	}
+	e.doomed = true
 	m.removeIdleLocked(e)
 	m.bg.Add(1)
 	m.mu.Unlock()
@@ -578,17 +684,31 @@ func (m *Manager) count(f func(*Stats)) {
 	m.mu.Unlock()
 }
 
-// Retire stops the environments of function: idle ones now, busy ones when
-// their invocation ends, and ones still starting once they have served the
-// invocation they were started for. Call it after the function's code or
-// configuration changed, or the function was deleted.
+// Retire stops the on-demand environments of function: idle ones now, busy
+// ones when their invocation ends, and ones still starting once they have
+// served the invocation they were started for. Call it after the function's
+// code or configuration changed, or the function was deleted. Pinned
+// (provisioned) environments stay: Shrink stops them.
 func (m *Manager) Retire(function string) {
 	m.mu.Lock()
 	m.gen[function]++
 	var victims []*env
 	for k, list := range m.idle {
-		if k.function == function {
-			victims = append(victims, list...)
+		if k.function != function {
+			continue
+		}
+		var keep []*env
+		for _, e := range list {
+			if e.pinned {
+				keep = append(keep, e)
+				continue
+			}
+			e.doomed = true
+			victims = append(victims, e)
+		}
+		if len(keep) > 0 {
+			m.idle[k] = keep
+		} else {
 			delete(m.idle, k)
 		}
 	}
@@ -691,6 +811,7 @@ func (m *Manager) expired(now time.Time) []*env {
 		kept := list[:0]
 		for _, e := range list {
 			if !e.pinned && now.Sub(e.lastUsed) >= m.cfg.IdleTimeout {
+				e.doomed = true
 				out = append(out, e)
 			} else {
 				kept = append(kept, e)

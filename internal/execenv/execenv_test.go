@@ -611,7 +611,7 @@ func TestContextCancelKillsProcess(t *testing.T) {
 		return st.Busy == 0 && st.Idle == 0 && st.Stopped == 1
 	})
 
-	// Cancelled before the runtime took the event: the environment stays.
+	// Cancelled before the call: nothing starts, nothing is lost.
 	pid, _ = pidOf(t, m, spec)
 	ctx, cancel = context.WithCancel(t.Context())
 	cancel()
@@ -619,7 +619,7 @@ func TestContextCancelKillsProcess(t *testing.T) {
 		t.Fatalf("Invoke with a cancelled context = %v", err)
 	}
 	if pid2, _ := pidOf(t, m, spec); pid2 != pid {
-		t.Fatalf("an undelivered cancel cost the environment: pid %d, was %d", pid2, pid)
+		t.Fatalf("a cancelled call cost the environment: pid %d, was %d", pid2, pid)
 	}
 }
 
@@ -715,19 +715,73 @@ func TestPrewarm(t *testing.T) {
 	}
 }
 
+func TestProvisionedPool(t *testing.T) {
+	m := newManager(t, Config{IdleTimeout: 50 * time.Millisecond})
+	prov := goSpec("prov")
+	prov.InitType = "provisioned-concurrency"
+	for range 2 {
+		if err := m.Prewarm(t.Context(), prov); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := m.Live(prov); n != 2 {
+		t.Fatalf("Live = %d, want 2", n)
+	}
+	// An on-demand environment of the same version goes idle and is
+	// reaped; the pinned ones are not, and on-demand invocations do not
+	// take them.
+	onDemand := goSpec("prov")
+	_, res := invoke(t, m, onDemand, `{"op":"env"}`)
+	if !res.ColdStart || !bytes.Contains(res.Payload, []byte(`"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand"`)) {
+		t.Fatalf("on-demand invocation: cold=%v %s", res.ColdStart, res.Payload)
+	}
+	eventually(t, "the on-demand environment to be reaped", func() bool { return m.Stats().Reaped == 1 })
+	if st := m.Stats(); st.Idle != 2 || m.Live(prov) != 2 {
+		t.Fatalf("pinned environments after reaping: %+v, Live %d", st, m.Live(prov))
+	}
+	_, res = invoke(t, m, prov, `{"op":"env"}`)
+	if res.ColdStart || !bytes.Contains(res.Payload, []byte(`"AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency"`)) {
+		t.Fatalf("provisioned invocation: cold=%v %s", res.ColdStart, res.Payload)
+	}
+
+	// Shrink: a busy one finishes first, then goes.
+	done := make(chan *Result, 1)
+	go func() {
+		res, _ := m.Invoke(context.Background(), prov, newRequest(`{"op":"sleep","ms":200}`))
+		done <- res
+	}()
+	eventually(t, "the invocation to start", func() bool { return m.Stats().Busy == 1 })
+	m.Shrink(prov, 1)
+	if n := m.Live(prov); n != 1 {
+		t.Fatalf("Live after Shrink(1) = %d", n)
+	}
+	m.Shrink(prov, 0)
+	if n := m.Live(prov); n != 0 {
+		t.Fatalf("Live after Shrink(0) = %d", n)
+	}
+	if res := <-done; res == nil || string(res.Payload) != `"slept"` {
+		t.Fatalf("the busy invocation during Shrink: %+v", res)
+	}
+	eventually(t, "every environment to stop", func() bool {
+		st := m.Stats()
+		return st.Idle == 0 && st.Busy == 0 && st.Stopped == st.Started
+	})
+}
+
 func TestUnsupportedRuntime(t *testing.T) {
 	m := newManager(t, Config{})
 	spec := goSpec("java")
 	spec.Runtime = "java21"
 	_, err := m.Invoke(t.Context(), spec, newRequest(`{}`))
-	if !awserr.Is(err, codeInvalidRuntime) {
+	if !awserr.Is(err, awserr.InvalidRuntime) {
 		t.Fatalf("Invoke = %v, want InvalidRuntimeException", err)
 	}
 }
 
 // shellRuntime is a custom runtime in bash, speaking HTTP/1.1 over
 // /dev/tcp. An event containing "die" is answered, then the runtime exits
-// after 300 ms without asking for more work.
+// after 300 ms without asking for more work; one containing "pause" is
+// answered, then the runtime waits 300 ms before asking for more.
 const shellRuntime = `
 IFS=: read -r host port <<< "$AWS_LAMBDA_RUNTIME_API"
 echo "shell init"
@@ -752,7 +806,10 @@ while true; do
   printf 'POST /2018-06-01/runtime/invocation/%s/response HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' "$id" "$host" "${#resp}" "$resp" >&3
   while IFS= read -r line <&3; do :; done
   exec 3<&-
-  case "$body" in *die*) sleep 0.3; exit 0 ;; esac
+  case "$body" in
+    *die*) sleep 0.3; exit 0 ;;
+    *pause*) sleep 0.3 ;;
+  esac
 done
 `
 
@@ -784,6 +841,32 @@ func TestShellBootstrap(t *testing.T) {
 		if !bytes.Contains(res.Log, []byte("handling "+req.RequestID+"\n")) {
 			t.Fatalf("log:\n%s", res.Log)
 		}
+	}
+}
+
+func TestCancelBeforeDeliveryKeepsEnvironment(t *testing.T) {
+	// The runtime is slow to ask for its next event; an invocation whose
+	// caller gives up meanwhile never reached it, so the environment stays.
+	m := newManager(t, Config{})
+	spec := shellSpec(t, "paused")
+	_, res := invoke(t, m, spec, `{"pause":1}`)
+	wantOK(t, res)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := m.Invoke(ctx, spec, newRequest(`{"n":1}`)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Invoke = %v, want context.DeadlineExceeded", err)
+	}
+	req, res := invoke(t, m, spec, `{"n":2}`)
+	wantOK(t, res)
+	if res.ColdStart || string(res.Payload) != `{"shell":true,"event":{"n":2}}` {
+		t.Fatalf("after the undelivered cancel: %s cold=%v", res.Payload, res.ColdStart)
+	}
+	// The abandoned invocation left no START line behind.
+	if n := bytes.Count(res.Log, []byte("START RequestId: ")); n != 1 || !bytes.Contains(res.Log, []byte("START RequestId: "+req.RequestID)) {
+		t.Fatalf("log:\n%s", res.Log)
+	}
+	if st := m.Stats(); st.Started != 1 || st.Stopped != 0 {
+		t.Fatalf("Stats = %+v", st)
 	}
 }
 
@@ -921,6 +1004,9 @@ def fail(event, context):
 	if _, res = invoke(t, m, &syntax, `{}`); !bytes.Contains(res.Payload, []byte(`"errorType": "Runtime.UserCodeSyntaxError"`)) {
 		t.Errorf("syntax error: %s", res.Payload)
 	}
+	if _, err := os.Stat(filepath.Join(dir, "__pycache__")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("python wrote bytecode into the code directory: %v", err)
+	}
 }
 
 func TestNode(t *testing.T) {
@@ -1047,13 +1133,16 @@ func BenchmarkColdStart(b *testing.B) {
 	m := newManager(b, Config{Logger: slog.New(slog.DiscardHandler)})
 	spec := goSpec("cold")
 	req := &Request{RequestID: "11111111-2222-4333-8444-555555555555", Payload: []byte(`{"op":"echo"}`)}
+	var init time.Duration
 	for b.Loop() {
 		res, err := m.Invoke(context.Background(), spec, req)
 		if err != nil || res.FunctionError != "" || !res.ColdStart {
 			b.Fatalf("%v %+v", err, res)
 		}
+		init += res.InitDuration
 		m.Retire("cold")
 	}
+	b.ReportMetric(float64(init.Milliseconds())/float64(b.N), "init-ms/op")
 }
 
 // BenchmarkRawRoundTrip is the baseline for BenchmarkWarmInvoke: the same

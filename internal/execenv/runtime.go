@@ -16,10 +16,6 @@ import (
 	"github.com/lambdad/lambdad/runtimes"
 )
 
-// codeInvalidRuntime is the model's InvalidRuntimeException (HTTP 502,
-// "Message" key).
-const codeInvalidRuntime awserr.Code = "InvalidRuntimeException"
-
 // basePath is the PATH every function process starts with.
 const basePath = "/usr/local/bin:/usr/bin:/bin"
 
@@ -103,19 +99,21 @@ func (m *Manager) launchFor(spec *Spec) (launch, error) {
 	case strings.HasPrefix(rt, "python3."):
 		p, err := m.python.resolve()
 		if err != nil {
-			return launch{}, awserr.New(codeInvalidRuntime, "The runtime parameter of %s is not supported on this server: %v.", rt, err)
+			return launch{}, awserr.New(awserr.InvalidRuntime, "The runtime parameter of %s is not supported on this server: %v.", rt, err)
 		}
 		dir := filepath.Join(m.shimDir, "python")
 		return launch{
 			// -u: output reaches the log as it is written, as on AWS.
-			argv:       []string{p, "-u", filepath.Join(m.shimDir, filepath.FromSlash(runtimes.Python))},
+			// -B: no __pycache__ in the code directory, which is the
+			// function's package and read-only on AWS.
+			argv:       []string{p, "-u", "-B", filepath.Join(m.shimDir, filepath.FromSlash(runtimes.Python))},
 			runtimeDir: dir,
 			extraPath:  extraPath(p),
 		}, nil
 	case strings.HasPrefix(rt, "nodejs"):
 		p, err := m.node.resolve()
 		if err != nil {
-			return launch{}, awserr.New(codeInvalidRuntime, "The runtime parameter of %s is not supported on this server: %v.", rt, err)
+			return launch{}, awserr.New(awserr.InvalidRuntime, "The runtime parameter of %s is not supported on this server: %v.", rt, err)
 		}
 		return launch{
 			argv:       []string{p, filepath.Join(m.shimDir, filepath.FromSlash(runtimes.Node))},
@@ -123,7 +121,7 @@ func (m *Manager) launchFor(spec *Spec) (launch, error) {
 			extraPath:  extraPath(p),
 		}, nil
 	}
-	return launch{}, awserr.New(codeInvalidRuntime, "The runtime parameter of %s is not supported on this server; supported: provided, provided.al2, provided.al2023, python3.x, nodejs*.", rt)
+	return launch{}, awserr.New(awserr.InvalidRuntime, "The runtime parameter of %s is not supported on this server; supported: provided, provided.al2, provided.al2023, python3.x, nodejs*.", rt)
 }
 
 // extraPath is the interpreter's directory when basePath does not hold it.

@@ -109,25 +109,17 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		return nil, err
 	}
 	defer slot.Release()
-	dir, err := iv.code.Dir(cfg.CodeSha256)
+	invokedARN := iv.ctl.ARN(ref.Name, ref.Qualifier)
+	spec, err := iv.spec(cfg, invokedARN)
 	if err != nil {
 		return nil, err
+	}
+	if slot.Provisioned() {
+		spec.InitType, spec.Pool = execenv.InitProvisioned, target
 	}
 	payload := req.Payload
 	if len(payload) == 0 {
 		payload = []byte("{}")
-	}
-	invokedARN := iv.ctl.ARN(ref.Name, ref.Qualifier)
-	spec := &execenv.Spec{
-		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
-		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
-		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
-		Timeout: time.Duration(cfg.Timeout) * time.Second,
-		Region:  iv.ctl.Options().Region, Account: iv.ctl.Options().AccountID,
-		InitType: "on-demand",
-	}
-	if slot.Provisioned() {
-		spec.InitType = "provisioned-concurrency"
 	}
 	res, err := iv.envs.Invoke(ctx, spec, &execenv.Request{
 		RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN,
@@ -140,6 +132,37 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		out.LogResult = base64.StdEncoding.EncodeToString(tail(res.Log, 4096))
 	}
 	return out, nil
+}
+
+// spec is the environment a version runs in, its code unpacked.
+func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (*execenv.Spec, error) {
+	dir, err := iv.code.Dir(cfg.CodeSha256)
+	if err != nil {
+		return nil, err
+	}
+	opts := iv.ctl.Options()
+	return &execenv.Spec{
+		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
+		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
+		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
+		Timeout: time.Duration(cfg.Timeout) * time.Second,
+		Region:  opts.Region, Account: opts.AccountID,
+	}, nil
+}
+
+// ProvisionedSpec is the environment of a provisioned config on
+// function:qualifier, which runs version.
+func (iv *Invoker) ProvisionedSpec(ctx context.Context, function, qualifier, version string) (*execenv.Spec, error) {
+	cfg, _, err := iv.ctl.ResolveTarget(ctx, function, version)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := iv.spec(cfg, iv.ctl.ARN(function, qualifier))
+	if err != nil {
+		return nil, err
+	}
+	spec.InitType, spec.Pool = execenv.InitProvisioned, qualifier
+	return spec, nil
 }
 
 // weighted picks the version an alias with a traffic split runs this time.

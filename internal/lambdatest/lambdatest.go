@@ -8,6 +8,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -138,4 +139,10 @@ func Do(t testing.TB, method, url string, body []byte, header map[string]string)
 		t.Fatal(err)
 	}
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// DecodeLog decodes an X-Amz-Log-Result header.
+func DecodeLog(b64 string) string {
+	b, _ := base64.StdEncoding.DecodeString(b64)
+	return string(b)
 }

@@ -264,8 +264,9 @@ func (s *Server) Close() error {
 		}
 		cancel()
 		<-s.serveDone
+		// Taking the gate exclusively waits for every running handler.
 		s.gate.Lock()
-		s.gate.Unlock() //nolint:staticcheck // waits for handlers; nothing to guard
+		s.gate.Unlock()
 		s.timer.Stop()
 	})
 	return nil
@@ -314,6 +315,11 @@ func (s *Server) initResult() error {
 // ErrNotDelivered it must not be modified at all, since a handler may still
 // be writing it to the runtime.
 func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Response, error) {
+	if err := ctx.Err(); err != nil {
+		// Checked first: select would pick between a ready GET /next and a
+		// done ctx at random.
+		return Response{}, notDelivered(err)
+	}
 	if !s.invokeMu.TryLock() {
 		return Response{}, notDelivered(ErrBusy)
 	}

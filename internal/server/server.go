@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/admission"
@@ -21,6 +22,7 @@ import (
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -96,11 +98,14 @@ type Node struct {
 	envs      *execenv.Manager
 	ctl       *control.Service
 	queue     *events.Queue
+	prov      *provision.Provisioner
 	api       *api.Server
 	http      *http.Server
 	listener  net.Listener
 	served    chan error
 	cancelAll context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // LogDir is where a data directory keeps the functions' log files.
@@ -179,10 +184,15 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.prov = provision.New(n.envs, n.adm, inv, o.Logger.With("part", "provision"))
+	if err := n.ctl.SetProvisioner(n.prov, n.adm); err != nil {
+		return err
+	}
 	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
+	n.prov.Start()
 	n.queue.Start()
 	return nil
 }
@@ -204,8 +214,13 @@ func (n *Node) Environments() *execenv.Manager { return n.envs }
 
 // Close stops serving: new requests are refused, running invocations are
 // cancelled (their environments killed, their slots released), and the
-// store is closed last.
+// store is closed last. Calling it again returns the first call's result.
 func (n *Node) Close(ctx context.Context) error {
+	n.closeOnce.Do(func() { n.closeErr = n.close(ctx) })
+	return n.closeErr
+}
+
+func (n *Node) close(ctx context.Context) error {
 	n.cancelAll()
 	err := n.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
@@ -221,6 +236,9 @@ func (n *Node) closeParts() error {
 	var errs []error
 	if n.queue != nil {
 		errs = append(errs, n.queue.Close())
+	}
+	if n.prov != nil {
+		errs = append(errs, n.prov.Close())
 	}
 	if n.envs != nil {
 		errs = append(errs, n.envs.Close())

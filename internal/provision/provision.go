@@ -1,0 +1,271 @@
+// Package provision keeps provisioned concurrency real: for every stored
+// config it keeps that many execution environments initialised (with
+// AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency) and pinned to
+// their version or alias, reports them to admission as they become ready,
+// replaces the ones that die, and reports the config's status: IN_PROGRESS
+// while they start, READY when all are up, FAILED after repeated Init
+// failures.
+package provision
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/execenv"
+)
+
+// Envs is what the provisioner needs of the execution environments.
+type Envs interface {
+	Prewarm(ctx context.Context, spec *execenv.Spec) error
+	// Live counts the environments of spec's pool that are up (idle or busy).
+	Live(spec *execenv.Spec) int
+	// Shrink stops environments of spec's pool beyond n.
+	Shrink(spec *execenv.Spec, n int)
+}
+
+// Slots is admission's side: how many provisioned environments of a target
+// are allocated and so may take invocations.
+type Slots interface {
+	SetProvisioned(function, target string, allocated int)
+}
+
+// Specs builds the environment spec of a provisioned target.
+type Specs interface {
+	ProvisionedSpec(ctx context.Context, function, qualifier, version string) (*execenv.Spec, error)
+}
+
+// Statuses, as AWS names them.
+const (
+	InProgress = "IN_PROGRESS"
+	Ready      = "READY"
+	Failed     = "FAILED"
+	// ReasonInitFailure is the StatusReason of a FAILED config.
+	ReasonInitFailure = "FUNCTION_ERROR_INIT_FAILURE"
+	// initAttempts is how many Init failures in a row make a config FAILED.
+	initAttempts = 3
+)
+
+type targetKey struct{ function, qualifier string }
+
+type target struct {
+	version   string
+	requested int
+	spec      *execenv.Spec // nil until built
+	status    string
+	reason    string
+	failures  int
+	allocated int
+	// gen changes with every new request, so that the work of a replaced
+	// request does not count for the new one.
+	gen uint64
+}
+
+// Provisioner keeps provisioned environments running.
+type Provisioner struct {
+	envs  Envs
+	slots Slots
+	specs Specs
+	log   *slog.Logger
+	// Interval is how often every target is checked (dead environments
+	// replaced) besides the checks that changes trigger.
+	interval time.Duration
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex // guards targets and starting
+	targets map[targetKey]*target
+	// starting counts Prewarm calls under way per target.
+	starting map[targetKey]int
+}
+
+// New returns a provisioner; Start runs it.
+func New(envs Envs, slots Slots, specs Specs, log *slog.Logger) *Provisioner {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provisioner{envs: envs, slots: slots, specs: specs, log: log, interval: time.Second,
+		wake: make(chan struct{}, 1), targets: map[targetKey]*target{}, starting: map[targetKey]int{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p
+}
+
+// Start runs the reconcile loop until Close.
+func (p *Provisioner) Start() {
+	p.wg.Add(1)
+	go p.loop()
+}
+
+// Close stops the loop and waits for the environments being started.
+func (p *Provisioner) Close() error {
+	p.cancel()
+	p.wg.Wait()
+	return nil
+}
+
+// Provision asks for n environments of function:qualifier running version;
+// a new request replaces the one before, even while it is in progress.
+func (p *Provisioner) Provision(function, qualifier, version string, n int) {
+	k := targetKey{function, qualifier}
+	p.mu.Lock()
+	t := p.targets[k]
+	if t == nil {
+		t = &target{}
+		p.targets[k] = t
+	}
+	old := t.spec
+	if t.version != version {
+		t.spec = nil
+	}
+	t.version, t.requested, t.gen = version, n, t.gen+1
+	t.status, t.reason, t.failures = InProgress, "", 0
+	p.mu.Unlock()
+	if old != nil && old.Version != version {
+		// The alias moved: the old version's environments go.
+		p.envs.Shrink(old, 0)
+	}
+	p.poke()
+}
+
+// Unprovision drops a target and its environments.
+func (p *Provisioner) Unprovision(function, qualifier string) {
+	k := targetKey{function, qualifier}
+	p.mu.Lock()
+	t := p.targets[k]
+	delete(p.targets, k)
+	p.mu.Unlock()
+	p.slots.SetProvisioned(function, qualifier, 0)
+	if t != nil && t.spec != nil {
+		p.envs.Shrink(t.spec, 0)
+	}
+}
+
+// Status reports a target's live state.
+func (p *Provisioner) Status(function, qualifier string) control.ProvisionStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t := p.targets[targetKey{function, qualifier}]
+	if t == nil {
+		return control.ProvisionStatus{Status: InProgress}
+	}
+	return control.ProvisionStatus{Allocated: t.allocated, Available: t.allocated, Status: t.status, Reason: t.reason}
+}
+
+func (p *Provisioner) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Provisioner) loop() {
+	defer p.wg.Done()
+	var starts sync.WaitGroup
+	defer starts.Wait()
+	tick := time.NewTicker(p.interval)
+	defer tick.Stop()
+	for {
+		p.reconcile(&starts)
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-p.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// reconcile brings every target toward its request: it counts what is up,
+// tells admission, starts what is missing and stops what is extra.
+func (p *Provisioner) reconcile(starts *sync.WaitGroup) {
+	p.mu.Lock()
+	keys := make([]targetKey, 0, len(p.targets))
+	for k := range p.targets {
+		keys = append(keys, k)
+	}
+	p.mu.Unlock()
+	for _, k := range keys {
+		p.reconcileOne(k, starts)
+	}
+}
+
+func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
+	p.mu.Lock()
+	t := p.targets[k]
+	if t == nil {
+		p.mu.Unlock()
+		return
+	}
+	spec, version, gen := t.spec, t.version, t.gen
+	p.mu.Unlock()
+	if spec == nil {
+		s, err := p.specs.ProvisionedSpec(p.ctx, k.function, k.qualifier, version)
+		if err != nil {
+			p.log.Warn("provisioned concurrency: cannot build environment", "function", k.function, "qualifier", k.qualifier, "err", err)
+			return
+		}
+		p.mu.Lock()
+		if t = p.targets[k]; t == nil || t.gen != gen {
+			p.mu.Unlock()
+			return
+		}
+		t.spec, spec = s, s
+		p.mu.Unlock()
+	}
+	live := p.envs.Live(spec)
+	p.mu.Lock()
+	if t = p.targets[k]; t == nil || t.gen != gen {
+		p.mu.Unlock()
+		return
+	}
+	allocated := min(live, t.requested)
+	t.allocated = allocated
+	if allocated == t.requested && t.status != Failed {
+		t.status = Ready
+	}
+	missing := t.requested - live - p.starting[k]
+	if t.status == Failed {
+		missing = 0
+	}
+	extra := live - t.requested
+	p.starting[k] += max(0, missing)
+	p.mu.Unlock()
+
+	p.slots.SetProvisioned(k.function, k.qualifier, allocated)
+	if extra > 0 {
+		p.envs.Shrink(spec, t.requested)
+	}
+	for range max(0, missing) {
+		starts.Add(1)
+		go func() {
+			defer starts.Done()
+			err := p.envs.Prewarm(p.ctx, spec)
+			p.mu.Lock()
+			p.starting[k]--
+			if p.targets[k] == nil {
+				// Unprovisioned while this one started: it goes too.
+				p.mu.Unlock()
+				p.envs.Shrink(spec, 0)
+				return
+			}
+			if t := p.targets[k]; t.gen == gen {
+				if err != nil && p.ctx.Err() == nil {
+					t.failures++
+					p.log.Warn("provisioned concurrency: init failed", "function", k.function, "qualifier", k.qualifier, "failures", t.failures, "err", err)
+					if t.failures >= initAttempts {
+						t.status, t.reason = Failed, ReasonInitFailure
+					}
+				} else if err == nil {
+					t.failures = 0
+				}
+			}
+			p.mu.Unlock()
+			p.poke()
+		}()
+	}
+}
