@@ -4,18 +4,27 @@
 //
 //	lambdad [serve] [flags]     serve (the default)
 //	lambdad logs FUNCTION       print a function's logs (--follow to keep reading)
+//	lambdad events [list|replay SEQ]  read and replay failed asynchronous events
+//	lambdad bench [flags]       drive load and compare with a reference
 //	lambdad version             print the version
 package main
 
 import (
 	"fmt"
 	"os"
+
+	"github.com/lambdad/lambdad/internal/bench"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
+	// The bench's function is this binary itself, started as a bootstrap.
+	if bench.IsEchoFunction() {
+		bench.RunEchoFunction()
+		return
+	}
 	args := os.Args[1:]
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -27,6 +36,10 @@ func main() {
 		err = serve(args)
 	case "logs":
 		err = logs(args)
+	case "events":
+		err = eventsCmd(args)
+	case "bench":
+		err = benchCmd(args)
 	case "version":
 		fmt.Println("lambdad", version)
 	case "help":
@@ -44,7 +57,10 @@ func main() {
 const usage = `usage:
   lambdad [serve] [flags]          serve the Lambda API (the default command)
   lambdad logs [flags] FUNCTION    print a function's logs
+  lambdad events [flags] [list | replay SEQ]
+                                   list failed asynchronous events, or replay one
+  lambdad bench [flags]            drive load and compare with a reference
   lambdad version                  print the version
 
-Run 'lambdad serve -h' or 'lambdad logs -h' for a command's flags.
+Run 'lambdad COMMAND -h' for a command's flags.
 `

@@ -173,6 +173,15 @@ func readBody(r *http.Request, limit int64, opName string) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit, opName)
 	}
+	var body []byte
+	if r.ContentLength > 0 {
+		// Read straight into a buffer of the announced size.
+		body = make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, errClientGone
+		}
+		return body, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return nil, errClientGone

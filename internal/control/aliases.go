@@ -77,7 +77,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Al
 	if in.RoutingConfig != nil {
 		a.RoutingWeights = maps.Clone(in.RoutingConfig.AdditionalVersionWeights)
 	}
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 	}
 	var out *function.Alias
 	var moved *store.ProvisionedConfig
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	}
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -239,8 +239,15 @@ func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion
 }
 
 // ResolveTarget returns the configuration an invocation of name:qualifier
-// runs, and the alias when the qualifier is one.
+// runs, and the alias when the qualifier is one. Answers are cached until
+// the next write; callers must not modify what it returns.
 func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cfg *function.Config, alias *function.Alias, err error) {
+	key := name + "\x00" + qualifier
+	epoch := s.epoch.Load()
+	if c, ok := s.targets.Load(key); ok && c.(*cachedTarget).epoch == epoch {
+		c := c.(*cachedTarget)
+		return c.cfg, c.alias, nil
+	}
 	err = s.db.View(func(tx *store.Tx) error {
 		arn := s.ARN(name, qualifier)
 		if _, err := mustFunction(tx, name, arn); err != nil {
@@ -249,5 +256,10 @@ func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cf
 		cfg, alias, err = resolve(tx, name, qualifier, arn)
 		return err
 	})
-	return cfg, alias, internal("resolve "+name, err)
+	if err != nil {
+		s.targets.Delete(key)
+		return nil, nil, internal("resolve "+name, err)
+	}
+	s.targets.Store(key, &cachedTarget{epoch: epoch, cfg: cfg, alias: alias})
+	return cfg, alias, nil
 }

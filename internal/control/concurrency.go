@@ -19,7 +19,7 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 	}
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
 			return err
@@ -86,7 +86,7 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) er
 	}
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
 			return err

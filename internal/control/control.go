@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/awserr"
@@ -64,6 +65,28 @@ type Service struct {
 	// change concurrency settings, so that admission sees them in commit
 	// order even when two callers race on one function.
 	mirror sync.Mutex
+
+	// epoch counts committed writes; targets caches ResolveTarget answers
+	// (the invoke path's one read) tagged with the epoch they were read
+	// at, so any write makes every cached answer stale.
+	epoch   atomic.Uint64
+	targets sync.Map // name \x00 qualifier → *cachedTarget
+}
+
+type cachedTarget struct {
+	epoch uint64
+	cfg   *function.Config
+	alias *function.Alias
+}
+
+// update runs a write transaction and, once it has committed, moves the
+// epoch on so that no cached read outlives it.
+func (s *Service) update(fn func(*store.Tx) error) error {
+	err := s.db.Update(fn)
+	if err == nil {
+		s.epoch.Add(1)
+	}
+	return err
 }
 
 // New returns the control plane over db. limits and retirer may be nil.

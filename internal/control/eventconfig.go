@@ -100,7 +100,7 @@ func applyEventConfig(c *store.EventConfig, in *EventInvokeConfigInput, replace 
 // leaves out and needs a config to exist.
 func (s *Service) PutEventInvokeConfig(ctx context.Context, in *EventInvokeConfigInput, replace bool) (*store.EventConfig, error) {
 	var out *store.EventConfig
-	err := s.db.Update(func(tx *store.Tx) error {
+	err := s.update(func(tx *store.Tx) error {
 		name, q, err := s.eventConfigTarget(tx, in.FunctionName, in.Qualifier)
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Service) GetEventInvokeConfig(ctx context.Context, name, qualifier stri
 
 // DeleteEventInvokeConfig removes one.
 func (s *Service) DeleteEventInvokeConfig(ctx context.Context, name, qualifier string) error {
-	err := s.db.Update(func(tx *store.Tx) error {
+	err := s.update(func(tx *store.Tx) error {
 		fn, q, err := s.eventConfigTarget(tx, name, qualifier)
 		if err != nil {
 			return err

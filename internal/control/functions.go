@@ -139,7 +139,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 		return nil, internal("save code", err)
 	}
 	view := &FunctionView{Config: cfg}
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		if _, err := tx.Function(ref.Name); err == nil {
 			return awserr.New(awserr.ResourceConflict, "Function already exist: %s", ref.Name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -349,7 +349,7 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 		}
 	}
 	var out *function.Config
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, name, s.ARN(name, ""))
 		if err != nil {
 			return err
@@ -409,7 +409,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		return nil, err
 	}
 	var out *function.Config
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -468,7 +468,7 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
 	var unprovision []string
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, ref.Name, s.ARN(ref.Name, ref.Qualifier))
 		if err != nil {
 			return err
@@ -546,7 +546,7 @@ func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (
 		return nil, err
 	}
 	var out *function.Config
-	err = s.db.Update(func(tx *store.Tx) error {
+	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, name, s.ARN(name, ""))
 		if err != nil {
 			return err

@@ -127,7 +127,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 	defer s.mirror.Unlock()
 	var cfg *store.ProvisionedConfig
 	var fname, q, version string
-	err := s.db.Update(func(tx *store.Tx) error {
+	err := s.update(func(tx *store.Tx) error {
 		var err error
 		if fname, q, version, err = s.provisionedTarget(tx, name, qualifier, true); err != nil {
 			return err
@@ -232,7 +232,7 @@ func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualif
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
 	var fname, q string
-	err := s.db.Update(func(tx *store.Tx) (err error) {
+	err := s.update(func(tx *store.Tx) (err error) {
 		if fname, q, _, err = s.provisionedTarget(tx, name, qualifier, false); err != nil {
 			return err
 		}

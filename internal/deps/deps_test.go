@@ -28,7 +28,8 @@ var layer = map[string]int{
 	"internal/provision":  5,
 	"internal/api":        6,
 	"internal/server":     7,
-	"cmd/lambdad":         8,
+	"internal/bench":      8,
+	"cmd/lambdad":         9,
 }
 
 // exempt are packages outside the layering: test fixtures and this one.

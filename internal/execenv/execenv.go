@@ -21,6 +21,7 @@
 package execenv
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -157,9 +158,11 @@ type Manager struct {
 	python  *interpreter
 	node    *interpreter
 
-	reaperStop chan struct{}
+	reaperStop chan struct{} // closed by Close: stops the reaper and the flusher
 	reaperDone chan struct{}
-	closeOnce  sync.Once
+	// flusherDone is closed when the log flusher has stopped.
+	flusherDone chan struct{}
+	closeOnce   sync.Once
 	// bg counts goroutines stopping environments in the background;
 	// inflight counts running Invoke and Prewarm calls. Add happens only
 	// under mu while !closed, so Close's Wait never races an Add.
@@ -167,7 +170,7 @@ type Manager struct {
 	inflight sync.WaitGroup
 
 	filesMu sync.Mutex          // guards files and filesClosed; taken after env.logMu
-	files   map[string]*os.File // per-function log files, opened on first write
+	files   map[string]*logFile // per-function log files, opened on first write
 	// filesClosed is set by Close; later writes are dropped.
 	filesClosed bool
 
@@ -226,19 +229,21 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("execenv: %w", err)
 	}
 	m := &Manager{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		root:       root,
-		shimDir:    shimDir,
-		python:     newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
-		node:       newInterpreter("node", "-p", "process.execPath"),
-		reaperStop: make(chan struct{}),
-		reaperDone: make(chan struct{}),
-		files:      map[string]*os.File{},
-		idle:       map[key][]*env{},
-		all:        map[*env]struct{}{},
-		gen:        map[string]uint64{},
+		cfg:         cfg,
+		log:         cfg.Logger,
+		root:        root,
+		shimDir:     shimDir,
+		python:      newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
+		node:        newInterpreter("node", "-p", "process.execPath"),
+		reaperStop:  make(chan struct{}),
+		reaperDone:  make(chan struct{}),
+		flusherDone: make(chan struct{}),
+		files:       map[string]*logFile{},
+		idle:        map[key][]*env{},
+		all:         map[*env]struct{}{},
+		gen:         map[string]uint64{},
 	}
+	go m.flusher()
 	go m.reaper(min(max(cfg.IdleTimeout/4, 10*time.Millisecond), 30*time.Second))
 	return m, nil
 }
@@ -764,6 +769,7 @@ func (m *Manager) Close() error {
 
 		close(m.reaperStop)
 		<-m.reaperDone
+		<-m.flusherDone
 		for _, e := range envs {
 			e.kill() // all at once; stop then waits for each
 		}
@@ -776,7 +782,8 @@ func (m *Manager) Close() error {
 		m.filesMu.Lock()
 		m.filesClosed = true
 		for _, f := range m.files {
-			f.Close()
+			f.w.Flush()
+			f.f.Close()
 		}
 		clear(m.files)
 		m.filesMu.Unlock()
@@ -836,16 +843,53 @@ func (m *Manager) writeLog(function string, b []byte) {
 	}
 	f := m.files[function]
 	if f == nil {
-		var err error
-		f, err = os.OpenFile(LogFile(m.cfg.LogDir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		file, err := os.OpenFile(LogFile(m.cfg.LogDir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			m.log.Warn("opening the function log failed", "function", function, "err", err)
 			return
 		}
+		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
 		m.files[function] = f
 	}
-	if _, err := f.Write(b); err != nil {
+	if _, err := f.w.Write(b); err != nil {
 		m.log.Warn("writing the function log failed", "function", function, "err", err)
+	}
+}
+
+// logFile is one function's log file. Writes are buffered and flushed
+// every logFlushEvery (and when the buffer fills, and at Close), so that an
+// invocation does not pay a write system call for its log.
+type logFile struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+// logFlushEvery bounds how late a line reaches the log file.
+const logFlushEvery = 200 * time.Millisecond
+
+// flusher writes the buffered logs out every logFlushEvery until Close.
+func (m *Manager) flusher() {
+	defer close(m.flusherDone)
+	t := time.NewTicker(logFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.reaperStop:
+			return
+		case <-t.C:
+		}
+		m.FlushLogs()
+	}
+}
+
+// FlushLogs writes every buffered log line out to the log files now.
+func (m *Manager) FlushLogs() {
+	m.filesMu.Lock()
+	defer m.filesMu.Unlock()
+	for fn, f := range m.files {
+		if err := f.w.Flush(); err != nil {
+			m.log.Warn("writing the function log failed", "function", fn, "err", err)
+		}
 	}
 }
 

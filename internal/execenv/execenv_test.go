@@ -203,6 +203,7 @@ func TestWarmReuseAndLog(t *testing.T) {
 	if st.Idle != 1 || st.Busy != 0 || st.Started != 1 || st.ColdStarts != 1 || st.WarmStarts != 1 {
 		t.Fatalf("Stats = %+v", st)
 	}
+	m.FlushLogs()
 	file, err := os.ReadFile(filepath.Join(logDir, "warm.log"))
 	if err != nil {
 		t.Fatal(err)

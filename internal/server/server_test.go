@@ -51,16 +51,22 @@ func start(t *testing.T, opts server.Options) *node {
 	return &node{Node: n, client: lambdatest.Client(n.URL()), dir: opts.DataDir}
 }
 
-// createGo creates a function running testfn.
-func (n *node) createGo(t *testing.T, name string, mutate ...func(*lambda.CreateFunctionInput)) {
-	t.Helper()
-	in := &lambda.CreateFunctionInput{
+func clientFor(url string) *lambda.Client { return lambdatest.Client(url) }
+
+func goFunctionInput(t testing.TB, name string) *lambda.CreateFunctionInput {
+	return &lambda.CreateFunctionInput{
 		FunctionName: aws.String(name),
 		Runtime:      types.RuntimeProvidedal2023,
 		Handler:      aws.String("bootstrap"),
 		Role:         aws.String(role),
 		Code:         &types.FunctionCode{ZipFile: lambdatest.GoFunction(t)},
 	}
+}
+
+// createGo creates a function running testfn.
+func (n *node) createGo(t *testing.T, name string, mutate ...func(*lambda.CreateFunctionInput)) {
+	t.Helper()
+	in := goFunctionInput(t, name)
 	for _, m := range mutate {
 		m(in)
 	}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"github.com/lambdad/lambdad/internal/bench"
+)
+
+func benchCmd(args []string) error {
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	var o bench.Options
+	fs.StringVar(&o.Endpoint, "endpoint", "", "a running lambdad to measure (default: start one in this process)")
+	fs.IntVar(&o.Concurrency, "concurrency", 1, "concurrent invokers")
+	fs.DurationVar(&o.Duration, "duration", 0, "how long to drive load (default 10s when --count is not set)")
+	fs.IntVar(&o.Count, "count", 0, "how many invocations at most")
+	fs.IntVar(&o.SleepMS, "sleep-ms", 0, "how long each invocation sleeps inside the function")
+	fs.BoolVar(&o.Baseline, "baseline", false, "also run a minimal reference of the same path and print the ratios")
+	fs.IntVar(&o.Rounds, "rounds", 4, "with --baseline: rounds in which lambdad and the reference take turns")
+	fs.IntVar(&o.Cold, "cold", 0, "measure this many cold starts against the exec floor")
+	fs.IntVar(&o.IdleEnvs, "idle-envs", 0, "measure the server's memory with this many idle environments")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")
+	fs.Parse(args)
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	o.Out = os.Stdout
+	return bench.Run(ctx, o)
+}

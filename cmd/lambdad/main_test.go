@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/lambdad/lambdad/internal/lambdatest"
+)
+
+// binary is lambdad built once for these tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lambdad-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "lambdad")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building lambdad: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireTool skips a test when an outside program is missing, unless
+// LAMBDAD_REQUIRE_E2E is set (as in CI), where it fails instead.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("LAMBDAD_REQUIRE_E2E") != "" {
+			t.Fatalf("%s is not installed and LAMBDAD_REQUIRE_E2E is set", name)
+		}
+		t.Skipf("%s is not installed; skipping (set LAMBDAD_REQUIRE_E2E=1 to make this a failure)", name)
+	}
+	return path
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	url string
+	log *bytes.Buffer
+}
+
+var endpointLine = regexp.MustCompile(`endpoint (http://127\.0\.0\.1:\d+)`)
+
+// startServer starts the binary on dataDir and waits for it to say where it
+// listens.
+func startServer(t *testing.T, dataDir string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"serve", "--listen", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn"}, args...)...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, log: new(bytes.Buffer)}
+	found := make(chan string, 1)
+	var mu sync.Mutex
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			mu.Lock()
+			fmt.Fprintln(p.log, sc.Text())
+			mu.Unlock()
+			if m := endpointLine.FindStringSubmatch(sc.Text()); m != nil {
+				select {
+				case found <- m[1]:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case p.url = <-found:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("lambdad did not print its endpoint:\n%s", p.log)
+	}
+	t.Cleanup(func() { p.stop(syscall.SIGTERM) })
+	return p
+}
+
+func (p *proc) stop(sig syscall.Signal) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	p.cmd.Process.Signal(sig)
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+var ctx = context.Background()
+
+const role = "arn:aws:iam::123456789012:role/lambda-role"
+
+func TestVersionAndUnknownCommand(t *testing.T) {
+	out, err := exec.Command(binary, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "lambdad ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+	if err := exec.Command(binary, "nonsense").Run(); err == nil {
+		t.Error("an unknown command succeeded")
+	}
+}
+
+// TestKill9KeepsAcknowledgedWrites writes through the API, kills the server
+// without warning, and reads everything back from a new one.
+func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
+	dir := t.TempDir()
+	p := startServer(t, dir)
+	c := lambdatest.Client(p.url)
+	zip := lambdatest.Zip(t, map[string]string{"bootstrap": "#!/bin/sh\n"})
+	for i := range 5 {
+		if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(fmt.Sprintf("f%d", i)),
+			Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
+			Code: &types.FunctionCode{ZipFile: zip}, Publish: i%2 == 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f1"), ReservedConcurrentExecutions: aws.Int32(42)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("f0"), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("f4")}); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(syscall.SIGKILL)
+
+	p = startServer(t, dir)
+	c = lambdatest.Client(p.url)
+	r, err := c.GetFunctionConcurrency(ctx, &lambda.GetFunctionConcurrencyInput{FunctionName: aws.String("f1")})
+	if err != nil || aws.ToInt32(r.ReservedConcurrentExecutions) != 42 {
+		t.Errorf("reservation after kill -9: %v %v", r, err)
+	}
+	if a, err := c.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("f0"), Name: aws.String("live")}); err != nil || aws.ToString(a.FunctionVersion) != "1" {
+		t.Errorf("alias after kill -9: %v %v", a, err)
+	}
+	settings, err := c.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+	if err != nil || settings.AccountUsage.FunctionCount != 4 || aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions) != 958 {
+		t.Errorf("account settings after kill -9: %+v %+v %v", settings.AccountUsage, settings.AccountLimit, err)
+	}
+	if _, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f4")}); err == nil {
+		t.Error("a deleted function came back")
+	}
+}
+
+// TestKill9KeepsAcceptedEvents kills the server in the middle of a burst of
+// asynchronous invocations and checks, after a restart, that every event
+// answered with 202 ran.
+func TestKill9KeepsAcceptedEvents(t *testing.T) {
+	dir := t.TempDir()
+	records := t.TempDir()
+	p := startServer(t, dir)
+	c := lambdatest.Client(p.url)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("sink"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
+		Code:        &types.FunctionCode{ZipFile: lambdatest.GoFunction(t)},
+		Environment: &types.Environment{Variables: map[string]string{"RECORD_DIR": records}}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var accepted []string
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	var once sync.Once
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-killed:
+					return
+				default:
+				}
+				status, id, err := sendEvent(p.url+"/2015-03-31/functions/sink/invocations", fmt.Sprintf(`{"echo":"%d-%d","sleep_ms":20}`, w, i))
+				if err != nil {
+					return // the server is gone
+				}
+				if status == 202 {
+					mu.Lock()
+					accepted = append(accepted, id)
+					n := len(accepted)
+					mu.Unlock()
+					if n == 150 {
+						once.Do(func() {
+							p.stop(syscall.SIGKILL)
+							close(killed)
+						})
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	want := append([]string(nil), accepted...)
+	mu.Unlock()
+	t.Logf("%d events accepted before kill -9", len(want))
+
+	startServer(t, dir)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := 0
+		for _, id := range want {
+			if _, err := os.Stat(filepath.Join(records, id+".json")); err != nil {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d accepted events never ran after the restart", missing, len(want))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// sendEvent posts one Event invocation and returns the status and the
+// request id the server gave it; a connection error is returned, not fatal.
+func sendEvent(url, payload string) (int, string, error) {
+	req, err := http.NewRequest("POST", url, strings.NewReader(payload))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("X-Amz-Invocation-Type", "Event")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, "", err
+	}
+	return resp.StatusCode, resp.Header.Get("X-Amzn-Requestid"), nil
+}
+
+// TestQuickstart runs the README's quickstart as written, against a fresh
+// server, with the AWS CLI.
+func TestQuickstart(t *testing.T) {
+	requireTool(t, "aws")
+	requireTool(t, "python3")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)<!-- quickstart -->\\s*```sh\\n(.*?)```\\s*<!-- /quickstart -->").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md has no quickstart block")
+	}
+	p := startServer(t, t.TempDir())
+	script := strings.ReplaceAll(string(block[1]), "http://127.0.0.1:9001", p.url)
+	work := t.TempDir()
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script)
+	cmd.Dir = work
+	cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("quickstart failed: %v\n%s\nserver:\n%s", err, out, p.log)
+	}
+	if !strings.Contains(string(out), "{\n    \"ReservedConcurrentExecutions\": 100\n}\n") {
+		t.Errorf("put-function-concurrency did not print the seed's output:\n%s", out)
+	}
+	if !strings.Contains(string(out), `{"hello": "lambdad"}`) {
+		t.Errorf("the invocation did not answer:\n%s", out)
+	}
+	var settings struct {
+		AccountLimit struct{ UnreservedConcurrentExecutions int }
+	}
+	i := strings.LastIndex(string(out), "{\n    \"AccountLimit\"")
+	if i < 0 || json.Unmarshal(out[i:], &settings) != nil || settings.AccountLimit.UnreservedConcurrentExecutions != 900 {
+		t.Errorf("get-account-settings:\n%s", out)
+	}
+}
+
+// TestLogsAndEventsCommands reads a function's log file with `lambdad logs`
+// and the dead-letter list with `lambdad events`.
+func TestLogsAndEventsCommands(t *testing.T) {
+	dir := t.TempDir()
+	p := startServer(t, dir, "--async-time-scale", "0.001")
+	c := lambdatest.Client(p.url)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("talky"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
+		Code: &types.FunctionCode{ZipFile: lambdatest.GoFunction(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("talky"), Payload: []byte(`{}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var answer struct {
+		RequestID string `json:"request_id"`
+	}
+	json.Unmarshal(out.Payload, &answer)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		logs, _ := exec.Command(binary, "logs", "--data-dir", dir, "talky").CombinedOutput()
+		if strings.Contains(string(logs), "START RequestId: "+answer.RequestID) && strings.Contains(string(logs), "REPORT RequestId: "+answer.RequestID) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lambdad logs never showed the invocation:\n%s", logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := exec.Command(binary, "logs", "--data-dir", dir, "nobody").Run(); err == nil {
+		t.Error("logs of a function with none succeeded")
+	}
+
+	if _, err := c.PutFunctionEventInvokeConfig(ctx, &lambda.PutFunctionEventInvokeConfigInput{FunctionName: aws.String("talky"), MaximumRetryAttempts: aws.Int32(0)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("talky"), InvocationType: types.InvocationTypeEvent, Payload: []byte(`{"fail":"no"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		list, err := exec.Command(binary, "events", "--endpoint", p.url, "list").CombinedOutput()
+		if err == nil && strings.Contains(string(list), "RetriesExhausted") && strings.Contains(string(list), "talky") {
+			seq := strings.Fields(strings.Split(strings.TrimSpace(string(list)), "\n")[1])[0]
+			replayed, err := exec.Command(binary, "events", "--endpoint", p.url, "replay", seq).CombinedOutput()
+			if err != nil || !strings.Contains(string(replayed), `"Replayed":`+seq) {
+				t.Errorf("replay %s: %v %s", seq, err, replayed)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lambdad events never listed the failed event: %v\n%s", err, list)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
