@@ -168,16 +168,12 @@ func Run(ctx context.Context, o Options) error {
 	if !o.Baseline {
 		drive(ctx, client, invokeURL, o, "lambdad").print(o.Out)
 	} else {
-		dir, err := os.MkdirTemp("", "lambdad-ref-")
+		boot, cleanup, err := bootstrapOf(self)
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		boot := filepath.Join(dir, "bootstrap")
-		if err := os.Symlink(self, boot); err != nil {
-			return err
-		}
-		ref, err := StartReference(ctx, boot, dir, o.Concurrency)
+		defer cleanup()
+		ref, err := StartReference(ctx, boot, filepath.Dir(boot), o.Concurrency)
 		if err != nil {
 			return err
 		}
@@ -305,6 +301,21 @@ func post(ctx context.Context, client *http.Client, url string, body []byte) (in
 	return resp.StatusCode, b, resp.Header.Get("X-Amz-Function-Error"), err
 }
 
+// bootstrapOf makes a directory in which bin can be run as "bootstrap", as
+// the reference runs it; cleanup removes it.
+func bootstrapOf(bin string) (boot string, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", "lambdad-ref-")
+	if err != nil {
+		return "", nil, err
+	}
+	boot = filepath.Join(dir, "bootstrap")
+	if err := os.Symlink(bin, boot); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return boot, func() { os.RemoveAll(dir) }, nil
+}
+
 // functionZip packs the running binary as a provided-runtime bootstrap.
 func functionZip(self string) ([]byte, error) {
 	bin, err := os.ReadFile(self)
@@ -367,16 +378,12 @@ func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self s
 		}
 		cold = append(cold, time.Since(t0))
 	}
-	dir, err := os.MkdirTemp("", "lambdad-cold-")
+	boot, cleanup, err := bootstrapOf(self)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	boot := filepath.Join(dir, "bootstrap")
-	if err := os.Symlink(self, boot); err != nil {
-		return err
-	}
-	floor, err := ColdStartFloor(ctx, boot, dir, o.Cold)
+	defer cleanup()
+	floor, err := ColdStartFloor(ctx, boot, filepath.Dir(boot), o.Cold)
 	if err != nil {
 		return err
 	}

@@ -195,21 +195,9 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 // ListAliases lists a function's aliases, optionally only those that point
 // at functionVersion.
 func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion, marker string, maxItems *int) ([]*function.Alias, string, error) {
-	name, err := s.unqualified(functionName)
+	name, after, limit, err := s.page(functionName, marker, maxItems)
 	if err != nil {
 		return nil, "", err
-	}
-	limit := 50
-	if maxItems != nil {
-		limit = min(*maxItems, 50)
-	}
-	after := ""
-	if marker != "" {
-		fn, a, err := decodeMarker(marker)
-		if err != nil || fn != name {
-			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
-		}
-		after = a
 	}
 	var out []*function.Alias
 	next := ""

@@ -160,21 +160,9 @@ func (s *Service) DeleteEventInvokeConfig(ctx context.Context, name, qualifier s
 
 // ListEventInvokeConfigs lists a function's configurations.
 func (s *Service) ListEventInvokeConfigs(ctx context.Context, name, marker string, maxItems *int) ([]*store.EventConfig, string, error) {
-	fname, err := s.unqualified(name)
+	fname, after, limit, err := s.page(name, marker, maxItems)
 	if err != nil {
 		return nil, "", err
-	}
-	limit := 50
-	if maxItems != nil {
-		limit = min(*maxItems, 50)
-	}
-	after := ""
-	if marker != "" {
-		fn, q, err := decodeMarker(marker)
-		if err != nil || fn != fname {
-			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
-		}
-		after = q
 	}
 	var out []*store.EventConfig
 	next := ""

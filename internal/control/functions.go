@@ -332,6 +332,23 @@ func checkRevision(want, have string) error {
 	return nil
 }
 
+// latest reads a function and its $LATEST for an update, refusing a stale
+// RevisionId.
+func (s *Service) latest(tx *store.Tx, name, revision string) (*function.Function, *function.Config, error) {
+	f, err := mustFunction(tx, name, s.ARN(name, ""))
+	if err != nil {
+		return nil, nil, err
+	}
+	latest, err := tx.Version(name, function.Latest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkRevision(revision, latest.RevisionID); err != nil {
+		return nil, nil, err
+	}
+	return f, latest, nil
+}
+
 // UpdateFunctionCode replaces $LATEST's code.
 func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCodeInput) (*function.Config, error) {
 	name, err := s.unqualified(in.FunctionName)
@@ -350,15 +367,8 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 	}
 	var out *function.Config
 	err = s.update(func(tx *store.Tx) error {
-		f, err := mustFunction(tx, name, s.ARN(name, ""))
+		f, latest, err := s.latest(tx, name, in.RevisionId)
 		if err != nil {
-			return err
-		}
-		latest, err := tx.Version(name, function.Latest)
-		if err != nil {
-			return err
-		}
-		if err := checkRevision(in.RevisionId, latest.RevisionID); err != nil {
 			return err
 		}
 		c := *latest
@@ -410,14 +420,8 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 	}
 	var out *function.Config
 	err = s.update(func(tx *store.Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
-			return err
-		}
-		latest, err := tx.Version(name, function.Latest)
+		_, latest, err := s.latest(tx, name, in.RevisionId)
 		if err != nil {
-			return err
-		}
-		if err := checkRevision(in.RevisionId, latest.RevisionID); err != nil {
 			return err
 		}
 		c := *latest
@@ -582,23 +586,33 @@ func sameContent(v, latest *function.Config) bool {
 	return v.CodeSha256 == latest.CodeSha256 && v.LastModified.Equal(latest.LastModified)
 }
 
-// ListVersions lists a function's versions, $LATEST first.
-func (s *Service) ListVersions(ctx context.Context, name, marker string, maxItems *int) ([]*function.Config, string, error) {
-	fname, err := s.unqualified(name)
-	if err != nil {
-		return nil, "", err
+// page reads the paging parameters of a per-function List operation: the
+// unqualified function, the position after which the page starts (from
+// the marker, which must be this function's), and the page size (at most
+// 50, AWS's largest page).
+func (s *Service) page(functionName, marker string, maxItems *int) (name, after string, limit int, err error) {
+	if name, err = s.unqualified(functionName); err != nil {
+		return "", "", 0, err
 	}
-	limit := 50
+	limit = 50
 	if maxItems != nil {
 		limit = min(*maxItems, 50)
 	}
-	after := ""
 	if marker != "" {
-		fn, v, err := decodeMarker(marker)
-		if err != nil || fn != fname {
-			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
+		fn, pos, err := decodeMarker(marker)
+		if err != nil || fn != name {
+			return "", "", 0, awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
 		}
-		after = v
+		after = pos
+	}
+	return name, after, limit, nil
+}
+
+// ListVersions lists a function's versions, $LATEST first.
+func (s *Service) ListVersions(ctx context.Context, name, marker string, maxItems *int) ([]*function.Config, string, error) {
+	fname, after, limit, err := s.page(name, marker, maxItems)
+	if err != nil {
+		return nil, "", err
 	}
 	var out []*function.Config
 	next := ""

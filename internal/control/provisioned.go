@@ -276,21 +276,9 @@ func (s *Service) afterUnprovision(fname, q string) {
 
 // ListProvisionedConcurrency lists a function's configs.
 func (s *Service) ListProvisionedConcurrency(ctx context.Context, name, marker string, maxItems *int) ([]*ProvisionedView, string, error) {
-	fname, err := s.unqualified(name)
+	fname, after, limit, err := s.page(name, marker, maxItems)
 	if err != nil {
 		return nil, "", err
-	}
-	limit := 50
-	if maxItems != nil {
-		limit = min(*maxItems, 50)
-	}
-	after := ""
-	if marker != "" {
-		fn, q, err := decodeMarker(marker)
-		if err != nil || fn != fname {
-			return nil, "", awserr.New(awserr.InvalidParameterValue, "Invalid Marker: %s", marker)
-		}
-		after = q
 	}
 	var cfgs []*store.ProvisionedConfig
 	err = s.db.View(func(tx *store.Tx) error {

@@ -81,6 +81,10 @@ type Queue struct {
 	log  *slog.Logger
 
 	incoming chan *pendingWrite
+	// finished carries events that ran successfully and have no record to
+	// deliver: the committer removes them in its next group commit. Until
+	// then a crash would run them again, which at-least-once allows.
+	finished chan uint64
 	wake     chan struct{}
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -142,7 +146,8 @@ func New(db *store.DB, ctl *control.Service, inv Invoker, opts Options) (*Queue,
 		opts.Now = time.Now
 	}
 	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger,
-		incoming: make(chan *pendingWrite, 1024), wake: make(chan struct{}, 1), byFn: map[string]*fnQueue{}}
+		incoming: make(chan *pendingWrite, 1024), finished: make(chan uint64, 1024), wake: make(chan struct{}, 1),
+		byFn: map[string]*fnQueue{}}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	now := opts.Now()
 	err := db.View(func(tx *store.Tx) error {
@@ -225,25 +230,30 @@ func (q *Queue) add(ctx context.Context, ev *store.Event) error {
 	return nil
 }
 
-// commitLoop writes new events in groups: every event that arrives while
-// one commit is being synced goes into the next, so concurrent senders
-// share fsyncs without any added delay.
+// commitLoop writes new events, and removes finished ones, in groups:
+// everything that arrives while one commit is being synced goes into the
+// next, so concurrent senders share fsyncs without any added delay.
 func (q *Queue) commitLoop() {
 	defer q.wg.Done()
 	for {
 		var batch []*pendingWrite
+		var done []uint64
 		select {
 		case w := <-q.incoming:
 			batch = append(batch, w)
+		case seq := <-q.finished:
+			done = append(done, seq)
 		case <-q.ctx.Done():
 			q.failPending()
 			return
 		}
 	more:
-		for len(batch) < 1000 {
+		for len(batch)+len(done) < 1000 {
 			select {
 			case w := <-q.incoming:
 				batch = append(batch, w)
+			case seq := <-q.finished:
+				done = append(done, seq)
 			default:
 				break more
 			}
@@ -254,8 +264,16 @@ func (q *Queue) commitLoop() {
 					return err
 				}
 			}
+			for _, seq := range done {
+				if err := tx.DeleteEvent(seq); err != nil {
+					return err
+				}
+			}
 			return nil
 		})
+		if err != nil {
+			q.log.Error("event queue: commit failed", "events", len(batch), "finished", len(done), "err", err)
+		}
 		q.commits.Add(1)
 		now := q.opts.Now()
 		for _, w := range batch {

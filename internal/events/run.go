@@ -157,6 +157,18 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 		dest = l.onSuccess
 	}
 	destName, local := q.localFunction(dest)
+	if condition == ConditionSuccess && !local {
+		// Nothing to deliver: the removal joins the next group commit.
+		select {
+		case q.finished <- ev.Seq:
+		case <-q.ctx.Done():
+			// Stopping before the removal is written: the event runs again
+			// after the restart.
+		}
+		q.succeeded.Add(1)
+		q.done(it, nil)
+		return
+	}
 	body, _ := json.Marshal(rec)
 	var follow *store.Event
 	err := q.db.Update(func(tx *store.Tx) error {

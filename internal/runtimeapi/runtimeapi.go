@@ -522,16 +522,16 @@ func (s *Server) retract(c *call) {
 	s.mu.Unlock()
 }
 
-func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	c := s.begin(w, r.PathValue("id"))
-	if c == nil {
-		return
-	}
+// answerBody reads the body of a runtime's answer to invocation c. When it
+// cannot be read, or is over the limit, it answers the runtime itself (and,
+// for an oversized answer, finishes c with Function.ResponseSizeTooLarge)
+// and returns false.
+func (s *Server) answerBody(w http.ResponseWriter, r *http.Request, c *call, what string) ([]byte, bool) {
 	body, tooLarge, err := s.readBody(r, true)
 	if err != nil {
 		s.retract(c)
-		writeError(w, http.StatusBadRequest, "InvalidRequest", "Reading the response body failed: "+err.Error())
-		return
+		writeError(w, http.StatusBadRequest, "InvalidRequest", "Reading the "+what+" body failed: "+err.Error())
+		return nil, false
 	}
 	if tooLarge {
 		s.finish(c, Response{
@@ -541,6 +541,18 @@ func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
 		})
 		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
 			"Exceeded maximum allowed payload size ("+strconv.Itoa(s.maxResponse)+" bytes).")
+		return nil, false
+	}
+	return body, true
+}
+
+func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
+	c := s.begin(w, r.PathValue("id"))
+	if c == nil {
+		return
+	}
+	body, ok := s.answerBody(w, r, c, "response")
+	if !ok {
 		return
 	}
 	resp := Response{Payload: body}
@@ -563,20 +575,8 @@ func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	body, tooLarge, err := s.readBody(r, true)
-	if err != nil {
-		s.retract(c)
-		writeError(w, http.StatusBadRequest, "InvalidRequest", "Reading the error body failed: "+err.Error())
-		return
-	}
-	if tooLarge {
-		s.finish(c, Response{
-			ErrorType: "Function.ResponseSizeTooLarge",
-			Payload: ErrorPayload("Function.ResponseSizeTooLarge",
-				"Response payload size exceeded maximum allowed payload size ("+strconv.Itoa(s.maxResponse)+" bytes)."),
-		})
-		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
-			"Exceeded maximum allowed payload size ("+strconv.Itoa(s.maxResponse)+" bytes).")
+	body, ok := s.answerBody(w, r, c, "error")
+	if !ok {
 		return
 	}
 	typ, payload := errorDocument(r.Header.Get(HeaderFunctionErrorType), body)
