@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/bench"
 )
@@ -23,7 +24,8 @@ func benchCmd(args []string) error {
 	fs.BoolVar(&o.Baseline, "baseline", false, "also run a minimal reference of the same path and print the ratios")
 	fs.IntVar(&o.Rounds, "rounds", 4, "with --baseline: rounds in which lambdad and the reference take turns")
 	fs.IntVar(&o.Cold, "cold", 0, "measure this many cold starts against the exec floor")
-	fs.IntVar(&o.IdleEnvs, "idle-envs", 0, "measure the server's memory with this many idle environments")
+	fs.IntVar(&o.IdleEnvs, "idle-envs", 0, "hold this many invocations in flight at once, then measure the server's memory per idle environment")
+	fs.DurationVar(&o.Ramp, "ramp", 20*time.Second, "with --idle-envs: start the invocations over this long")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")
 	fs.Parse(args)
 	if *cpuprofile != "" {

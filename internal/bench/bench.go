@@ -51,7 +51,10 @@ type Options struct {
 	// IdleEnvs measures the server's memory per idle environment with this
 	// many environments (in-process only).
 	IdleEnvs int
-	Out      io.Writer
+	// Ramp spreads the start of the IdleEnvs invocations (default 20s).
+	Ramp time.Duration
+	Out  io.Writer
+	self string
 }
 
 // Result is one load run's figures.
@@ -131,6 +134,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	o.self = self
 	code, err := functionZip(self)
 	if err != nil {
 		return err
@@ -397,17 +401,72 @@ func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self s
 
 func sortD(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] < d[j] }) }
 
-// idleMemory starts o.IdleEnvs environments at once (each invocation sleeps
-// so that none can reuse another's), lets them go idle, and reports the
-// server's own memory per environment (the child processes not counted).
+// idleMemory holds o.IdleEnvs invocations in flight at once and then
+// reports the server's own memory per (now idle) environment, the child
+// processes not counted. Starting that many processes takes the machine a
+// while (each Go process costs ~15 ms of CPU to start), so the invokers
+// start over o.Ramp and each sleeps long enough to overlap all the others.
 func idleMemory(ctx context.Context, client *http.Client, endpoint, name string, node *server.Node, o Options) error {
+	ramp := o.Ramp
+	if ramp <= 0 {
+		ramp = 20 * time.Second
+	}
+	hold := ramp + 10*time.Second
+	sleeper := name + "-sleeper"
+	code, err := functionZip(o.self)
+	if err != nil {
+		return err
+	}
+	if err := createFunction(ctx, client, endpoint, sleeper, code, int(hold.Seconds())+30); err != nil {
+		return err
+	}
 	before := memNow()
-	mo := o
-	mo.Concurrency, mo.Count, mo.Duration, mo.SleepMS = o.IdleEnvs, o.IdleEnvs, 0, 2000
-	res := drive(ctx, client, endpoint+"/2015-03-31/functions/"+name+"/invocations", mo, "in-flight")
+	url := endpoint + "/2015-03-31/functions/" + sleeper + "/invocations"
+	event := []byte(fmt.Sprintf(`{"sleep_ms":%d}`, hold.Milliseconds()))
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if n := int64(node.Admission().Snapshot().UnreservedInFlight); n > peak.Load() {
+				peak.Store(n)
+			}
+		}
+	}()
+	res := &Result{Name: "in-flight"}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range o.IdleEnvs {
+		wg.Go(func() {
+			time.Sleep(ramp * time.Duration(i) / time.Duration(o.IdleEnvs))
+			t0 := time.Now()
+			status, body, funcErr, err := post(ctx, client, url, event)
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil && status == 200 && funcErr == "" {
+				res.OK++
+				res.Latencies = append(res.Latencies, time.Since(t0))
+			} else {
+				res.Errors++
+				if len(res.FirstErrors) < 3 {
+					res.FirstErrors = append(res.FirstErrors, fmt.Sprintf("%d %s %v %.200s", status, funcErr, err, body))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	res.Elapsed = time.Since(start)
+	res.finish()
 	res.print(o.Out)
 	after := memNow()
 	idle := node.Environments().Stats().Idle
+	fmt.Fprintf(o.Out, "in flight  peak %d at once (of %d started over %v, each holding %v)\n", peak.Load(), o.IdleEnvs, ramp, hold)
 	fmt.Fprintf(o.Out, "memory     %d idle environments: Go heap %+.1f MB (%.1f KB/env), RSS %+.1f MB (%.1f KB/env), server RSS %.1f MB\n",
 		idle, mb(after.heap-before.heap), kb(after.heap-before.heap)/float64(max(idle, 1)),
 		mb(after.rss-before.rss), kb(after.rss-before.rss)/float64(max(idle, 1)), mb(after.rss))
