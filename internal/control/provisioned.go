@@ -180,7 +180,9 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 	if s.provisioner != nil {
 		s.provisioner.Provision(fname, q, version, n)
 	}
-	return &ProvisionedView{Config: cfg, ProvisionStatus: s.status(fname, q)}, nil
+	// AWS answers a Put with the new request just begun, whatever was
+	// allocated before.
+	return &ProvisionedView{Config: cfg, ProvisionStatus: ProvisionStatus{Status: "IN_PROGRESS"}}, nil
 }
 
 // provisionConflict refuses a config on an alias whose version is
