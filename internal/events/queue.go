@@ -81,6 +81,9 @@ type Queue struct {
 	log  *slog.Logger
 
 	incoming chan *pendingWrite
+	// committerDone is closed when the committer has stopped: a write it
+	// never took will not be taken.
+	committerDone chan struct{}
 	// finished carries events that ran successfully and have no record to
 	// deliver: the committer removes them in its next group commit. Until
 	// then a crash would run them again, which at-least-once allows.
@@ -146,7 +149,7 @@ func New(db *store.DB, ctl *control.Service, inv Invoker, opts Options) (*Queue,
 		opts.Now = time.Now
 	}
 	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger,
-		incoming: make(chan *pendingWrite, 1024), finished: make(chan uint64, 1024), wake: make(chan struct{}, 1),
+		incoming: make(chan *pendingWrite, 1024), committerDone: make(chan struct{}), finished: make(chan uint64, 1024), wake: make(chan struct{}, 1),
 		byFn: map[string]*fnQueue{}}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	now := opts.Now()
@@ -223,11 +226,25 @@ func (q *Queue) add(ctx context.Context, ev *store.Event) error {
 	}
 	// Once handed over, wait for the commit even if the client goes: the
 	// event may already be durable.
-	if err := <-w.done; err != nil {
-		return err
+	select {
+	case err := <-w.done:
+		if err != nil {
+			return err
+		}
+		q.received.Add(1)
+		return nil
+	case <-q.committerDone:
+		// Stopped without taking it (it answers every write it took).
+		select {
+		case err := <-w.done:
+			if err == nil {
+				q.received.Add(1)
+			}
+			return err
+		default:
+			return awserr.New(awserr.Service, "The server is shutting down.")
+		}
 	}
-	q.received.Add(1)
-	return nil
 }
 
 // commitLoop writes new events, and removes finished ones, in groups:
@@ -235,6 +252,7 @@ func (q *Queue) add(ctx context.Context, ev *store.Event) error {
 // next, so concurrent senders share fsyncs without any added delay.
 func (q *Queue) commitLoop() {
 	defer q.wg.Done()
+	defer close(q.committerDone)
 	for {
 		var batch []*pendingWrite
 		var done []uint64

@@ -184,7 +184,7 @@ func (iv *Invoker) weighted(ctx context.Context, name string, a *function.Alias,
 	return primary, nil
 }
 
-// tail is the last n bytes of b, starting at a line where possible.
+// tail is the last n bytes of b, as AWS returns the last 4 KB of the log.
 func tail(b []byte, n int) []byte {
 	if len(b) <= n {
 		return b

@@ -232,13 +232,13 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 	if t.status == Failed {
 		missing = 0
 	}
-	extra := live - t.requested
+	requested := t.requested
 	p.starting[k] += max(0, missing)
 	p.mu.Unlock()
 
 	p.slots.SetProvisioned(k.function, k.qualifier, allocated)
-	if extra > 0 {
-		p.envs.Shrink(spec, t.requested)
+	if live > requested {
+		p.envs.Shrink(spec, requested)
 	}
 	for range max(0, missing) {
 		starts.Add(1)

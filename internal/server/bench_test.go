@@ -18,14 +18,7 @@ import (
 // function through the whole server: HTTP, routing, admission, the
 // environment's Runtime API round trip and the response.
 func BenchmarkInvokeWarm(b *testing.B) {
-	n, err := server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close(ctx)
-	nd := &node{Node: n}
-	nd.client = clientFor(n.URL())
-	nd.createGoB(b, "echo")
+	n := benchNode(b, server.Options{}, "echo")
 	url := n.URL() + "/2015-03-31/functions/echo/invocations"
 	client := &http.Client{}
 	body := []byte(`{"echo":"x"}`)
@@ -47,12 +40,21 @@ func BenchmarkInvokeWarm(b *testing.B) {
 	}
 }
 
-func (n *node) createGoB(b *testing.B, name string) {
+// benchNode starts a node for a benchmark with one function running
+// testfn.
+func benchNode(b *testing.B, opts server.Options, fn string) *node {
 	b.Helper()
-	in := goFunctionInput(b, name)
-	if _, err := n.client.CreateFunction(ctx, in); err != nil {
+	opts.Listen, opts.DataDir = "127.0.0.1:0", b.TempDir()
+	n, err := server.Start(opts)
+	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { n.Close(ctx) })
+	nd := &node{Node: n, client: clientFor(n.URL())}
+	if _, err := nd.client.CreateFunction(ctx, goFunctionInput(b, fn)); err != nil {
+		b.Fatal(err)
+	}
+	return nd
 }
 
 // BenchmarkEnqueue64 measures durable enqueue: 64 concurrent senders of
@@ -61,14 +63,8 @@ func (n *node) createGoB(b *testing.B, name string) {
 // The function is reserved at 0, so no event runs while this measures the
 // write path; they go to the dead-letter path afterwards.
 func BenchmarkEnqueue64(b *testing.B) {
-	n, err := server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: b.TempDir(), AsyncWorkers: 1})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close(ctx)
-	nd := &node{Node: n, client: clientFor(n.URL())}
-	nd.createGoB(b, "sink")
-	if _, err := nd.client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("sink"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
+	n := benchNode(b, server.Options{AsyncWorkers: 1}, "sink")
+	if _, err := n.client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("sink"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
 		b.Fatal(err)
 	}
 	url := n.URL() + "/2015-03-31/functions/sink/invocations"
@@ -105,13 +101,7 @@ func BenchmarkEnqueue64(b *testing.B) {
 // event under load: 16 senders, 8 dispatch workers, the same function as
 // BenchmarkInvokeWarm and BenchmarkInvokeWarm8, to compare.
 func BenchmarkEventDispatch(b *testing.B) {
-	n, err := server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: b.TempDir(), AsyncWorkers: 8})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close(ctx)
-	nd := &node{Node: n, client: clientFor(n.URL())}
-	nd.createGoB(b, "echo")
+	n := benchNode(b, server.Options{AsyncWorkers: 8}, "echo")
 	url := n.URL() + "/2015-03-31/functions/echo/invocations"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	send := func() {
@@ -148,13 +138,7 @@ func BenchmarkEventDispatch(b *testing.B) {
 // BenchmarkInvokeWarm8 is BenchmarkInvokeWarm with 8 concurrent clients:
 // the throughput of synchronous invocations.
 func BenchmarkInvokeWarm8(b *testing.B) {
-	n, err := server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer n.Close(ctx)
-	nd := &node{Node: n, client: clientFor(n.URL())}
-	nd.createGoB(b, "echo")
+	n := benchNode(b, server.Options{}, "echo")
 	url := n.URL() + "/2015-03-31/functions/echo/invocations"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	b.SetParallelism(8 / max(1, runtime.GOMAXPROCS(0)))

@@ -169,6 +169,24 @@ func TestProvisionedLifecycle(t *testing.T) {
 		t.Errorf("p:1 ran on a provisioned environment of the alias")
 	}
 
+	// Scaling down and up again.
+	for _, want := range []int32{1, 3} {
+		if _, err := n.provision("live", want); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got := n.waitStatus(t, "live", types.ProvisionedConcurrencyStatusEnumReady)
+			if aws.ToInt32(got.AllocatedProvisionedConcurrentExecutions) == want && n.Environments().Stats().Idle >= int(want) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("scaling to %d: %+v", want, got)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
 	list, err := n.client.ListProvisionedConcurrencyConfigs(ctx, &lambda.ListProvisionedConcurrencyConfigsInput{FunctionName: aws.String("p")})
 	if err != nil || len(list.ProvisionedConcurrencyConfigs) != 1 || aws.ToString(list.ProvisionedConcurrencyConfigs[0].FunctionArn) != fnARN+"p:live" {
 		t.Fatalf("List: %+v %v", list, err)

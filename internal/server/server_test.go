@@ -322,7 +322,7 @@ func TestSlotsNeverLeak(t *testing.T) {
 	n.createGo(t, "reserved", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(1) })
 	n.reserve(t, "reserved", 4)
 	events := []string{`{}`, `{"fail":"x"}`, `{"sleep_ms":1500}`, `{"exit":1}`, `{"panic":true}`, `{"sleep_ms":200}`}
-	count := 120
+	count := 360
 	if os.Getenv("LAMBDAD_SOAK") != "" {
 		count = 3000
 	}
