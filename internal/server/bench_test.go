@@ -57,6 +57,21 @@ func benchNode(b *testing.B, opts server.Options, fn string) *node {
 	return nd
 }
 
+// sendEventB posts one Event invocation and returns the status (0 after a
+// connection error, which it reports).
+func sendEventB(b *testing.B, client *http.Client, url, payload string) int {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(payload)))
+	req.Header.Set("X-Amz-Invocation-Type", "Event")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Error(err)
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // BenchmarkEnqueue64 measures durable enqueue: 64 concurrent senders of
 // Event invocations through HTTP, each answered 202 only once its event is
 // on disk. It reports events per second and fsyncs (commits) per event.
@@ -74,17 +89,8 @@ func BenchmarkEnqueue64(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(`{"n":1}`)))
-			req.Header.Set("X-Amz-Invocation-Type", "Event")
-			resp, err := client.Do(req)
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 202 {
-				b.Errorf("status %d", resp.StatusCode)
+			if status := sendEventB(b, client, url, `{"n":1}`); status != 202 {
+				b.Errorf("status %d", status)
 				return
 			}
 		}
@@ -104,17 +110,7 @@ func BenchmarkEventDispatch(b *testing.B) {
 	n := benchNode(b, server.Options{AsyncWorkers: 8}, "echo")
 	url := n.URL() + "/2015-03-31/functions/echo/invocations"
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	send := func() {
-		req, _ := http.NewRequest("POST", url, bytes.NewReader([]byte(`{"echo":"x"}`)))
-		req.Header.Set("X-Amz-Invocation-Type", "Event")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Error(err)
-			return
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-	}
+	send := func() { sendEventB(b, client, url, `{"echo":"x"}`) }
 	wait := func(count int64) {
 		for n.Events().Stats().Succeeded < count {
 			time.Sleep(200 * time.Microsecond)
