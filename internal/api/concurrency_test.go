@@ -42,7 +42,8 @@ func TestPutFunctionConcurrencyChecksInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	qualified := map[string]any{"Type": "User", "message": qualifiedMsg}
-	for _, name := range []string{"f:1", "f:$LATEST", "f:live", arnBase + "f:1", account + ":function:f:live", "nope:1"} {
+	for _, name := range []string{"f:1", "f:$LATEST", "f:live", arnBase + "f:1", account + ":function:f:live", "nope:1",
+		"arn:aws:lambda:eu-west-1:123456789012:function:f:1"} {
 		// The qualifier check comes first: before existence and before the value.
 		wantBody(t, "qualified "+name, h.rawPut(t, name, `{"ReservedConcurrentExecutions":-1}`), 400, "InvalidParameterValueException", qualified)
 	}

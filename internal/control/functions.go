@@ -84,12 +84,13 @@ func sha(zip []byte) string {
 // unqualified parses a FunctionName that must not carry a qualifier, for
 // operations on the function as a whole.
 func (s *Service) unqualified(name string) (string, error) {
+	// The qualifier is refused first, even in an ARN of another region.
+	if function.Qualified(name) {
+		return "", awserr.New(awserr.InvalidParameterValue, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
+	}
 	ref, err := s.names.Parse(name)
 	if err != nil {
 		return "", err
-	}
-	if ref.Qualifier != "" {
-		return "", awserr.New(awserr.InvalidParameterValue, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
 	}
 	return ref.Name, nil
 }

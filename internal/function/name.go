@@ -130,13 +130,14 @@ type fnNameFields struct {
 // arn, partition, lambda, region, account, function, name, qualifier.
 const fnNameMaxParts = 8
 
-// parse matches s structurally and checks that it points at this server.
-func (p Parser) parse(s string) (fnNameFields, error) {
+// match matches s structurally, without asking whether it points at this
+// server.
+func match(s string) (fnNameFields, bool) {
 	var parts [fnNameMaxParts]string
 	n := 0
 	for rest := s; ; n++ {
 		if n == fnNameMaxParts {
-			return fnNameFields{}, invalidFunctionName(s)
+			return fnNameFields{}, false
 		}
 		part, after, more := strings.Cut(rest, ":")
 		parts[n] = part
@@ -148,6 +149,23 @@ func (p Parser) parse(s string) (fnNameFields, error) {
 	}
 	f := fnNameFields{input: s}
 	if !f.matchARNPrefix(parts[:n]) {
+		return fnNameFields{}, false
+	}
+	return f, true
+}
+
+// Qualified reports whether s is a well-formed FunctionName that carries a
+// qualifier, whatever region or account it names. Operations on a function
+// as a whole refuse a qualifier before any other check, as AWS does.
+func Qualified(s string) bool {
+	f, ok := match(s)
+	return ok && f.qualifier != ""
+}
+
+// parse matches s structurally and checks that it points at this server.
+func (p Parser) parse(s string) (fnNameFields, error) {
+	f, ok := match(s)
+	if !ok {
 		return fnNameFields{}, invalidFunctionName(s)
 	}
 	// Region first: an ARN from another region never reaches this

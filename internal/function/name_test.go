@@ -344,3 +344,18 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 }
+
+func TestQualified(t *testing.T) {
+	for s, want := range map[string]bool{
+		"f": false, "f:1": true, "f:$LATEST": true, "f:live": true,
+		"123456789012:function:f": false, "123456789012:function:f:live": true,
+		"arn:aws:lambda:eu-west-1:123456789012:function:f:1": true,
+		"arn:aws:lambda:eu-west-1:123456789012:function:f":   false,
+		"":                  false,
+		"f:1:2:3:4:5:6:7:8": false,
+	} {
+		if got := function.Qualified(s); got != want {
+			t.Errorf("Qualified(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
