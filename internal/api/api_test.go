@@ -315,6 +315,28 @@ func TestVersionsAndAliases(t *testing.T) {
 	wantErr(t, err, 404, "ResourceNotFoundException", "Function not found: "+arnBase+"f")
 }
 
+func TestTags(t *testing.T) {
+	h := newHarness(t, 1000, 100)
+	h.create(t, "f", func(in *lambda.CreateFunctionInput) { in.Tags = map[string]string{"team": "a", "env": "dev"} })
+	arn := aws.String(arnBase + "f")
+	if _, err := h.client.TagResource(ctx, &lambda.TagResourceInput{Resource: arn, Tags: map[string]string{"env": "prod", "cost": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.client.UntagResource(ctx, &lambda.UntagResourceInput{Resource: arn, TagKeys: []string{"team", "cost"}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := h.client.ListTags(ctx, &lambda.ListTagsInput{Resource: arn})
+	if err != nil || len(got.Tags) != 1 || got.Tags["env"] != "prod" {
+		t.Fatalf("ListTags: %v %v", got, err)
+	}
+	_, err = h.client.ListTags(ctx, &lambda.ListTagsInput{Resource: aws.String(arnBase + "nope")})
+	wantErr(t, err, 404, "ResourceNotFoundException", "Function not found: "+arnBase+"nope")
+	_, err = h.client.TagResource(ctx, &lambda.TagResourceInput{Resource: aws.String(arnBase + "f:1"), Tags: map[string]string{"a": "b"}})
+	if code, _ := lambdatest.APIError(t, err); code != "InvalidParameterValueException" {
+		t.Errorf("tagging a version: %v", err)
+	}
+}
+
 func TestListFunctionsPaging(t *testing.T) {
 	h := newHarness(t, 1000, 100)
 	for _, n := range []string{"a", "b", "c", "d", "e"} {

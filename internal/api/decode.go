@@ -57,7 +57,17 @@ func decode(op *apimodel.Operation, r *http.Request, body []byte) (in map[string
 			raw = r.PathValue(m.LocationName)
 			present = true
 		case "querystring":
-			if vs, ok := query[m.LocationName]; ok && len(vs) > 0 {
+			vs, ok := query[m.LocationName]
+			if ok && m.Shape.Type == "list" {
+				// A list is the parameter repeated: ?tagKeys=a&tagKeys=b.
+				l := make([]any, len(vs))
+				for i, v := range vs {
+					l[i] = v
+				}
+				in[name] = l
+				continue
+			}
+			if ok && len(vs) > 0 {
 				raw, present = vs[0], true
 			}
 		case "header":

@@ -1,0 +1,83 @@
+package control
+
+import (
+	"context"
+	"maps"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// taggable is the function a tagging operation's Resource ARN names; tags
+// belong to functions as a whole, not to versions or aliases.
+func (s *Service) taggable(arn string) (string, error) {
+	if function.Qualified(arn) {
+		return "", awserr.New(awserr.InvalidParameterValue, "Tags are not supported on function versions or aliases: %s", arn)
+	}
+	ref, err := s.names.Parse(arn)
+	if err != nil {
+		return "", err
+	}
+	return ref.Name, nil
+}
+
+// TagResource adds or replaces tags on a function.
+func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]string) error {
+	name, err := s.taggable(arn)
+	if err != nil {
+		return err
+	}
+	err = s.update(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(name, ""))
+		if err != nil {
+			return err
+		}
+		if f.Tags == nil {
+			f.Tags = map[string]string{}
+		}
+		maps.Copy(f.Tags, tags)
+		return tx.PutFunction(f)
+	})
+	return internal("tag resource", err)
+}
+
+// UntagResource removes tags from a function.
+func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
+	name, err := s.taggable(arn)
+	if err != nil {
+		return err
+	}
+	err = s.update(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(name, ""))
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			delete(f.Tags, k)
+		}
+		return tx.PutFunction(f)
+	})
+	return internal("untag resource", err)
+}
+
+// ListTags reads a function's tags.
+func (s *Service) ListTags(ctx context.Context, arn string) (map[string]string, error) {
+	name, err := s.taggable(arn)
+	if err != nil {
+		return nil, err
+	}
+	var tags map[string]string
+	err = s.db.View(func(tx *store.Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(name, ""))
+		if err != nil {
+			return err
+		}
+		tags = f.Tags
+		return nil
+	})
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return tags, internal("list tags", err)
+}
