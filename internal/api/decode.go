@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 
 	"github.com/lambdad/lambdad/internal/apimodel"
@@ -86,26 +85,26 @@ func decode(op *apimodel.Operation, r *http.Request, body []byte) (in map[string
 		}
 		in[name] = v
 	}
-	for _, name := range memberNames(shape) {
+	for _, name := range shape.Names {
 		m := shape.Members[name]
 		v, ok := in[name]
 		if !ok || v == nil {
 			continue
 		}
 		if m.Location != "" {
-			m.Shape.Check(v, lowerFirst(name), &located)
+			m.Shape.Check(v, m.Path, &located)
 		} else {
-			m.Shape.Check(v, lowerFirst(name), &inBody)
+			m.Shape.Check(v, m.Path, &inBody)
 		}
 	}
 	// Required members that are missing: path members are always present,
 	// so these are body (or query/header) members.
 	for _, name := range shape.Required {
 		if v, ok := in[name]; !ok || v == nil {
-			if shape.Members[name].Location != "" {
-				located = append(located, missing(name))
+			if m := shape.Members[name]; m.Location != "" {
+				located = append(located, missing(m))
 			} else {
-				inBody = append(inBody, missing(name))
+				inBody = append(inBody, missing(m))
 			}
 		}
 	}
@@ -118,15 +117,8 @@ func decode(op *apimodel.Operation, r *http.Request, body []byte) (in map[string
 	return in, deferred, nil
 }
 
-func missing(name string) string {
-	return "Value null at '" + lowerFirst(name) + "' failed to satisfy constraint: Member must not be null"
-}
-
-func lowerFirst(s string) string {
-	if s == "" {
-		return s
-	}
-	return string(s[0]|0x20) + s[1:]
+func missing(m *apimodel.Member) string {
+	return "Value null at '" + m.Path + "' failed to satisfy constraint: Member must not be null"
 }
 
 // scalar converts a path, query or header value to its model type.
@@ -204,15 +196,4 @@ func readBody(r *http.Request, limit int64, opName string) ([]byte, error) {
 
 func tooLarge(limit int64, opName string) error {
 	return awserr.New(awserr.RequestTooLarge, "Request must be smaller than %d bytes for the %s operation", limit, opName)
-}
-
-// memberNames lists a structure's members in a stable order, so that
-// several violations are always reported alike.
-func memberNames(s *apimodel.Shape) []string {
-	names := make([]string, 0, len(s.Members))
-	for n := range s.Members {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -40,9 +40,18 @@ type call struct {
 	deferred  error
 	body      []byte
 	requestID string
+	// withCaller is ctx's answer once made.
+	withCaller context.Context
 }
 
-func (c *call) ctx() context.Context { return c.r.Context() }
+// ctx is the request's context carrying its caller, for the control plane's
+// audit trail; it is made on first use, so invocations never pay for it.
+func (c *call) ctx() context.Context {
+	if c.withCaller == nil {
+		c.withCaller = control.WithCaller(c.r.Context(), control.Caller{RequestID: c.requestID, AccessKeyID: accessKeyID(c.r)})
+	}
+	return c.withCaller
+}
 
 // str is a decoded string member, "" when absent.
 func (c *call) str(name string) string {
@@ -191,7 +200,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	start := time.Now()
 	op := s.model.Operations[rt.op]
 	c := &call{op: op, r: r, w: w, requestID: w.Header().Get(requestIDHeader)}
-	c.r = r.WithContext(control.WithCaller(r.Context(), control.Caller{RequestID: c.requestID, AccessKeyID: accessKeyID(r)}))
 	result, err := s.run(c, rt)
 	status := op.Status
 	switch {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -39,9 +40,12 @@ type Operation struct {
 
 // Shape is a model shape.
 type Shape struct {
-	Name     string
-	Type     string // structure, string, integer, long, boolean, list, map, blob, timestamp, double, float
-	Members  map[string]*Member
+	Name    string
+	Type    string // structure, string, integer, long, boolean, list, map, blob, timestamp, double, float
+	Members map[string]*Member
+	// Names lists Members' keys sorted, so that violations are always
+	// reported in one order.
+	Names    []string
 	Required []string
 	Payload  string // member carried as the raw body
 	Min, Max *float64
@@ -58,7 +62,9 @@ type Member struct {
 	Name         string
 	Location     string // "uri", "querystring", "header", "" (body)
 	LocationName string
-	Shape        *Shape
+	// Path is how AWS names the member in a violation: lower camel case.
+	Path  string
+	Shape *Shape
 }
 
 type rawShape struct {
@@ -140,8 +146,10 @@ func Load() (*Model, error) {
 			s.Members = map[string]*Member{}
 		}
 		for mn, mr := range r.Members {
-			s.Members[mn] = &Member{Name: mn, Location: mr.Location, LocationName: mr.LocationName, Shape: m.Shapes[mr.Shape]}
+			s.Members[mn] = &Member{Name: mn, Location: mr.Location, LocationName: mr.LocationName, Path: memberPath("", mn), Shape: m.Shapes[mr.Shape]}
+			s.Names = append(s.Names, mn)
 		}
+		sort.Strings(s.Names)
 		if r.Member != nil {
 			s.Member = m.Shapes[r.Member.Shape]
 		}

@@ -62,20 +62,11 @@ func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 // CheckStructure checks a decoded structure (JSON object, members by their
 // model names) against shape s, appending violations in member order.
 func (s *Shape) CheckStructure(obj map[string]any, path string, out *Violations) {
-	names := make([]string, 0, len(s.Members))
-	for n := range s.Members {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	required := map[string]bool{}
-	for _, r := range s.Required {
-		required[r] = true
-	}
-	for _, n := range names {
+	for _, n := range s.Names {
 		v, present := obj[n]
 		p := memberPath(path, n)
 		if !present || v == nil {
-			if required[n] {
+			if contains(s.Required, n) {
 				*out = append(*out, violation(p, nil, "not be null"))
 			}
 			continue

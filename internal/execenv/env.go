@@ -276,7 +276,9 @@ func (e *env) takeLog() []byte {
 
 // peakMB is Max Memory Used: the process's peak resident set in MB.
 // peakEvery is how often an environment's peak memory is read from /proc.
-const peakEvery = 50 * time.Millisecond
+// VmHWM is a high-water mark, so a later reading still holds an earlier
+// peak: reading less often only delays when a rise shows in REPORT lines.
+const peakEvery = 250 * time.Millisecond
 
 func (e *env) peakMB() int {
 	e.logMu.Lock()
