@@ -10,11 +10,10 @@ import (
 	"github.com/lambdad/lambdad/internal/store"
 )
 
-// Body limits of the invoke operations (AWS): 6 MB synchronous, 1 MB for an
-// Event, 256 KB for the legacy InvokeAsync.
+// Body limits of the invoke operations (AWS): 6 MB synchronous (an Event's
+// 1 MB is the queue's to enforce), 256 KB for the legacy InvokeAsync.
 const (
 	maxSyncPayload        = invoke.MaxSyncPayload
-	maxEventPayload       = 1048576
 	maxAsyncLegacyPayload = 262144
 )
 
@@ -52,9 +51,6 @@ func (s *Server) invoke(c *call) (any, error) {
 		req.Type = invoke.RequestResponse
 	}
 	if req.Type == invoke.Event {
-		if len(c.body) > maxEventPayload {
-			return nil, tooLarge(maxEventPayload, "InvokeFunction")
-		}
 		if s.queue == nil {
 			return nil, errNoQueue
 		}

@@ -77,7 +77,9 @@ type noContent struct{}
 // route binds an operation of the model to its handler.
 type route struct {
 	op string
-	h  handler
+	// operation is op's entry in the model, set when routes are built.
+	operation *apimodel.Operation
+	h         handler
 	// deferBody lets the handler report body violations itself, at the
 	// point in its checks where AWS reports them.
 	deferBody bool
@@ -146,6 +148,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		if op == nil {
 			panic("api: operation missing from the model: " + rt.op)
 		}
+		rt.operation = op
 		p := op.Method + " " + op.Path
 		if _, seen := byPattern[p]; !seen {
 			order = append(order, p)
@@ -176,7 +179,7 @@ func (s *Server) dispatch(routes []route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := routes[0]
 		for _, cand := range routes {
-			op := s.model.Operations[cand.op]
+			op := cand.operation
 			if len(op.Query) == 0 {
 				rt = cand
 				continue
@@ -198,7 +201,7 @@ func (s *Server) dispatch(routes []route) http.Handler {
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	start := time.Now()
-	op := s.model.Operations[rt.op]
+	op := rt.operation
 	c := &call{op: op, r: r, w: w, requestID: w.Header().Get(requestIDHeader)}
 	result, err := s.run(c, rt)
 	status := op.Status

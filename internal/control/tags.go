@@ -24,6 +24,20 @@ func (s *Service) taggable(arn string) (string, error) {
 
 // TagResource adds or replaces tags on a function.
 func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]string) error {
+	return s.editTags(arn, func(t map[string]string) { maps.Copy(t, tags) })
+}
+
+// UntagResource removes tags from a function.
+func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
+	return s.editTags(arn, func(t map[string]string) {
+		for _, k := range keys {
+			delete(t, k)
+		}
+	})
+}
+
+// editTags changes a function's tags in one transaction.
+func (s *Service) editTags(arn string, change func(map[string]string)) error {
 	name, err := s.taggable(arn)
 	if err != nil {
 		return err
@@ -36,29 +50,10 @@ func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]s
 		if f.Tags == nil {
 			f.Tags = map[string]string{}
 		}
-		maps.Copy(f.Tags, tags)
+		change(f.Tags)
 		return tx.PutFunction(f)
 	})
-	return internal("tag resource", err)
-}
-
-// UntagResource removes tags from a function.
-func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
-	name, err := s.taggable(arn)
-	if err != nil {
-		return err
-	}
-	err = s.update(func(tx *store.Tx) error {
-		f, err := mustFunction(tx, name, s.ARN(name, ""))
-		if err != nil {
-			return err
-		}
-		for _, k := range keys {
-			delete(f.Tags, k)
-		}
-		return tx.PutFunction(f)
-	})
-	return internal("untag resource", err)
+	return internal("edit tags", err)
 }
 
 // ListTags reads a function's tags.

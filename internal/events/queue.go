@@ -15,7 +15,6 @@ package events
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -209,8 +208,8 @@ func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if _, _, err := q.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier); err != nil {
 		return err
 	}
-	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
-		return awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: Unexpected character")
+	if err := invoke.CheckPayload(req.Payload); err != nil {
+		return err
 	}
 	ev := &store.Event{RequestID: req.RequestID, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.opts.Now()}
 	return q.add(ctx, ev)

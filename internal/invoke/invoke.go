@@ -81,8 +81,8 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	if len(req.Payload) > 0 && !json.Valid(req.Payload) {
-		return nil, awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: Unexpected character")
+	if err := CheckPayload(req.Payload); err != nil {
+		return nil, err
 	}
 	clientContext := ""
 	if req.ClientContext != "" {
@@ -132,6 +132,15 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		out.LogResult = base64.StdEncoding.EncodeToString(tail(res.Log, 4096))
 	}
 	return out, nil
+}
+
+// CheckPayload refuses a payload that is not JSON (an empty one is fine),
+// as AWS does for synchronous and asynchronous invocations alike.
+func CheckPayload(payload []byte) error {
+	if len(payload) > 0 && !json.Valid(payload) {
+		return awserr.New(awserr.InvalidRequestContent, "Could not parse request body into json: Could not parse payload into json: Unexpected character")
+	}
+	return nil
 }
 
 // spec is the environment a version runs in, its code unpacked.
