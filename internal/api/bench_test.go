@@ -30,9 +30,11 @@ func filled(b *testing.B, n int) http.Handler {
 	b.Cleanup(func() { db.Close() })
 	code := []byte("code")
 	sha := "Ck9ibEV4YW1wbGVDb2RlU2hhMjU2AAAAAAAAAAAAAAA="
-	if err := db.SaveCode(sha, code); err != nil {
+	release, err := db.SaveCode(sha, code)
+	if err != nil {
 		b.Fatal(err)
 	}
+	defer release()
 	now := time.Now()
 	for start := 0; start < n; start += 5000 {
 		err := db.Update(func(tx *store.Tx) error {

@@ -136,9 +136,11 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	if in.EphemeralStorage != nil {
 		cfg.Ephemeral = in.EphemeralStorage.Size
 	}
-	if err := s.db.SaveCode(cfg.CodeSha256, zip); err != nil {
+	release, err := s.db.SaveCode(cfg.CodeSha256, zip)
+	if err != nil {
 		return nil, internal("save code", err)
 	}
+	defer release()
 	view := &FunctionView{Config: cfg}
 	err = s.update(func(tx *store.Tx) error {
 		if _, err := tx.Function(ref.Name); err == nil {
@@ -362,9 +364,11 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 	}
 	digest := sha(zip)
 	if !in.DryRun {
-		if err := s.db.SaveCode(digest, zip); err != nil {
+		release, err := s.db.SaveCode(digest, zip)
+		if err != nil {
 			return nil, internal("save code", err)
 		}
+		defer release()
 	}
 	var out *function.Config
 	err = s.update(func(tx *store.Tx) error {

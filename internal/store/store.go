@@ -11,16 +11,13 @@ package store
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/function"
@@ -55,8 +52,8 @@ type Sums struct {
 
 // DB is the open database.
 type DB struct {
-	bolt    *bolt.DB
-	codeDir string
+	bolt *bolt.DB
+	code codeFiles
 }
 
 // Open opens (creating if needed) the database under dir.
@@ -68,7 +65,7 @@ func Open(dir string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	d := &DB{bolt: b, codeDir: filepath.Join(dir, "code")}
+	d := &DB{bolt: b, code: codeFiles{dir: filepath.Join(dir, "code"), pins: map[string]int{}}}
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketCodeRefs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -364,111 +361,6 @@ func (t *Tx) Aliases(name, after string, limit int) ([]*function.Alias, error) {
 		out = append(out, a)
 	}
 	return out, nil
-}
-
-func (t *Tx) addCodeRef(sha string) error {
-	b := t.tx.Bucket(bucketCodeRefs)
-	var n uint64
-	if v := b.Get([]byte(sha)); v != nil {
-		n = binary.BigEndian.Uint64(v)
-	}
-	return b.Put([]byte(sha), binary.BigEndian.AppendUint64(nil, n+1))
-}
-
-// dropCodeRef releases one reference to a version's code; the archive file
-// itself is removed by removeOrphanCode at the next Open, so that a
-// transaction that later fails never loses code it still references.
-func (t *Tx) dropCodeRef(c *function.Config) error {
-	b := t.tx.Bucket(bucketCodeRefs)
-	v := b.Get([]byte(c.CodeSha256))
-	if v == nil {
-		return nil
-	}
-	n := binary.BigEndian.Uint64(v)
-	if n <= 1 {
-		sha := c.CodeSha256
-		t.tx.OnCommit(func() { os.Remove(t.db.codePath(sha)) })
-		return b.Delete([]byte(c.CodeSha256))
-	}
-	return b.Put([]byte(c.CodeSha256), binary.BigEndian.AppendUint64(nil, n-1))
-}
-
-// codePath is where the archive with the given CodeSha256 (base64, as AWS
-// reports it) lives; the file is named by the hex form, which is safe in a
-// path.
-func (d *DB) codePath(sha string) string {
-	raw, err := base64.StdEncoding.DecodeString(sha)
-	if err != nil {
-		raw = []byte(sha)
-	}
-	return filepath.Join(d.codeDir, hex.EncodeToString(raw)+".zip")
-}
-
-// SaveCode writes a code archive under its content hash (hex SHA-256),
-// durably, before any transaction refers to it. Writing the same archive
-// twice is harmless: the content is the name.
-func (d *DB) SaveCode(sha string, zip []byte) error {
-	path := d.codePath(sha)
-	if _, err := os.Stat(path); err == nil {
-		return nil
-	}
-	tmp, err := os.CreateTemp(d.codeDir, ".upload-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(zip); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	dir, err := os.Open(d.codeDir)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	return dir.Sync()
-}
-
-// Code reads a code archive by its CodeSha256.
-func (d *DB) Code(sha string) ([]byte, error) {
-	b, err := os.ReadFile(d.codePath(sha))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
-	}
-	return b, err
-}
-
-// CodePath returns the file of a code archive, for readers that stream it.
-func (d *DB) CodePath(sha string) string { return d.codePath(sha) }
-
-// removeOrphanCode deletes archives no version refers to: uploads whose
-// transaction never committed, and code released by deletes.
-func (d *DB) removeOrphanCode() error {
-	entries, err := os.ReadDir(d.codeDir)
-	if err != nil {
-		return err
-	}
-	return d.bolt.View(func(tx *bolt.Tx) error {
-		refs := tx.Bucket(bucketCodeRefs)
-		for _, e := range entries {
-			h, ok := strings.CutSuffix(e.Name(), ".zip")
-			raw, err := hex.DecodeString(h)
-			if !ok || err != nil || refs.Get([]byte(base64.StdEncoding.EncodeToString(raw))) == nil {
-				os.Remove(filepath.Join(d.codeDir, e.Name()))
-			}
-		}
-		return nil
-	})
 }
 
 var bucketAudit = []byte("audit")

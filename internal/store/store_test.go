@@ -30,10 +30,12 @@ func shaOf(b []byte) string {
 func addFunction(t testing.TB, db *DB, name string, code []byte, reserved *int) {
 	t.Helper()
 	sha := shaOf(code)
-	if err := db.SaveCode(sha, code); err != nil {
+	release, err := db.SaveCode(sha, code)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := db.Update(func(tx *Tx) error {
+	defer release()
+	err = db.Update(func(tx *Tx) error {
 		if err := tx.PutVersion(&function.Config{Name: name, Version: function.Latest, CodeSha256: sha, CodeSize: int64(len(code))}); err != nil {
 			return err
 		}
@@ -138,9 +140,10 @@ func TestCodeStoredOnceAndCollected(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("%d code files for one archive used twice", len(files))
 	}
-	// An upload whose transaction never committed is collected on open.
+	// An upload whose transaction never committed (the process died
+	// before it could release it) is collected on open.
 	orphan := []byte("never referenced")
-	if err := db.SaveCode(shaOf(orphan), orphan); err != nil {
+	if _, err := db.SaveCode(shaOf(orphan), orphan); err != nil {
 		t.Fatal(err)
 	}
 	db.Update(func(tx *Tx) error { return tx.DeleteFunction("a") })
@@ -232,7 +235,8 @@ func BenchmarkFunctionRead(b *testing.B) {
 
 func fill(b *testing.B, db *DB, n int) {
 	code := []byte("code")
-	db.SaveCode(shaOf(code), code)
+	release, _ := db.SaveCode(shaOf(code), code)
+	defer release()
 	for start := 0; start < n; start += 1000 {
 		db.Update(func(tx *Tx) error {
 			for i := start; i < min(n, start+1000); i++ {
