@@ -12,6 +12,7 @@ import (
 var (
 	buildOnce sync.Once
 	buildZip  []byte
+	buildBin  []byte
 	buildErr  error
 )
 
@@ -40,6 +41,7 @@ func GoFunction(t testing.TB) []byte {
 			buildErr = err
 			return
 		}
+		buildBin = bin
 		buildZip = zipFiles(map[string][]byte{"bootstrap": bin})
 	})
 	if buildErr != nil {
@@ -54,3 +56,16 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+
+// GoFunctionWith is GoFunction with more files beside the bootstrap, so
+// that each function of a test can have code of its own (a different
+// archive, a different CodeSha256) that it can read back ({"file": name}).
+func GoFunctionWith(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	GoFunction(t)
+	all := map[string][]byte{"bootstrap": buildBin}
+	for n, c := range files {
+		all[n] = []byte(c)
+	}
+	return zipFiles(all)
+}

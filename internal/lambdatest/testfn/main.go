@@ -10,6 +10,7 @@
 //	{"inflight_dir": "/tmp/x"}  count concurrent invocations in that
 //	                            directory and answer the count seen on entry
 //	{"bytes": 7000000}          answer that many bytes
+//	{"file": "marker.txt"}      answer the content of that file of the code
 //
 // Anything else is echoed back with the invocation's request id, the
 // version that ran and the initialisation type. When the environment
@@ -41,6 +42,7 @@ type event struct {
 	Env         bool   `json:"env"`
 	InflightDir string `json:"inflight_dir"`
 	Bytes       int    `json:"bytes"`
+	File        string `json:"file"`
 	Echo        any    `json:"echo"`
 }
 
@@ -96,6 +98,12 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 		}
 	case ev.Bytes > 0:
 		a.Blob = strings.Repeat("x", ev.Bytes)
+	case ev.File != "":
+		b, err := os.ReadFile(filepath.Join(os.Getenv("LAMBDA_TASK_ROOT"), ev.File))
+		if err != nil {
+			return nil, err
+		}
+		a.Blob = string(b)
 	}
 	return a, nil
 }
