@@ -32,8 +32,9 @@ type harness struct {
 }
 
 // newHarness serves the API over a real store in a temporary directory,
-// with account limit l and unreserved minimum m.
-func newHarness(t *testing.T, l, m int) *harness {
+// with account limit l and unreserved minimum m; tune changes the control
+// plane's options further.
+func newHarness(t *testing.T, l, m int, tune ...func(*control.Options)) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := store.Open(dir)
@@ -41,7 +42,11 @@ func newHarness(t *testing.T, l, m int) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: l, MinUnreserved: m, Logger: lambdatest.Logger(t)}, nil, nil)
+	opts := control.Options{Region: region, AccountID: account, AccountConcurrency: l, MinUnreserved: m, Logger: lambdatest.Logger(t)}
+	for _, f := range tune {
+		f(&opts)
+	}
+	ctl, err := control.New(db, opts, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +286,7 @@ func TestVersionsAndAliases(t *testing.T) {
 	_, err = h.client.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("f"), Name: aws.String("x"), FunctionVersion: aws.String("9")})
 	wantErr(t, err, 404, "ResourceNotFoundException", "Function not found: "+arnBase+"f:9")
 	_, err = h.client.GetAlias(ctx, &lambda.GetAliasInput{FunctionName: aws.String("f"), Name: aws.String("nope")})
-	wantErr(t, err, 404, "ResourceNotFoundException", "Alias not found: "+arnBase+"f:nope")
+	wantErr(t, err, 404, "ResourceNotFoundException", "Cannot find alias arn: "+arnBase+"f:nope")
 
 	viaAlias, err := h.client.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f"), Qualifier: aws.String("live")})
 	if err != nil || aws.ToString(viaAlias.Configuration.Version) != "1" || aws.ToString(viaAlias.Configuration.FunctionArn) != arnBase+"f:live" {

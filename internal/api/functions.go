@@ -32,7 +32,10 @@ func (s *Server) createFunction(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.versionWire(v.Config), nil
+	// With Publish, AWS answers with version 1's configuration under the
+	// function's unqualified ARN (recorded), unlike PublishVersion and
+	// UpdateFunctionCode, which qualify it.
+	return s.configWire(v.Config, ""), nil
 }
 
 // codeURL is where GetFunction tells clients to download the code: an
@@ -86,7 +89,13 @@ func (s *Server) listFunctions(c *call) (any, error) {
 	}
 	out := &wireFunctionList{Functions: make([]*wireConfig, len(cfgs)), NextMarker: next}
 	for i, cfg := range cfgs {
-		out.Functions[i] = s.versionWire(cfg)
+		if in.FunctionVersion == "ALL" {
+			// Listing every version, AWS qualifies $LATEST's ARN too, as
+			// ListVersionsByFunction does (recorded).
+			out.Functions[i] = s.configWire(cfg, cfg.Version)
+		} else {
+			out.Functions[i] = s.versionWire(cfg)
+		}
 	}
 	return out, nil
 }

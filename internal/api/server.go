@@ -160,7 +160,15 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	}
 	s.lambdadRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.UnknownOperation, "Unknown operation %s %s", r.Method, r.URL.Path))
+		// Requests that match no route, or a route with another method,
+		// are logged at info: a client calling an operation lambdad does
+		// not serve must be visible in the log without turning on debug.
+		id := w.Header().Get(requestIDHeader)
+		e := awserr.New(awserr.UnknownOperation, "Unknown operation %s %s", r.Method, r.URL.Path)
+		renderError(w, r, s.log, id, e)
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "unknown operation", slog.String("request_id", id),
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Int("status", e.Status()), slog.String("code", string(e.Code)))
 	})
 	return s, nil
 }

@@ -63,6 +63,9 @@ func configWire(c *function.Config, arn string) *wireConfig {
 		EphemeralStorage: wireEphemeral{c.Ephemeral}, SnapStart: wireSnapStart{"None", "Off"},
 		LoggingConfig: wireLogging{"Text", "/aws/lambda/" + c.Name},
 	}
+	if c.TracingMode != "" {
+		w.TracingConfig.Mode = c.TracingMode
+	}
 	if len(c.Environment) > 0 {
 		w.Environment = &wireEnvironment{Variables: c.Environment}
 	}

@@ -54,7 +54,12 @@ type Shape struct {
 	Member   *Shape // list element
 	Key      *Shape // map key
 	Value    *Shape // map value
-	match    func(string) bool
+	// Sensitive values are never echoed in messages ("Value at 'x' ...").
+	Sensitive bool
+	// serviceEnum marks an enum AWS's front end does not check; the
+	// service refuses unknown values itself, with its own error.
+	serviceEnum bool
+	match       func(string) bool
 }
 
 // Member is a structure member.
@@ -68,14 +73,15 @@ type Member struct {
 }
 
 type rawShape struct {
-	Type     string   `json:"type"`
-	Required []string `json:"required"`
-	Payload  string   `json:"payload"`
-	Min      *float64 `json:"min"`
-	Max      *float64 `json:"max"`
-	Pattern  string   `json:"pattern"`
-	Enum     []string `json:"enum"`
-	Members  map[string]struct {
+	Type      string   `json:"type"`
+	Required  []string `json:"required"`
+	Payload   string   `json:"payload"`
+	Min       *float64 `json:"min"`
+	Max       *float64 `json:"max"`
+	Pattern   string   `json:"pattern"`
+	Enum      []string `json:"enum"`
+	Sensitive bool     `json:"sensitive"`
+	Members   map[string]struct {
 		Shape        string `json:"shape"`
 		Location     string `json:"location"`
 		LocationName string `json:"locationName"`
@@ -111,6 +117,13 @@ var lookaround = map[string]func(string) bool{
 	},
 }
 
+// serviceEnums are the enum shapes whose values AWS checks in the service
+// rather than at its front end. A Runtime outside the enum is answered with
+// InvalidParameterValueException and a list of the runtimes AWS still
+// accepts, not with ValidationException and the model's list (recorded from
+// real AWS; see internal/function/runtime.go, which makes that check).
+var serviceEnums = map[string]bool{"Runtime": true}
+
 var (
 	aliasChars = regexp.MustCompile(`^[a-zA-Z0-9-_]+$`)
 	allDigits  = regexp.MustCompile(`^[0-9]+$`)
@@ -130,6 +143,7 @@ func Load() (*Model, error) {
 	for name, r := range raw.Shapes {
 		s := m.Shapes[name]
 		s.Type, s.Required, s.Payload, s.Min, s.Max, s.Pattern, s.Enum = r.Type, r.Required, r.Payload, r.Min, r.Max, r.Pattern, r.Enum
+		s.Sensitive, s.serviceEnum = r.Sensitive, serviceEnums[name]
 		if r.Pattern != "" {
 			if f, ok := lookaround[r.Pattern]; ok {
 				s.match = f

@@ -35,29 +35,100 @@ func memberPath(parent, name string) string {
 	return parent + "." + n
 }
 
-func render(v any) string {
+// show renders a decoded value as AWS's Java front end prints it in a
+// message: strings as they are, numbers of a floating-point shape as Java
+// doubles ("2.0"), lists as "[a, b]" and maps as "{k=v}" (keys sorted, where
+// Java's order is a hash map's). s may be nil when the shape is unknown.
+func (s *Shape) show(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "null"
 	case string:
-		return "'" + x + "'"
+		return x
 	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1e18 {
-			return "'" + strconv.FormatInt(int64(x), 10) + "'"
+		if s != nil && (s.Type == "double" || s.Type == "float") {
+			return javaDouble(x)
 		}
-		return "'" + strconv.FormatFloat(x, 'g', -1, 64) + "'"
+		if x == math.Trunc(x) && math.Abs(x) < 1e18 {
+			return strconv.FormatInt(int64(x), 10)
+		}
+		return strconv.FormatFloat(x, 'g', -1, 64)
 	case bool:
-		return "'" + strconv.FormatBool(x) + "'"
-	default:
-		return "'" + fmt.Sprint(x) + "'"
+		return strconv.FormatBool(x)
+	case []any:
+		var elem *Shape
+		if s != nil {
+			elem = s.Member
+		}
+		parts := make([]string, len(x))
+		for i, e := range x {
+			parts[i] = elem.show(e)
+		}
+		return "[" + strings.Join(parts, ", ") + "]"
+	case map[string]any:
+		var key, val *Shape
+		if s != nil {
+			key, val = s.Key, s.Value
+		}
+		keys := sortedKeys(x)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = key.show(k) + "=" + val.show(x[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
 	}
+	return fmt.Sprint(v)
+}
+
+// javaDouble formats f as Java's Double.toString does: at least one
+// decimal ("1.0"), and scientific notation outside [1e-3, 1e7).
+func javaDouble(f float64) string {
+	a := math.Abs(f)
+	if a == 0 || (a >= 1e-3 && a < 1e7) {
+		out := strconv.FormatFloat(f, 'f', -1, 64)
+		if !strings.Contains(out, ".") {
+			out += ".0"
+		}
+		return out
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'E', -1, 64), "E")
+	if !strings.Contains(mant, ".") {
+		mant += ".0"
+	}
+	e, _ := strconv.Atoi(exp)
+	return mant + "E" + strconv.Itoa(e)
+}
+
+// value is the "Value ..." part of a violation: the value quoted, "null",
+// or nothing at all for a sensitive shape, whose values AWS never echoes
+// ("Value at 'environment.variables' ...").
+func (s *Shape) value(v any) string {
+	switch {
+	case v == nil:
+		return "Value null"
+	case s != nil && s.Sensitive:
+		return "Value"
+	}
+	return "Value '" + s.show(v) + "'"
+}
+
+func (s *Shape) violation(path string, v any, constraint string) string {
+	return fmt.Sprintf("%s at '%s' failed to satisfy constraint: %s", s.value(v), path, constraint)
 }
 
 func violation(path string, v any, must string) string {
-	return fmt.Sprintf("Value %s at '%s' failed to satisfy constraint: Member must %s", render(v), path, must)
+	var unknown *Shape
+	return unknown.violation(path, v, "Member must "+must)
 }
 
-func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+// bound renders a min or max of the shape: "1" for integers, "1.0" for
+// floating-point shapes.
+func (s *Shape) bound(f float64) string {
+	if s.Type == "double" || s.Type == "float" {
+		return javaDouble(f)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
 
 // CheckStructure checks a decoded structure (JSON object, members by their
 // model names) against shape s, appending violations in member order.
@@ -75,47 +146,106 @@ func (s *Shape) CheckStructure(obj map[string]any, path string, out *Violations)
 	}
 }
 
-// Check checks one decoded JSON value against the shape.
-func (s *Shape) Check(v any, path string, out *Violations) {
+// broken returns the constraints of a scalar shape that v breaks, worded
+// as AWS words them after "Member must ".
+func (s *Shape) broken(v any) []string {
+	var out []string
 	switch s.Type {
 	case "string":
 		str, ok := v.(string)
 		if !ok {
-			return // type errors are the decoder's to report
+			return nil // type errors are the decoder's to report
 		}
 		n := float64(utf8.RuneCountInString(str))
 		if s.Min != nil && n < *s.Min {
-			*out = append(*out, violation(path, v, "have length greater than or equal to "+num(*s.Min)))
+			out = append(out, "have length greater than or equal to "+s.bound(*s.Min))
 		}
 		if s.Max != nil && n > *s.Max {
-			*out = append(*out, violation(path, v, "have length less than or equal to "+num(*s.Max)))
+			out = append(out, "have length less than or equal to "+s.bound(*s.Max))
 		}
 		if s.match != nil && !s.match(str) {
-			*out = append(*out, violation(path, v, "satisfy regular expression pattern: "+s.Pattern))
+			out = append(out, "satisfy regular expression pattern: "+s.Pattern)
 		}
-		if len(s.Enum) > 0 && !contains(s.Enum, str) {
-			*out = append(*out, violation(path, v, "satisfy enum value set: ["+strings.Join(s.Enum, ", ")+"]"))
+		if len(s.Enum) > 0 && !s.serviceEnum && !contains(s.Enum, str) {
+			out = append(out, "satisfy enum value set: ["+strings.Join(s.Enum, ", ")+"]")
 		}
 	case "integer", "long", "double", "float":
 		f, ok := v.(float64)
 		if !ok {
-			return
+			return nil
 		}
 		if s.Min != nil && f < *s.Min {
-			*out = append(*out, violation(path, v, "have value greater than or equal to "+num(*s.Min)))
+			out = append(out, "have value greater than or equal to "+s.bound(*s.Min))
 		}
 		if s.Max != nil && f > *s.Max {
-			*out = append(*out, violation(path, v, "have value less than or equal to "+num(*s.Max)))
+			out = append(out, "have value less than or equal to "+s.bound(*s.Max))
 		}
+	}
+	return out
+}
+
+// constraints lists every constraint of a scalar shape, in the order AWS
+// lists them inside "Member must satisfy constraint: [...]": maximum,
+// minimum, pattern, enum.
+func (s *Shape) constraints() []string {
+	var out []string
+	word := "length"
+	if s.Type != "string" {
+		word = "value"
+	}
+	if s.Max != nil {
+		out = append(out, "Member must have "+word+" less than or equal to "+s.bound(*s.Max))
+	}
+	if s.Min != nil {
+		out = append(out, "Member must have "+word+" greater than or equal to "+s.bound(*s.Min))
+	}
+	if s.Pattern != "" {
+		out = append(out, "Member must satisfy regular expression pattern: "+s.Pattern)
+	}
+	if len(s.Enum) > 0 && !s.serviceEnum {
+		out = append(out, "Member must satisfy enum value set: ["+strings.Join(s.Enum, ", ")+"]")
+	}
+	return out
+}
+
+func scalar(s *Shape) bool {
+	switch s.Type {
+	case "structure", "list", "map":
+		return false
+	}
+	return true
+}
+
+// Check checks one decoded JSON value against the shape.
+func (s *Shape) Check(v any, path string, out *Violations) {
+	switch s.Type {
 	case "list":
 		l, ok := v.([]any)
 		if !ok {
 			return
 		}
 		s.checkLen(float64(len(l)), v, path, out)
+		if s.Member == nil {
+			return
+		}
+		if !scalar(s.Member) {
+			// Members of a structure are named by the element's 1-based
+			// position: "fileSystemConfigs.1.member.arn".
+			for i, e := range l {
+				if e != nil {
+					s.Member.Check(e, path+"."+strconv.Itoa(i+1)+".member", out)
+				}
+			}
+			return
+		}
+		// AWS checks a list's elements as one constraint on the list: one
+		// violation naming the whole list and every constraint of an
+		// element, "Member must not be null" last.
 		for _, e := range l {
-			if s.Member != nil {
-				s.Member.Check(e, path+".member", out)
+			if e == nil || len(s.Member.broken(e)) > 0 {
+				*out = append(*out, s.violation(path, v, "Member must satisfy constraint: ["+
+					strings.Join(append(s.Member.constraints(), "Member must not be null"), ", ")+"]"))
+				break
 			}
 		}
 	case "map":
@@ -124,59 +254,57 @@ func (s *Shape) Check(v any, path string, out *Violations) {
 			return
 		}
 		s.checkLen(float64(len(mp)), v, path, out)
-		keys := make([]string, 0, len(mp))
-		for k := range mp {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if s.Key != nil {
-				s.Key.Check(k, path+".key", out)
+		keys := sortedKeys(mp)
+		// Keys and values are one constraint each on the whole map, as for
+		// list elements; keys cannot be null, so their list has no "not
+		// null".
+		if s.Key != nil {
+			for _, k := range keys {
+				if len(s.Key.broken(k)) > 0 {
+					*out = append(*out, s.violation(path, v, "Map keys must satisfy constraint: ["+
+						strings.Join(s.Key.constraints(), ", ")+"]"))
+					break
+				}
 			}
-			if s.Value != nil {
-				s.Value.Check(mp[k], path+".value", out)
+		}
+		if s.Value == nil {
+			return
+		}
+		for _, k := range keys {
+			e := mp[k]
+			if !scalar(s.Value) {
+				if e != nil {
+					s.Value.Check(e, path+"."+k, out)
+				}
+				continue
+			}
+			if e == nil || len(s.Value.broken(e)) > 0 {
+				*out = append(*out, s.violation(path, v, "Map value must satisfy constraint: ["+
+					strings.Join(append(s.Value.constraints(), "Member must not be null"), ", ")+"]"))
+				break
 			}
 		}
 	case "structure":
 		if obj, ok := v.(map[string]any); ok {
 			s.CheckStructure(obj, path, out)
 		}
+	default:
+		for _, must := range s.broken(v) {
+			*out = append(*out, s.violation(path, v, "Member must "+must))
+		}
 	}
 }
 
 func (s *Shape) checkLen(n float64, v any, path string, out *Violations) {
 	if s.Min != nil && n < *s.Min {
-		*out = append(*out, violation(path, summary(v), "have length greater than or equal to "+num(*s.Min)))
+		*out = append(*out, s.violation(path, v, "Member must have length greater than or equal to "+num(*s.Min)))
 	}
 	if s.Max != nil && n > *s.Max {
-		*out = append(*out, violation(path, summary(v), "have length less than or equal to "+num(*s.Max)))
+		*out = append(*out, s.violation(path, v, "Member must have length less than or equal to "+num(*s.Max)))
 	}
 }
 
-// summary renders a list or map in a violation as AWS's Java front end
-// does, loosely: its elements in brackets or braces.
-func summary(v any) string {
-	switch x := v.(type) {
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = fmt.Sprint(e)
-		}
-		return "[" + strings.Join(parts, ", ") + "]"
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		parts := make([]string, len(keys))
-		for i, k := range keys {
-			parts[i] = k + "=" + fmt.Sprint(x[k])
-		}
-		return "{" + strings.Join(parts, ", ") + "}"
-	}
-	return fmt.Sprint(v)
-}
+func num(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
 func contains(list []string, s string) bool {
 	for _, e := range list {

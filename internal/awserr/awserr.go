@@ -39,6 +39,10 @@ const (
 	Validation Code = "ValidationException"
 	// UnknownOperation answers a path and method that match no operation.
 	UnknownOperation Code = "UnknownOperationException"
+	// AccessDenied is not an error shape of the Lambda model either: AWS
+	// answers it for what the caller may not do, such as passing another
+	// account's role.
+	AccessDenied Code = "AccessDeniedException"
 )
 
 type codeInfo struct {
@@ -63,6 +67,7 @@ var codes = map[Code]codeInfo{
 	InvalidRuntime:                       {502, true},
 	Validation:                           {400, false},
 	UnknownOperation:                     {404, false},
+	AccessDenied:                         {403, true},
 }
 
 // Status is the HTTP status AWS answers this code with.

@@ -28,7 +28,7 @@ func TestCodesMatchTheModel(t *testing.T) {
 	for code := range codes {
 		shape, ok := model.Shapes[string(code)]
 		if !ok {
-			if code != Validation && code != UnknownOperation {
+			if code != Validation && code != UnknownOperation && code != AccessDenied {
 				t.Errorf("%s is not an error shape of the model", code)
 			}
 			continue
@@ -52,6 +52,7 @@ func TestErrorsKeepTheirShape(t *testing.T) {
 		{New(Service, "boom"), 500, "Service", "boom"},
 		{New(Validation, "1 validation error detected: x"), 400, "", "1 validation error detected: x"},
 		{NoType(InvalidParameterValue, "min [%d].", 100), 400, "", "min [100]."},
+		{NoType(AccessDenied, "Cross-account pass role is not allowed."), 403, "", "Cross-account pass role is not allowed."},
 		{Throttle(ReasonConcurrentInvocationLimitExceeded), 429, "User", "Rate Exceeded."},
 	}
 	for _, c := range cases {

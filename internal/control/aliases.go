@@ -29,8 +29,16 @@ type AliasInput struct {
 // AliasARN is an alias's ARN.
 func (s *Service) AliasARN(name, alias string) string { return s.names.QualifiedARN(name, alias) }
 
+// AWS words a missing alias differently by operation (recorded):
+// GetAlias says "Cannot find alias arn: ...", as every operation that
+// resolves a qualifier does; UpdateAlias says "Alias not found: ...";
+// DeleteAlias succeeds.
 func aliasNotFound(arn string) error {
 	return awserr.New(awserr.ResourceNotFound, "Alias not found: %s", arn)
+}
+
+func cannotFindAlias(arn string) error {
+	return awserr.New(awserr.ResourceNotFound, "Cannot find alias arn: %s", arn)
 }
 
 // checkAliasTarget checks that an alias may point at version with the
@@ -105,7 +113,7 @@ func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*fu
 		}
 		a, err = tx.Alias(name, alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return aliasNotFound(s.AliasARN(name, alias))
+			return cannotFindAlias(s.AliasARN(name, alias))
 		}
 		return err
 	})
@@ -162,7 +170,8 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 	return out, internal("update alias", err)
 }
 
-// DeleteAlias deletes an alias.
+// DeleteAlias deletes an alias. Deleting one that does not exist succeeds,
+// as on AWS (recorded: 204).
 func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) error {
 	name, err := s.unqualified(functionName)
 	if err != nil {
@@ -170,12 +179,14 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	}
 	s.mirror.Lock()
 	defer s.mirror.Unlock()
+	existed := true
 	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
 		if _, err := tx.Alias(name, alias); errors.Is(err, store.ErrNotFound) {
-			return aliasNotFound(s.AliasARN(name, alias))
+			existed = false
+			return nil
 		} else if err != nil {
 			return err
 		}
@@ -188,7 +199,9 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	if err != nil {
 		return internal("delete alias", err)
 	}
-	s.afterUnprovision(name, alias)
+	if existed {
+		s.afterUnprovision(name, alias)
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,10 @@ type Options struct {
 	Logger        *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// LookPath finds a runtime's interpreter (python3, node) on the
+	// machine's PATH, so that CreateFunction refuses a runtime this machine
+	// cannot start; exec.LookPath when nil.
+	LookPath func(file string) (string, error)
 }
 
 // Service is the control plane.
@@ -96,6 +101,9 @@ func New(db *store.DB, opts Options, limits Limits, retirer Retirer) (*Service, 
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.LookPath == nil {
+		opts.LookPath = exec.LookPath
 	}
 	s := &Service{db: db, opts: opts, names: function.Parser{Region: opts.Region, Account: opts.AccountID},
 		log: opts.Logger, limits: limits, retirer: retirer}

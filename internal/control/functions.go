@@ -48,6 +48,13 @@ type CreateFunctionInput struct {
 	Publish          bool
 	PackageType      string
 	EphemeralStorage *struct{ Size int }
+	TracingConfig    *TracingConfig
+}
+
+// TracingConfig is a function's X-Ray setting; lambdad keeps it as set
+// (there is no X-Ray to send traces to).
+type TracingConfig struct {
+	Mode string
 }
 
 // FunctionView is a version's configuration with what describes the
@@ -97,18 +104,24 @@ func (s *Service) unqualified(name string) (string, error) {
 
 // CreateFunction creates a function, and its version 1 when Publish is set.
 func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (*FunctionView, error) {
-	ref, err := s.names.Parse(in.FunctionName)
+	ref, err := s.names.ParseNew(in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	if ref.Qualifier != "" {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Unsupported function name: %s. A function name must not carry a qualifier.", in.FunctionName)
 	}
+	if err := s.checkRole(in.Role); err != nil {
+		return nil, err
+	}
 	if in.PackageType == "Image" {
 		return nil, awserr.New(awserr.InvalidParameterValue, "lambdad runs Zip packages only; PackageType Image is not supported.")
 	}
 	if in.Runtime == "" || in.Handler == "" {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Runtime and Handler are mandatory parameters for functions created with deployment packages.")
+	}
+	if err := s.checkRuntime(in.Runtime); err != nil {
+		return nil, err
 	}
 	zip, err := codeOf(&in.Code)
 	if err != nil {
@@ -135,6 +148,9 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	}
 	if in.EphemeralStorage != nil {
 		cfg.Ephemeral = in.EphemeralStorage.Size
+	}
+	if in.TracingConfig != nil {
+		cfg.TracingMode = in.TracingConfig.Mode
 	}
 	release, err := s.db.SaveCode(cfg.CodeSha256, zip)
 	if err != nil {
@@ -415,6 +431,7 @@ type UpdateFunctionConfigurationInput struct {
 	Runtime          *string
 	RevisionId       string
 	EphemeralStorage *struct{ Size int }
+	TracingConfig    *TracingConfig
 }
 
 // UpdateFunctionConfiguration changes $LATEST's settings.
@@ -422,6 +439,19 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 	name, err := s.unqualified(in.FunctionName)
 	if err != nil {
 		return nil, err
+	}
+	if in.Role != nil {
+		if err := s.checkRole(*in.Role); err != nil {
+			return nil, err
+		}
+	}
+	// Only a runtime the caller names is checked: AWS lets a function on a
+	// retired runtime change its other settings, and refuses naming the
+	// retired runtime itself.
+	if in.Runtime != nil {
+		if err := s.checkRuntime(*in.Runtime); err != nil {
+			return nil, err
+		}
 	}
 	var out *function.Config
 	err = s.update(func(tx *store.Tx) error {
@@ -444,6 +474,9 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		}
 		if in.EphemeralStorage != nil {
 			c.Ephemeral = in.EphemeralStorage.Size
+		}
+		if in.TracingConfig != nil && in.TracingConfig.Mode != "" {
+			c.TracingMode = in.TracingConfig.Mode
 		}
 		c.LastModified, c.RevisionID = s.opts.Now(), uuid.New()
 		out = &c

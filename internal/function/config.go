@@ -33,10 +33,13 @@ type Config struct {
 	Ephemeral     int               `json:"ephemeral"`
 	Environment   map[string]string `json:"environment,omitempty"`
 	Architectures []string          `json:"architectures,omitempty"`
-	CodeSha256    string            `json:"codeSha256"`
-	CodeSize      int64             `json:"codeSize"`
-	LastModified  time.Time         `json:"lastModified"`
-	RevisionID    string            `json:"revisionId"`
+	// TracingMode is TracingConfig.Mode as set ("Active", "PassThrough");
+	// "" means never set, which AWS reports as PassThrough.
+	TracingMode  string    `json:"tracingMode,omitempty"`
+	CodeSha256   string    `json:"codeSha256"`
+	CodeSize     int64     `json:"codeSize"`
+	LastModified time.Time `json:"lastModified"`
+	RevisionID   string    `json:"revisionId"`
 }
 
 // Alias points a name at a version, optionally splitting traffic with a

@@ -56,6 +56,24 @@ func (p Parser) Parse(s string) (Ref, error) {
 	return p.finish(f)
 }
 
+// ParseNew parses the FunctionName of a function to be created. It differs
+// from Parse in one answer, recorded from AWS: a name longer than
+// MaxNameLen cannot be created, so instead of the 404 for a function that
+// does not exist it is a 400 InvalidParameterValueException worded like a
+// model violation (the model allows 140 characters, for ARNs).
+func (p Parser) ParseNew(s string) (Ref, error) {
+	f, err := p.parse(s)
+	if err != nil {
+		return Ref{}, err
+	}
+	if len(f.name) > MaxNameLen {
+		return Ref{}, awserr.New(awserr.InvalidParameterValue,
+			"1 validation error detected: Value '%s' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to %d",
+			clip(s), MaxNameLen)
+	}
+	return p.finish(f)
+}
+
 // ParseWithQualifier parses s as Parse does and merges q, the Qualifier query
 // parameter ("" when absent). When both give a qualifier they must agree.
 func (p Parser) ParseWithQualifier(s, q string) (Ref, error) {

@@ -359,3 +359,30 @@ func TestQualified(t *testing.T) {
 		}
 	}
 }
+
+func TestParseNew(t *testing.T) {
+	tooLong := func(v string) *wantNameErr {
+		return &wantNameErr{awserr.InvalidParameterValue, "1 validation error detected: Value '" + v +
+			"' at 'functionName' failed to satisfy constraint: Member must have length less than or equal to 64"}
+	}
+	tests := []struct {
+		in   string
+		want function.Ref
+		err  *wantNameErr
+	}{
+		{in: nameOf64, want: function.Ref{Name: nameOf64}},
+		{in: nameTestARN + nameOf64, want: function.Ref{Name: nameOf64}},
+		// Recorded from AWS for CreateFunction: a 400, where Get answers 404.
+		{in: nameOf65, err: tooLong(nameOf65)},
+		{in: "123456789012:function:" + nameOf65, err: tooLong("123456789012:function:" + nameOf65)},
+		{in: "arn:aws:lambda:us-west-2:123456789012:function:" + nameOf65, err: &wantNameErr{awserr.ResourceNotFound,
+			"Functions from 'us-west-2' are not reachable in this region ('us-east-1')"}},
+	}
+	for _, tt := range tests {
+		got, err := nameParser.ParseNew(tt.in)
+		checkNameErr(t, "ParseNew("+tt.in+")", err, tt.err)
+		if tt.err == nil && got != tt.want {
+			t.Errorf("ParseNew(%s) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
