@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -14,7 +12,11 @@ import (
 )
 
 func benchCmd(args []string) error {
-	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs := newCommand("bench", "[flags]", `
+Create a function whose code is this binary (an echo function), drive
+invocations at it and report latency and throughput; with --baseline also
+run a minimal reference of the same path and print the ratios. The
+function is deleted again when the run ends, also on an error or Ctrl-C.`)
 	var o bench.Options
 	fs.StringVar(&o.Endpoint, "endpoint", "", "a running lambdad to measure (default: start one in this process)")
 	fs.IntVar(&o.Concurrency, "concurrency", 1, "concurrent invokers")
@@ -27,7 +29,13 @@ func benchCmd(args []string) error {
 	fs.IntVar(&o.IdleEnvs, "idle-envs", 0, "hold this many invocations in flight at once, then measure the server's memory per idle environment")
 	fs.DurationVar(&o.Ramp, "ramp", 20*time.Second, "with --idle-envs: start the invocations over this long")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")
-	fs.Parse(args)
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fs.usagef("unexpected argument %q", pos[0])
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -38,9 +46,6 @@ func benchCmd(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

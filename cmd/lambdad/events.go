@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,13 +16,27 @@ import (
 // eventsCmd reads a running server's dead-letter list (asynchronous events
 // that failed with no destination) and replays an event on request.
 func eventsCmd(args []string) error {
-	fs := flag.NewFlagSet("events", flag.ExitOnError)
-	endpoint := fs.String("endpoint", "http://"+server.Defaults.Listen, "the lambdad to talk to")
-	asJSON := fs.Bool("json", false, "print the records as JSON")
-	fs.Parse(args)
+	c := newCommand("events", "[flags] [list | replay SEQ]", `
+list (the default) prints the failed asynchronous events a running server
+keeps because they had no destination; replay SEQ sends one through the
+queue again. --json prints the server's records instead of a table (list)
+or a sentence (replay).`)
+	endpoint := c.String("endpoint", "http://"+server.Defaults.Listen, "the lambdad to talk to")
+	asJSON := c.Bool("json", false, "print the server's JSON records")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	action := "list"
+	if len(pos) > 0 {
+		action = pos[0]
+	}
 	client := &http.Client{Timeout: 30 * time.Second}
-	switch fs.Arg(0) {
-	case "", "list":
+	switch action {
+	case "list":
+		if len(pos) > 1 {
+			return c.usagef("list: unexpected argument %q", pos[1])
+		}
 		var page struct {
 			DeadLetters []struct {
 				Seq    uint64
@@ -60,18 +72,33 @@ func eventsCmd(args []string) error {
 		}
 		return w.Flush()
 	case "replay":
-		seq, err := strconv.ParseUint(fs.Arg(1), 10, 64)
+		if len(pos) != 2 {
+			return c.usagef("replay takes one SEQ (the number 'lambdad events list' shows), got %d arguments", len(pos)-1)
+		}
+		seq, err := strconv.ParseUint(pos[1], 10, 64)
 		if err != nil {
-			return errors.New("usage: lambdad events replay SEQ")
+			return c.usagef("replay: SEQ must be a number, not %q", pos[1])
 		}
 		body, err := call(client, "POST", *endpoint+"/lambdad/events/dead-letters/"+strconv.FormatUint(seq, 10)+"/replay")
 		if err != nil {
 			return err
 		}
-		fmt.Println(string(body))
+		if *asJSON {
+			os.Stdout.Write(body)
+			fmt.Println()
+			return nil
+		}
+		var r struct {
+			Replayed, Event uint64
+			RequestID       string `json:"RequestId"`
+		}
+		if err := json.Unmarshal(body, &r); err != nil {
+			return fmt.Errorf("replay: the server answered %q: %w", body, err)
+		}
+		fmt.Printf("replayed dead letter %d as event %d, request id %s\n", r.Replayed, r.Event, r.RequestID)
 		return nil
 	default:
-		return fmt.Errorf("events: unknown action %q (list or replay SEQ)", fs.Arg(0))
+		return c.usagef("unknown action %q (list or replay SEQ)", action)
 	}
 }
 

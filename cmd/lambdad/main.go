@@ -7,10 +7,16 @@
 //	lambdad events [list|replay SEQ]  read and replay failed asynchronous events
 //	lambdad bench [flags]       drive load and compare with a reference
 //	lambdad version             print the version
+//	lambdad help [COMMAND]      list the commands, or one command's flags
+//
+// Every command takes its flags before, after or between its arguments, and
+// refuses flags and arguments it does not know with exit status 2.
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/lambdad/lambdad/internal/bench"
@@ -25,42 +31,101 @@ func main() {
 		bench.RunEchoFunction()
 		return
 	}
-	args := os.Args[1:]
+	os.Exit(run(os.Args[1:]))
+}
+
+// commands are the subcommands by name.
+var commands = map[string]func(args []string) error{
+	"serve":   serve,
+	"logs":    logs,
+	"events":  eventsCmd,
+	"bench":   benchCmd,
+	"version": versionCmd,
+}
+
+// run runs the command line and returns the exit status: 0, 1 when the
+// command failed, 2 when the command line was wrong.
+func run(args []string) int {
 	cmd := "serve"
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+	if len(args) > 0 {
+		switch a := args[0]; {
+		case a == "help" || a == "-h" || a == "-help" || a == "--help":
+			return help(args[1:])
+		case len(a) > 0 && a[0] != '-':
+			cmd, args = a, args[1:]
+		}
 	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(args)
-	case "logs":
-		err = logs(args)
-	case "events":
-		err = eventsCmd(args)
-	case "bench":
-		err = benchCmd(args)
-	case "version":
-		fmt.Println("lambdad", version)
-	case "help":
-		fmt.Print(usage)
+	f, ok := commands[cmd]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "lambdad: unknown command %q\n\n", cmd)
+		printUsage(os.Stderr)
+		return 2
+	}
+	return exitStatus(f(args))
+}
+
+func exitStatus(err error) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, errHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "lambdad %s: %s\nRun 'lambdad %s -h' for its flags and arguments.\n", ue.cmd, ue.msg, ue.cmd)
+		return 2
 	default:
-		fmt.Fprintf(os.Stderr, "lambdad: unknown command %q\n\n%s", cmd, usage)
-		os.Exit(2)
-	}
-	if err != nil {
 		fmt.Fprintln(os.Stderr, "lambdad:", err)
-		os.Exit(1)
+		return 1
 	}
 }
 
-const usage = `usage:
-  lambdad [serve] [flags]          serve the Lambda API (the default command)
-  lambdad logs [flags] FUNCTION    print a function's logs
-  lambdad events [flags] [list | replay SEQ]
-                                   list failed asynchronous events, or replay one
-  lambdad bench [flags]            drive load and compare with a reference
-  lambdad version                  print the version
+// help prints the list of commands, or with a command's name its help.
+func help(args []string) int {
+	switch len(args) {
+	case 0:
+		printUsage(os.Stdout)
+		return 0
+	case 1:
+		f, ok := commands[args[0]]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "lambdad help: unknown command %q\n\n", args[0])
+			printUsage(os.Stderr)
+			return 2
+		}
+		return exitStatus(f([]string{"-h"}))
+	default:
+		fmt.Fprintf(os.Stderr, "lambdad help: unexpected argument %q\n", args[1])
+		return 2
+	}
+}
 
-Run 'lambdad COMMAND -h' for a command's flags.
-`
+func versionCmd(args []string) error {
+	c := newCommand("version", "", "Print lambdad's version.")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return c.usagef("unexpected argument %q", pos[0])
+	}
+	fmt.Println("lambdad", version)
+	return nil
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `usage: lambdad [COMMAND] [flags] [arguments]
+
+commands:
+  serve [flags]                          serve the Lambda API (the default command)
+  logs [flags] FUNCTION                  print a function's logs (--follow, --qualifier)
+  events [flags] [list | replay SEQ]     list failed asynchronous events, or replay one
+  bench [flags]                          drive load and compare with a reference
+  version                                print the version
+  help [COMMAND]                         print this, or a command's flags
+
+'lambdad' alone, or followed by flags, serves with the embedded defaults
+(http://127.0.0.1:9001, data in ./.lambdad). Flags may come before, after
+or between a command's arguments.
+
+Run 'lambdad COMMAND -h' (or 'lambdad help COMMAND') for a command's flags.
+`)
+}

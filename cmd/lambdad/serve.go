@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,28 +14,47 @@ import (
 
 func serve(args []string) error {
 	d := server.Defaults
-	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	c := newCommand("serve", "[flags]", `
+Serve the AWS Lambda API until SIGINT or SIGTERM. One server at a time may
+use a data directory: a second one exits at once, naming the first's pid.`)
 	o := server.Options{}
-	fs.StringVar(&o.Listen, "listen", d.Listen, "address to serve the API at")
-	fs.StringVar(&o.DataDir, "data-dir", d.DataDir, "directory for the database, code and logs")
-	fs.StringVar(&o.Region, "region", d.Region, "the region this server is")
-	fs.StringVar(&o.AccountID, "account-id", d.AccountID, "the account id in ARNs")
-	fs.IntVar(&o.AccountConcurrency, "account-concurrency", d.AccountConcurrency, "the account concurrency limit L")
-	fs.IntVar(&o.MinUnreserved, "min-unreserved", d.MinUnreserved, "concurrency that must stay unreserved M (min(M, L) applies)")
-	fs.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
-	fs.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
-	fs.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	fs.Parse(args)
-	if fs.NArg() > 0 {
-		return fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+	c.StringVar(&o.Listen, "listen", d.Listen, "address to serve the API at")
+	c.StringVar(&o.DataDir, "data-dir", d.DataDir, "directory for the database, code and logs (a relative one is taken from the working directory at start)")
+	c.StringVar(&o.Region, "region", d.Region, "the region this server is")
+	c.StringVar(&o.AccountID, "account-id", d.AccountID, "the account id in ARNs")
+	c.IntVar(&o.AccountConcurrency, "account-concurrency", d.AccountConcurrency, "the account concurrency limit L")
+	minUnreserved := c.Int("min-unreserved", *d.MinUnreserved, "concurrency that must stay unreserved M (min(M, L) applies; 0 allows reserving all of L)")
+	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
+	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
+	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	level := c.String("log-level", "info", "debug, info, warn or error")
+	pos, err := c.parse(args)
+	if err != nil {
+		return err
 	}
+	if len(pos) > 0 {
+		return c.usagef("unexpected argument %q", pos[0])
+	}
+	o.MinUnreserved = minUnreserved
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return c.usagef("--log-level: %v", err)
 	}
-	if o.AccountConcurrency < 1 || o.MinUnreserved < 0 {
-		return fmt.Errorf("--account-concurrency must be at least 1 and --min-unreserved at least 0")
+	// server.Options reads zero as "the default"; from the command line a
+	// zero (or negative) value is a mistake to report, not to replace.
+	switch {
+	case o.AccountConcurrency < 1:
+		return c.usagef("--account-concurrency must be at least 1")
+	case *o.MinUnreserved < 0:
+		return c.usagef("--min-unreserved must be at least 0")
+	case o.IdleTimeout <= 0:
+		return c.usagef("--idle-timeout must be positive")
+	case o.AsyncWorkers < 1:
+		return c.usagef("--async-workers must be at least 1")
+	case o.AsyncTimeScale <= 0:
+		return c.usagef("--async-time-scale must be positive")
+	case o.Listen == "" || o.DataDir == "":
+		return c.usagef("--listen and --data-dir must not be empty")
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	o.Logger = log
@@ -44,8 +62,8 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", o.DataDir, "region", o.Region,
-		"account_concurrency", o.AccountConcurrency, "min_unreserved", min(o.MinUnreserved, o.AccountConcurrency))
+	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
+		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved())
 	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -121,8 +122,11 @@ func round(d time.Duration) time.Duration {
 	return d.Round(time.Microsecond)
 }
 
-// Run performs the runs the options ask for and prints the report.
-func Run(ctx context.Context, o Options) error {
+// Run performs the runs the options ask for and prints the report. The
+// functions it creates are deleted again however it ends (an error, or ctx
+// cancelled by Ctrl-C), so a run against a long-lived server leaves
+// nothing behind.
+func Run(ctx context.Context, o Options) (err error) {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
@@ -148,8 +152,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer os.RemoveAll(dir)
 		node, err = server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: dir,
-			AccountConcurrency: max(1000, o.Concurrency, o.IdleEnvs), MinUnreserved: 1,
-			Logger: slog.New(slog.DiscardHandler)})
+			AccountConcurrency: max(1000, o.Concurrency, o.IdleEnvs),
+			Logger:             slog.New(slog.DiscardHandler)})
 		if err != nil {
 			return err
 		}
@@ -158,6 +162,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency + 8, MaxConnsPerHost: 0}}
 	name := fmt.Sprintf("bench-%d", time.Now().UnixNano())
+	// Deferred after the in-process node's Close, so it runs before it:
+	// the server is still there to delete from.
+	var created []string
+	defer func() {
+		for _, fn := range created {
+			err = errors.Join(err, deleteFunction(client, endpoint, fn))
+		}
+	}()
+	// The name is recorded before the call: a create cut short by Ctrl-C
+	// may still have happened on the server.
+	created = append(created, name)
 	if err := createFunction(ctx, client, endpoint, name, code, max(3, o.SleepMS/1000+3)); err != nil {
 		return err
 	}
@@ -211,7 +226,8 @@ func Run(ctx context.Context, o Options) error {
 		if node == nil {
 			return fmt.Errorf("--idle-envs measures the server's own memory: run without --endpoint")
 		}
-		if err := idleMemory(ctx, client, endpoint, name, node, o); err != nil {
+		created = append(created, name+"-sleeper")
+		if err := idleMemory(ctx, client, endpoint, name+"-sleeper", node, o); err != nil {
 			return err
 		}
 	}
@@ -359,6 +375,29 @@ func createFunction(ctx context.Context, client *http.Client, endpoint, name str
 	return nil
 }
 
+// deleteFunction removes a function the run created. It does not take the
+// run's context: cleaning up is what must still happen after Ctrl-C has
+// cancelled that. A function that is not there is fine: the create may
+// never have reached the server.
+func deleteFunction(client *http.Client, endpoint, name string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "DELETE", endpoint+"/2015-03-31/functions/"+name, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("deleting the bench function %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotFound {
+		return fmt.Errorf("deleting the bench function %s: %d %s", name, resp.StatusCode, b)
+	}
+	return nil
+}
+
 // coldStarts forces a new environment before each of o.Cold invocations
 // (a configuration change retires the warm ones) and compares the
 // invocations' latency with the time the same binary takes from exec to its
@@ -406,13 +445,12 @@ func sortD(d []time.Duration) { sort.Slice(d, func(i, j int) bool { return d[i] 
 // processes not counted. Starting that many processes takes the machine a
 // while (each Go process costs ~15 ms of CPU to start), so the invokers
 // start over o.Ramp and each sleeps long enough to overlap all the others.
-func idleMemory(ctx context.Context, client *http.Client, endpoint, name string, node *server.Node, o Options) error {
+func idleMemory(ctx context.Context, client *http.Client, endpoint, sleeper string, node *server.Node, o Options) error {
 	ramp := o.Ramp
 	if ramp <= 0 {
 		ramp = 20 * time.Second
 	}
 	hold := ramp + 10*time.Second
-	sleeper := name + "-sleeper"
 	code, err := functionZip(o.self)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package execenv
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -66,7 +67,8 @@ type env struct {
 	// shared by the output reader, the waiter, the invoking goroutine and
 	// stop.
 	logMu     sync.Mutex
-	out       []byte // output and log lines not yet written to the log file
+	out       []byte    // output and log lines not yet written to the log file
+	marks     []logMark // when each stretch of out arrived: the log file's timestamps
 	readBuf   []byte
 	peakKB    int64     // highest peak resident set seen, KiB
 	peakAt    time.Time // when peakKB was last read from /proc
@@ -237,20 +239,69 @@ func (e *env) drain() {
 	})
 }
 
+// logMark says that the bytes of out from off on arrived at at (until the
+// next mark). A line of the log file is stamped with the time its first
+// byte arrived.
+type logMark struct {
+	off int
+	at  time.Time
+}
+
+// markLocked records when b, about to be appended to out, arrived. Only
+// where a line begins in b is a mark needed (bytes that continue a line
+// take the mark of its start), and one per millisecond, the log file's
+// precision, is enough: so the marks never outnumber the lines or the
+// milliseconds of an invocation.
+func (e *env) markLocked(b []byte) {
+	if len(b) == 0 || len(e.out) > 0 && e.out[len(e.out)-1] != '\n' && bytes.IndexByte(b[:len(b)-1], '\n') < 0 {
+		return
+	}
+	now := time.Now()
+	if n := len(e.marks); n > 0 {
+		last := &e.marks[n-1]
+		if last.off == len(e.out) {
+			last.at = now
+			return
+		}
+		if last.at.UnixMilli() == now.UnixMilli() {
+			return
+		}
+	}
+	e.marks = append(e.marks, logMark{off: len(e.out), at: now})
+}
+
 // appendOutputLocked adds b to out; past maxLogBuffer the older half goes
 // to the log file now.
 func (e *env) appendOutputLocked(b []byte) {
+	e.markLocked(b)
 	e.out = append(e.out, b...)
 	if len(e.out) > maxLogBuffer {
 		cut := len(e.out) - maxLogBuffer/2
-		e.m.writeLog(e.spec.Function, e.out[:cut])
+		e.m.writeLog(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
 		e.out = e.out[:copy(e.out, e.out[cut:])]
+		e.dropMarksLocked(cut)
+	}
+}
+
+// dropMarksLocked moves the marks along when the first cut bytes of out
+// have been written out: the mark in force at cut now starts at 0.
+func (e *env) dropMarksLocked(cut int) {
+	keep := 0
+	for i, mk := range e.marks {
+		if mk.off <= cut {
+			keep = i
+		}
+	}
+	e.marks = e.marks[:copy(e.marks, e.marks[keep:])]
+	for i := range e.marks {
+		e.marks[i].off = max(0, e.marks[i].off-cut)
 	}
 }
 
 // appendLog adds lambdad's own log lines (START, END, REPORT, ...).
 func (e *env) appendLog(b []byte) {
 	e.logMu.Lock()
+	e.markLocked(b)
 	e.out = append(e.out, b...)
 	e.logMu.Unlock()
 }
@@ -265,12 +316,13 @@ func (e *env) takeLog() []byte {
 	}
 	log := make([]byte, len(e.out))
 	copy(log, e.out)
-	e.m.writeLog(e.spec.Function, e.out)
+	e.m.writeLog(e.spec.Function, e.spec.Version, e.out, e.marks)
 	if cap(e.out) > keepLogBuffer {
 		e.out = nil
 	} else {
 		e.out = e.out[:0]
 	}
+	e.marks = e.marks[:0]
 	return log
 }
 

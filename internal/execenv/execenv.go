@@ -8,7 +8,8 @@
 // environment built from scratch (see buildEnviron), the function's code
 // directory as working directory, a private TMPDIR and a data-segment limit
 // of its memory size (see limitMemory). Its stdout and stderr go to the
-// invocation's log and to LogDir/<function>.log.
+// invocation's log and to LogDir/<function>.log, where each line is stamped
+// with its time and the version that wrote it (see logTimeLayout).
 //
 // The package is Linux-only: it relies on process groups with a parent-death
 // signal, RLIMIT_DATA and /proc.
@@ -831,8 +832,12 @@ func (m *Manager) expired(now time.Time) []*env {
 	return out
 }
 
-// writeLog appends b to the function's log file.
-func (m *Manager) writeLog(function string, b []byte) {
+// writeLog appends b, output of an environment of version, to the
+// function's log file, each line stamped with the time of the mark in force
+// where it begins (see LogLine). A line that does not end in b (output cut
+// at maxLogBuffer, or left without its newline when an invocation ended)
+// is ended here; its rest becomes a line of its own.
+func (m *Manager) writeLog(function, version string, b []byte, marks []logMark) {
 	if m.cfg.LogDir == "" || len(b) == 0 {
 		return
 	}
@@ -851,17 +856,83 @@ func (m *Manager) writeLog(function string, b []byte) {
 		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
 		m.files[function] = f
 	}
-	if _, err := f.w.Write(b); err != nil {
-		m.log.Warn("writing the function log failed", "function", function, "err", err)
+	var off, mi int
+	for off < len(b) {
+		for mi+1 < len(marks) && marks[mi+1].off <= off {
+			mi++
+		}
+		at := time.Now()
+		if mi < len(marks) {
+			at = marks[mi].at
+		}
+		line := b[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		off += len(line) + 1
+		f.stamp = appendLogPrefix(f.stamp[:0], at, version)
+		f.w.Write(f.stamp)
+		f.w.Write(line)
+		if err := f.w.WriteByte('\n'); err != nil {
+			m.log.Warn("writing the function log failed", "function", function, "err", err)
+			return
+		}
 	}
+}
+
+// The function log file (LogFile) has one line per line of output, in the
+// order written:
+//
+//	2006-01-02T15:04:05.000Z [VERSION] TEXT
+//
+// the UTC time the line's first byte reached lambdad (milliseconds, as
+// CloudWatch Logs keeps them), the
+// version whose environment wrote it in brackets, as in AWS's log stream
+// names ($LATEST or a number), and the line as the function (or lambdad:
+// START, END, REPORT, ...) wrote it. TEXT is what an invocation's
+// LogType=Tail log holds, unstamped.
+const logTimeLayout = "2006-01-02T15:04:05.000Z"
+
+func appendLogPrefix(b []byte, at time.Time, version string) []byte {
+	b = at.UTC().AppendFormat(b, logTimeLayout)
+	b = append(b, " ["...)
+	b = append(b, version...)
+	return append(b, "] "...)
+}
+
+// LogLine is one parsed line of a function log file.
+type LogLine struct {
+	Time    time.Time
+	Version string
+	Text    []byte // aliases the parsed line
+}
+
+// ParseLogLine reads a line of a function log file, without its newline.
+// ok is false for a line not in the format (as files written before it
+// hold).
+func ParseLogLine(line []byte) (l LogLine, ok bool) {
+	stamp, rest, ok := bytes.Cut(line, []byte(" ["))
+	if !ok {
+		return LogLine{}, false
+	}
+	version, text, ok := bytes.Cut(rest, []byte("] "))
+	if !ok || len(version) == 0 {
+		return LogLine{}, false
+	}
+	at, err := time.Parse(logTimeLayout, string(stamp))
+	if err != nil {
+		return LogLine{}, false
+	}
+	return LogLine{Time: at, Version: string(version), Text: text}, true
 }
 
 // logFile is one function's log file. Writes are buffered and flushed
 // every logFlushEvery (and when the buffer fills, and at Close), so that an
 // invocation does not pay a write system call for its log.
 type logFile struct {
-	f *os.File
-	w *bufio.Writer
+	f     *os.File
+	w     *bufio.Writer
+	stamp []byte // a line's prefix, reused
 }
 
 // logFlushEvery bounds how late a line reaches the log file.
@@ -942,12 +1013,13 @@ func (e *env) initFailure(id string, d time.Duration, errorType string, payload 
 // finishLog appends lines, END and REPORT, and takes the log.
 func (e *env) finishLog(id string, res *Result, lines []byte) []byte {
 	res.BilledDuration = billed(res.Duration)
+	tail := append(lines, "END RequestId: "...)
+	tail = append(tail, id...)
+	tail = append(tail, '\n')
+	tail = appendReport(tail, id, res, e.spec.MemoryMB)
 	e.logMu.Lock()
-	e.out = append(e.out, lines...)
-	e.out = append(e.out, "END RequestId: "...)
-	e.out = append(e.out, id...)
-	e.out = append(e.out, '\n')
-	e.out = appendReport(e.out, id, res, e.spec.MemoryMB)
+	e.markLocked(tail)
+	e.out = append(e.out, tail...)
 	e.logMu.Unlock()
 	return e.takeLog()
 }
@@ -959,6 +1031,11 @@ func (e *env) unlog(line []byte) {
 	defer e.logMu.Unlock()
 	if i := bytes.LastIndex(e.out, line); i >= 0 {
 		e.out = append(e.out[:i], e.out[i+len(line):]...)
+		for k := range e.marks {
+			if e.marks[k].off > i {
+				e.marks[k].off = max(i, e.marks[k].off-len(line))
+			}
+		}
 	}
 }
 

@@ -208,8 +208,79 @@ func TestWarmReuseAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := string(res1.Log) + string(res2.Log); string(file) != want {
+	// The file holds the same lines, each stamped with its time and the
+	// version that wrote it.
+	var text []byte
+	for _, line := range strings.SplitAfter(string(file), "\n") {
+		if line == "" {
+			continue
+		}
+		l, ok := ParseLogLine([]byte(strings.TrimSuffix(line, "\n")))
+		if !ok || l.Version != "$LATEST" || time.Since(l.Time) > time.Minute || time.Since(l.Time) < 0 {
+			t.Fatalf("log file line %q: parsed %+v %v", line, l, ok)
+		}
+		text = append(append(text, l.Text...), '\n')
+	}
+	if want := string(res1.Log) + string(res2.Log); string(text) != want {
+		t.Fatalf("log file:\n%s\nwant the lines of:\n%s", file, want)
+	}
+}
+
+// TestLogFileFormat checks the stamps of the log file: every line gets the
+// time its first byte arrived and the version, a line arriving in pieces
+// gets one stamp, and an unfinished line is ended.
+func TestLogFileFormat(t *testing.T) {
+	logDir := t.TempDir()
+	m := newManager(t, Config{LogDir: logDir})
+	e := newEnv(m, &Spec{Function: "fmt", Version: "7"}, 0)
+	t0 := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	e.logMu.Lock()
+	for i, piece := range []string{"one\ntw", "o\n", "three", "\nfour\nfive"} {
+		e.markLocked([]byte(piece))
+		if n := len(e.marks); n > 0 && e.marks[n-1].off == len(e.out) {
+			e.marks[n-1].at = at(i * 10)
+		}
+		e.out = append(e.out, piece...)
+	}
+	e.logMu.Unlock()
+	e.takeLog()
+	m.FlushLogs()
+	file, err := os.ReadFile(LogFile(logDir, "fmt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "o\n" continues "tw" and begins no line: it takes no mark.
+	want := "2024-05-06T07:08:09.123Z [7] one\n" +
+		"2024-05-06T07:08:09.123Z [7] two\n" +
+		"2024-05-06T07:08:09.143Z [7] three\n" +
+		"2024-05-06T07:08:09.153Z [7] four\n" +
+		"2024-05-06T07:08:09.153Z [7] five\n"
+	if string(file) != want {
 		t.Fatalf("log file:\n%s\nwant:\n%s", file, want)
+	}
+	if l, ok := ParseLogLine([]byte("2024-05-06T07:08:09.153Z [7] four")); !ok || l.Version != "7" || string(l.Text) != "four" || !l.Time.Equal(at(30).Truncate(time.Millisecond)) {
+		t.Errorf("ParseLogLine = %+v %v", l, ok)
+	}
+	// Removing a START line and cutting the buffer keep the marks on the
+	// bytes they stamp.
+	e.logMu.Lock()
+	e.out, e.marks = []byte("a\nSTART x\nb\nc\n"), []logMark{{0, at(0)}, {2, at(1)}, {10, at(2)}, {12, at(3)}}
+	e.logMu.Unlock()
+	e.unlog([]byte("START x\n"))
+	if want := []logMark{{0, at(0)}, {2, at(1)}, {2, at(2)}, {4, at(3)}}; !slices.Equal(e.marks, want) {
+		t.Errorf("marks after unlog = %v, want %v", e.marks, want)
+	}
+	e.logMu.Lock()
+	e.dropMarksLocked(3)
+	e.logMu.Unlock()
+	if want := []logMark{{0, at(2)}, {1, at(3)}}; !slices.Equal(e.marks, want) {
+		t.Errorf("marks after a cut = %v, want %v", e.marks, want)
+	}
+	for _, bad := range []string{"START RequestId: x Version: 1", "", "2024-05-06 [7] x", "2024-05-06T07:08:09.153Z [] x"} {
+		if _, ok := ParseLogLine([]byte(bad)); ok {
+			t.Errorf("ParseLogLine(%q) accepted a line not in the format", bad)
+		}
 	}
 }
 

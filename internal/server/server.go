@@ -26,16 +26,21 @@ import (
 	"github.com/lambdad/lambdad/internal/store"
 )
 
-// Options configure a node. The zero value of each field is replaced by
-// its default (Defaults).
+// Options configure a node. The zero value of each field (nil for
+// MinUnreserved) is replaced by its default (Defaults).
 type Options struct {
-	Listen             string
+	Listen string
+	// DataDir holds the database, code, logs and the lock file; Start
+	// makes it absolute, because paths derived from it are handed to
+	// function processes that run in other working directories.
 	DataDir            string
 	Region             string
 	AccountID          string
 	AccountConcurrency int
-	MinUnreserved      int
-	IdleTimeout        time.Duration
+	// MinUnreserved is M. It is a pointer because 0 is a real setting
+	// (nothing has to stay unreserved): nil means the default.
+	MinUnreserved *int
+	IdleTimeout   time.Duration
 	// AsyncWorkers bounds how many queued events run at once.
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
@@ -50,7 +55,7 @@ var Defaults = Options{
 	Region:             "us-east-1",
 	AccountID:          "123456789012",
 	AccountConcurrency: 1000,
-	MinUnreserved:      100,
+	MinUnreserved:      new(100),
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
@@ -73,8 +78,11 @@ func (o *Options) fill() {
 	if o.AccountConcurrency == 0 {
 		o.AccountConcurrency = d.AccountConcurrency
 	}
-	if o.MinUnreserved == 0 {
-		o.MinUnreserved = d.MinUnreserved
+	// A copy, so that neither the caller nor Defaults shares the node's.
+	if o.MinUnreserved == nil {
+		o.MinUnreserved = new(*d.MinUnreserved)
+	} else {
+		o.MinUnreserved = new(*o.MinUnreserved)
 	}
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = d.IdleTimeout
@@ -102,6 +110,7 @@ type Node struct {
 	api       *api.Server
 	http      *http.Server
 	listener  net.Listener
+	lock      *os.File // the data directory's lock file, held until closeParts
 	served    chan error
 	cancelAll context.CancelFunc
 	closeOnce sync.Once
@@ -111,13 +120,29 @@ type Node struct {
 // LogDir is where a data directory keeps the functions' log files.
 func LogDir(dataDir string) string { return filepath.Join(dataDir, "logs") }
 
-// Start opens the data directory, builds the node and starts serving.
+// Start opens the data directory, builds the node and starts serving. A
+// data directory is served by one node at a time: Start fails at once when
+// another holds it.
 func Start(opts Options) (*Node, error) {
 	opts.fill()
+	if opts.AccountConcurrency < 1 || *opts.MinUnreserved < 0 {
+		return nil, fmt.Errorf("the account concurrency must be at least 1 and the minimum unreserved at least 0 (have %d and %d)",
+			opts.AccountConcurrency, *opts.MinUnreserved)
+	}
+	dir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	opts.DataDir = dir
 	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
 		return nil, err
 	}
 	n := &Node{opts: opts, served: make(chan error, 1)}
+	// The lock comes before anything else touches the directory: a second
+	// node must not, for one, clear the first one's environments' tmp.
+	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
+		return nil, err
+	}
 	if err := n.build(); err != nil {
 		n.closeParts()
 		return nil, err
@@ -167,7 +192,7 @@ func (n *Node) build() error {
 	}
 	n.ctl, err = control.New(n.db, control.Options{
 		Region: o.Region, AccountID: o.AccountID,
-		AccountConcurrency: o.AccountConcurrency, MinUnreserved: o.MinUnreserved,
+		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved,
 		Logger: o.Logger.With("part", "control"),
 	}, n.adm, n.envs)
 	if err != nil {
@@ -199,6 +224,12 @@ func (n *Node) build() error {
 
 // Addr is the address the node serves at.
 func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// DataDir is the node's data directory, absolute.
+func (n *Node) DataDir() string { return n.opts.DataDir }
+
+// MinUnreserved is the minimum unreserved concurrency in force: min(M, L).
+func (n *Node) MinUnreserved() int { return min(*n.opts.MinUnreserved, n.opts.AccountConcurrency) }
 
 // URL is the endpoint URL clients use.
 func (n *Node) URL() string { return "http://" + n.Addr() }
@@ -245,6 +276,10 @@ func (n *Node) closeParts() error {
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())
+	}
+	// Last: the directory is free only once nothing of this node uses it.
+	if n.lock != nil {
+		errs = append(errs, unlockDataDir(n.lock))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close: %w", err)

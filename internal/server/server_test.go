@@ -292,7 +292,7 @@ func TestReservedStorm(t *testing.T) {
 
 func TestUnreservedPool(t *testing.T) {
 	// A small account: L=6, minimum 2. h reserves 2, so the unreserved pool is 4.
-	n := start(t, server.Options{AccountConcurrency: 6, MinUnreserved: 2})
+	n := start(t, server.Options{AccountConcurrency: 6, MinUnreserved: new(2)})
 	for _, name := range []string{"f", "g", "h"} {
 		n.createGo(t, name)
 	}
@@ -317,7 +317,7 @@ func TestUnreservedPool(t *testing.T) {
 // (success, function error, timeout, crash, an abandoned client) and checks
 // that every pool is back to zero in use.
 func TestSlotsNeverLeak(t *testing.T) {
-	n := start(t, server.Options{AccountConcurrency: 50, MinUnreserved: 10})
+	n := start(t, server.Options{AccountConcurrency: 50, MinUnreserved: new(10)})
 	n.createGo(t, "leaky", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(1) })
 	n.createGo(t, "reserved", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(1) })
 	n.reserve(t, "reserved", 4)
