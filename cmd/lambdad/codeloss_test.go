@@ -38,7 +38,7 @@ func TestConfigurationUpdateKeepsCodeThroughKill9(t *testing.T) {
 	for _, q := range []string{"$LATEST", "1"} {
 		out, err := c.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("x"), Qualifier: aws.String(q), Payload: []byte(`{"file":"marker.txt"}`)})
 		if err != nil {
-			t.Fatalf("invoke x:%s after kill -9: %v\nserver log:\n%s", q, err, p.log)
+			t.Fatalf("invoke x:%s after kill -9: %v\nserver log:\n%s", q, err, p.logText())
 		}
 		if out.StatusCode != 200 || out.FunctionError != nil || !strings.Contains(string(out.Payload), `"blob":"unique to x"`) {
 			t.Fatalf("invoke x:%s after kill -9: %d %q %s", q, out.StatusCode, aws.ToString(out.FunctionError), out.Payload)
