@@ -487,6 +487,12 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 	if arn == "" {
 		arn = e.spec.FunctionARN
 	}
+	if cold {
+		// What the process printed while it initialised is in the pipe by
+		// the time it asked for its first event; take it first, so that it
+		// comes before START, as on AWS.
+		e.drain()
+	}
 	startLine := appendStart(nil, id, e.spec.Version)
 	e.appendLog(startLine)
 	start := time.Now()
