@@ -14,6 +14,7 @@ const module = "github.com/lambdad/lambdad/"
 var layer = map[string]int{
 	"internal/awserr":     0,
 	"internal/uuid":       0,
+	"internal/clock":      0,
 	"internal/apimodel":   0,
 	"runtimes":            0,
 	"internal/function":   1,
