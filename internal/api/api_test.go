@@ -46,7 +46,7 @@ func newHarness(t *testing.T, l, m int, tune ...func(*control.Options)) *harness
 	for _, f := range tune {
 		f(&opts)
 	}
-	ctl, err := control.New(db, opts, nil, nil)
+	ctl, err := control.New(db, opts, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

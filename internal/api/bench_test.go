@@ -55,7 +55,7 @@ func filled(b *testing.B, n int) http.Handler {
 			b.Fatal(err)
 		}
 	}
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil, nil)
+	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

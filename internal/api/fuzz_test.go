@@ -45,7 +45,7 @@ func FuzzAPI(f *testing.F) {
 		f.Fatal(err)
 	}
 	defer db.Close()
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil, nil)
+	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -318,7 +318,7 @@ func TestUnknownOperationsAreLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil, nil)
+	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,7 +127,6 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 		return nil, err
 	}
 	var out *function.Alias
-	var moved *store.ProvisionedConfig
 	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
@@ -156,17 +155,8 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 		}
 		a.RevisionID = uuid.New()
 		out = &a
-		if a.FunctionVersion != old.FunctionVersion {
-			if pc, err := tx.ProvisionedConfig(name, a.Name); err == nil {
-				moved = pc
-			}
-		}
 		return tx.PutAlias(name, &a)
 	})
-	if err == nil && moved != nil && s.provisioner != nil {
-		// Moving an alias re-provisions its environments for the new version.
-		s.provisioner.Provision(name, moved.Qualifier, out.FunctionVersion, moved.Requested)
-	}
 	return out, internal("update alias", err)
 }
 
@@ -177,15 +167,11 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	if err != nil {
 		return err
 	}
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
-	existed := true
 	err = s.update(func(tx *store.Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
 		if _, err := tx.Alias(name, alias); errors.Is(err, store.ErrNotFound) {
-			existed = false
 			return nil
 		} else if err != nil {
 			return err
@@ -198,9 +184,6 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	})
 	if err != nil {
 		return internal("delete alias", err)
-	}
-	if existed {
-		s.afterUnprovision(name, alias)
 	}
 	return nil
 }
@@ -244,8 +227,8 @@ func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion
 // the next write; callers must not modify what it returns.
 func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cfg *function.Config, alias *function.Alias, err error) {
 	key := name + "\x00" + qualifier
-	epoch := s.epoch.Load()
-	if c, ok := s.targets.Load(key); ok && c.(*cachedTarget).epoch == epoch {
+	epoch := s.cache.epoch.Load()
+	if c, ok := s.cache.targets.Load(key); ok && c.(*cachedTarget).epoch == epoch {
 		c := c.(*cachedTarget)
 		return c.cfg, c.alias, nil
 	}
@@ -258,9 +241,9 @@ func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cf
 		return err
 	})
 	if err != nil {
-		s.targets.Delete(key)
+		s.cache.targets.Delete(key)
 		return nil, nil, internal("resolve "+name, err)
 	}
-	s.targets.Store(key, &cachedTarget{epoch: epoch, cfg: cfg, alias: alias})
+	s.cache.targets.Store(key, &cachedTarget{epoch: epoch, cfg: cfg, alias: alias})
 	return cfg, alias, nil
 }

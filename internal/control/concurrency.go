@@ -17,8 +17,6 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 	if err != nil {
 		return 0, err
 	}
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
 	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
@@ -52,9 +50,6 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 	if err != nil {
 		return 0, internal("put function concurrency", err)
 	}
-	if s.limits != nil {
-		s.limits.SetReserved(fname, *n, true)
-	}
 	return *n, nil
 }
 
@@ -84,8 +79,6 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) er
 	if err != nil {
 		return err
 	}
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
 	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
@@ -103,9 +96,6 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) er
 	})
 	if err != nil {
 		return internal("delete function concurrency", err)
-	}
-	if s.limits != nil {
-		s.limits.SetReserved(fname, 0, false)
 	}
 	return nil
 }

@@ -12,28 +12,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/store"
 )
-
-// Limits is what admission needs to hear from the control plane: it mirrors
-// the settings the store holds.
-type Limits interface {
-	SetAccountLimit(limit int)
-	SetReserved(function string, reserved int, ok bool)
-	RemoveFunction(function string)
-}
-
-// Retirer is told when a function's code or configuration changed or the
-// function went away, so that environments running the old code drain.
-type Retirer interface {
-	Retire(function string)
-}
 
 // Options configure the control plane.
 type Options struct {
@@ -55,47 +39,23 @@ type Options struct {
 
 // Service is the control plane.
 type Service struct {
-	db      *store.DB
-	opts    Options
-	names   function.Parser
-	log     *slog.Logger
-	limits  Limits
-	retirer Retirer
-	// provisioner and provLimits are connected by SetProvisioner once the
-	// parts that keep provisioned environments exist.
-	provisioner Provisioner
-	provLimits  ProvisionedLimits
-
-	// mirror serialises "commit, then update admission" for the writes that
-	// change concurrency settings, so that admission sees them in commit
-	// order even when two callers race on one function.
-	mirror sync.Mutex
-
-	// epoch counts committed writes; targets caches ResolveTarget answers
-	// (the invoke path's one read) tagged with the epoch they were read
-	// at, so any write makes every cached answer stale.
-	epoch   atomic.Uint64
-	targets sync.Map // name \x00 qualifier → *cachedTarget
+	db    *store.DB
+	opts  Options
+	names function.Parser
+	log   *slog.Logger
+	// statuses reports provisioned environments' live state.
+	statuses Statuses
+	cache    resolveCache
 }
 
-type cachedTarget struct {
-	epoch uint64
-	cfg   *function.Config
-	alias *function.Alias
-}
+// update runs a write transaction. Once it returns nil the change is
+// durable and every subscriber of the store's feed (admission, the
+// resolve cache, the provisioner, ...) has applied it.
+func (s *Service) update(fn func(*store.Tx) error) error { return s.db.Update(fn) }
 
-// update runs a write transaction and, once it has committed, moves the
-// epoch on so that no cached read outlives it.
-func (s *Service) update(fn func(*store.Tx) error) error {
-	err := s.db.Update(fn)
-	if err == nil {
-		s.epoch.Add(1)
-	}
-	return err
-}
-
-// New returns the control plane over db. limits and retirer may be nil.
-func New(db *store.DB, opts Options, limits Limits, retirer Retirer) (*Service, error) {
+// New returns the control plane over db. statuses may be nil (every
+// provisioned config then reads as IN_PROGRESS).
+func New(db *store.DB, opts Options, statuses Statuses) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,8 +66,8 @@ func New(db *store.DB, opts Options, limits Limits, retirer Retirer) (*Service, 
 		opts.LookPath = exec.LookPath
 	}
 	s := &Service{db: db, opts: opts, names: function.Parser{Region: opts.Region, Account: opts.AccountID},
-		log: opts.Logger, limits: limits, retirer: retirer}
-	if err := s.loadLimits(); err != nil {
+		log: opts.Logger, statuses: statuses}
+	if err := db.Subscribe(&s.cache); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -121,32 +81,6 @@ func (s *Service) Options() Options { return s.opts }
 
 // minUnreserved is the minimum in force: min(M, L).
 func (s *Service) minUnreserved() int { return min(s.opts.MinUnreserved, s.opts.AccountConcurrency) }
-
-// loadLimits fills admission's mirror from the store at start.
-func (s *Service) loadLimits() error {
-	if s.limits == nil {
-		return nil
-	}
-	s.limits.SetAccountLimit(s.opts.AccountConcurrency)
-	return s.db.View(func(tx *store.Tx) error {
-		after := ""
-		for {
-			fns, err := tx.Functions(after, 1000)
-			if err != nil {
-				return err
-			}
-			for _, f := range fns {
-				if f.Reserved != nil {
-					s.limits.SetReserved(f.Name, *f.Reserved, true)
-				}
-			}
-			if len(fns) < 1000 {
-				return nil
-			}
-			after = fns[len(fns)-1].Name
-		}
-	})
-}
 
 // Caller identifies who made a request, for the audit trail and the logs.
 type Caller struct {

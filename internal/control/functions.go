@@ -413,9 +413,6 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 		}
 		return nil
 	})
-	if err == nil && !in.DryRun && s.retirer != nil {
-		s.retirer.Retire(name)
-	}
 	return out, internal("update function code", err)
 }
 
@@ -482,9 +479,6 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		out = &c
 		return tx.PutVersion(&c)
 	})
-	if err == nil && s.retirer != nil {
-		s.retirer.Retire(name)
-	}
 	return out, internal("update function configuration", err)
 }
 
@@ -507,22 +501,10 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	if ref.Qualifier != "" && !function.IsVersion(ref.Qualifier) {
 		return awserr.New(awserr.InvalidParameterValue, "Deletion of aliases is not supported by DeleteFunction. Use DeleteAlias instead.")
 	}
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
-	var unprovision []string
 	err = s.update(func(tx *store.Tx) error {
 		f, err := mustFunction(tx, ref.Name, s.ARN(ref.Name, ref.Qualifier))
 		if err != nil {
 			return err
-		}
-		cfgs, err := tx.ProvisionedConfigs(ref.Name)
-		if err != nil {
-			return err
-		}
-		for _, c := range cfgs {
-			if ref.Qualifier == "" || c.Qualifier == ref.Qualifier {
-				unprovision = append(unprovision, c.Qualifier)
-			}
 		}
 		if ref.Qualifier == "" {
 			if f.Reserved != nil {
@@ -557,17 +539,6 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	})
 	if err != nil {
 		return internal("delete function", err)
-	}
-	for _, q := range unprovision {
-		s.afterUnprovision(ref.Name, q)
-	}
-	if ref.Qualifier == "" {
-		if s.limits != nil {
-			s.limits.RemoveFunction(ref.Name)
-		}
-	}
-	if s.retirer != nil {
-		s.retirer.Retire(ref.Name)
 	}
 	return nil
 }

@@ -11,16 +11,9 @@ import (
 	"github.com/lambdad/lambdad/internal/store"
 )
 
-// Provisioner keeps provisioned environments running as the stored configs
-// ask: the control plane tells it after every durable change, and asks it
-// for the live counts.
-type Provisioner interface {
-	// Provision starts (or resizes, or moves to a new version) the
-	// environments of function:qualifier, which runs version.
-	Provision(function, qualifier, version string, n int)
-	// Unprovision stops them.
-	Unprovision(function, qualifier string)
-	// Status reports what is allocated and available now.
+// Statuses reports the live state of provisioned configs: the
+// provisioner owns it; the control plane only asks.
+type Statuses interface {
 	Status(function, qualifier string) ProvisionStatus
 }
 
@@ -39,52 +32,11 @@ type ProvisionedView struct {
 	ProvisionStatus
 }
 
-// SetProvisioner connects the provisioner and hands it every stored config,
-// so that a restart restores the provisioned environments.
-func (s *Service) SetProvisioner(p Provisioner, limits ProvisionedLimits) error {
-	s.provisioner, s.provLimits = p, limits
-	var cfgs []*store.ProvisionedConfig
-	versions := map[*store.ProvisionedConfig]string{}
-	err := s.db.View(func(tx *store.Tx) error {
-		var err error
-		if cfgs, err = tx.ProvisionedConfigs(""); err != nil {
-			return err
-		}
-		for _, c := range cfgs {
-			v, _, err := resolve(tx, c.Function, c.Qualifier, "")
-			if err != nil {
-				return err
-			}
-			versions[c] = v.Version
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, c := range cfgs {
-		if limits != nil {
-			limits.SetProvisionedConfigured(c.Function, c.Qualifier, c.Requested)
-		}
-		if p != nil {
-			p.Provision(c.Function, c.Qualifier, versions[c], c.Requested)
-		}
-	}
-	return nil
-}
-
-// ProvisionedLimits is admission's side of provisioned concurrency: how
-// much each target has configured (it counts against the reservation or
-// the unreserved pool).
-type ProvisionedLimits interface {
-	SetProvisionedConfigured(function, target string, n int)
-}
-
 func (s *Service) status(function, qualifier string) ProvisionStatus {
-	if s.provisioner == nil {
+	if s.statuses == nil {
 		return ProvisionStatus{Status: "IN_PROGRESS"}
 	}
-	return s.provisioner.Status(function, qualifier)
+	return s.statuses.Status(function, qualifier)
 }
 
 // provisionedTarget checks the FunctionName and Qualifier of a provisioned
@@ -123,8 +75,6 @@ func (s *Service) provisionedTarget(tx *store.Tx, name, qualifier string, put bo
 // PutProvisionedConcurrency sets a version's or alias's provisioned
 // concurrency, with AWS's checks.
 func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier string, n int) (*ProvisionedView, error) {
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
 	var cfg *store.ProvisionedConfig
 	var fname, q, version string
 	err := s.update(func(tx *store.Tx) error {
@@ -165,7 +115,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 			}
 		}
 		cfg = &store.ProvisionedConfig{Function: fname, Qualifier: q, Requested: n, LastModified: s.opts.Now()}
-		if err := tx.PutProvisionedConfig(cfg); err != nil {
+		if err := tx.PutProvisionedConfig(cfg, version); err != nil {
 			return err
 		}
 		f.Provisioned = others + n
@@ -173,12 +123,6 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 	})
 	if err != nil {
 		return nil, internal("put provisioned concurrency", err)
-	}
-	if s.provLimits != nil {
-		s.provLimits.SetProvisionedConfigured(fname, q, n)
-	}
-	if s.provisioner != nil {
-		s.provisioner.Provision(fname, q, version, n)
 	}
 	// AWS answers a Put with the new request just begun, whatever was
 	// allocated before.
@@ -231,8 +175,6 @@ func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier
 
 // DeleteProvisionedConcurrency removes a config; removing none is fine.
 func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualifier string) error {
-	s.mirror.Lock()
-	defer s.mirror.Unlock()
 	var fname, q string
 	err := s.update(func(tx *store.Tx) (err error) {
 		if fname, q, _, err = s.provisionedTarget(tx, name, qualifier, false); err != nil {
@@ -240,11 +182,7 @@ func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualif
 		}
 		return s.dropProvisioned(tx, fname, q)
 	})
-	if err != nil {
-		return internal("delete provisioned concurrency", err)
-	}
-	s.afterUnprovision(fname, q)
-	return nil
+	return internal("delete provisioned concurrency", err)
 }
 
 // dropProvisioned removes a config, if any, and its share of the
@@ -265,15 +203,6 @@ func (s *Service) dropProvisioned(tx *store.Tx, fname, q string) error {
 		return err
 	}
 	return tx.DeleteProvisionedConfig(fname, q)
-}
-
-func (s *Service) afterUnprovision(fname, q string) {
-	if s.provLimits != nil {
-		s.provLimits.SetProvisionedConfigured(fname, q, 0)
-	}
-	if s.provisioner != nil {
-		s.provisioner.Unprovision(fname, q)
-	}
 }
 
 // ListProvisionedConcurrency lists a function's configs.

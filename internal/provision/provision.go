@@ -15,6 +15,8 @@ import (
 
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
 )
 
 // Envs is what the provisioner needs of the execution environments.
@@ -84,21 +86,102 @@ type Provisioner struct {
 	starting map[targetKey]int
 }
 
-// New returns a provisioner; Start runs it.
-func New(envs Envs, slots Slots, specs Specs, log *slog.Logger) *Provisioner {
+// New returns a provisioner. It learns what to provision from the store's
+// feed (it is a store.Subscriber); Start runs it.
+func New(envs Envs, slots Slots, log *slog.Logger) *Provisioner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Provisioner{envs: envs, slots: slots, specs: specs, log: log, interval: time.Second,
+	p := &Provisioner{envs: envs, slots: slots, log: log, interval: time.Second,
 		wake: make(chan struct{}, 1), targets: map[targetKey]*target{}, starting: map[targetKey]int{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p
 }
 
-// Start runs the reconcile loop until Close.
-func (p *Provisioner) Start() {
+// Start runs the reconcile loop until Close, building environments with
+// specs. (The specs come from the invoker, which is built after the
+// control plane that asks this provisioner for statuses, hence here and
+// not in New.)
+func (p *Provisioner) Start(specs Specs) {
+	p.specs = specs
 	p.wg.Add(1)
 	go p.loop()
+}
+
+// Load provisions every stored config, so that a restart restores the
+// provisioned environments.
+func (p *Provisioner) Load(tx *store.Tx, _ uint64) error {
+	cfgs, err := tx.ProvisionedConfigs("")
+	if err != nil {
+		return err
+	}
+	for _, c := range cfgs {
+		version := c.Qualifier
+		if !function.IsVersion(version) {
+			a, err := tx.Alias(c.Function, c.Qualifier)
+			if err != nil {
+				return err
+			}
+			version = a.FunctionVersion
+		}
+		p.Provision(c.Function, c.Qualifier, version, c.Requested)
+	}
+	return nil
+}
+
+// Apply follows committed changes: a config put or deleted, an alias with a
+// config moved to another version (its environments are made anew for
+// it), a function deleted with everything it had.
+func (p *Provisioner) Apply(b *store.Batch) {
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		switch c.Kind {
+		case store.KindProvisioned:
+			if c.Provisioned == nil {
+				p.Unprovision(c.Function, c.Key)
+			} else {
+				p.Provision(c.Function, c.Key, c.ProvisionedVersion, c.Provisioned.Requested)
+			}
+		case store.KindAlias:
+			if c.Alias != nil {
+				p.follow(c.Function, c.Key, c.Alias.FunctionVersion)
+			}
+		case store.KindFunction:
+			if c.Func == nil {
+				p.unprovisionFunction(c.Function)
+			}
+		}
+	}
+}
+
+// follow re-provisions function:alias when the alias now names another
+// version than its environments run.
+func (p *Provisioner) follow(function, alias, version string) {
+	p.mu.Lock()
+	t := p.targets[targetKey{function, alias}]
+	moved := t != nil && t.version != version
+	var n int
+	if moved {
+		n = t.requested
+	}
+	p.mu.Unlock()
+	if moved {
+		p.Provision(function, alias, version, n)
+	}
+}
+
+func (p *Provisioner) unprovisionFunction(function string) {
+	p.mu.Lock()
+	var qualifiers []string
+	for k := range p.targets {
+		if k.function == function {
+			qualifiers = append(qualifiers, k.qualifier)
+		}
+	}
+	p.mu.Unlock()
+	for _, q := range qualifiers {
+		p.Unprovision(function, q)
+	}
 }
 
 // Close stops the loop and waits for the environments being started.
@@ -138,8 +221,10 @@ func (p *Provisioner) Unprovision(function, qualifier string) {
 	p.mu.Lock()
 	t := p.targets[k]
 	delete(p.targets, k)
-	p.mu.Unlock()
+	// Under the lock, so that a reconcile of the target that read it
+	// before it went cannot publish its allocation after this.
 	p.slots.SetProvisioned(function, qualifier, 0)
+	p.mu.Unlock()
 	if t != nil && t.spec != nil {
 		p.envs.Shrink(t.spec, 0)
 	}
@@ -234,9 +319,13 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 	}
 	requested := t.requested
 	p.starting[k] += max(0, missing)
+	// Tell admission while the target is known to be current: after the
+	// lock is released an Unprovision may remove it, and an allocation
+	// published after that would leave admission with slots for a config
+	// that no longer exists.
+	p.slots.SetProvisioned(k.function, k.qualifier, allocated)
 	p.mu.Unlock()
 
-	p.slots.SetProvisioned(k.function, k.qualifier, allocated)
 	if live > requested {
 		p.envs.Shrink(spec, requested)
 	}

@@ -190,11 +190,19 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.prov = provision.New(n.envs, n.adm, o.Logger.With("part", "provision"))
+	// The in-memory owners of what the store holds hear of every committed
+	// change from its feed, in order; nothing else tells them.
+	for _, sub := range []store.Subscriber{control.AdmissionFeed(n.adm, o.AccountConcurrency), control.RetireFeed(n.envs), n.prov} {
+		if err := n.db.Subscribe(sub); err != nil {
+			return err
+		}
+	}
 	n.ctl, err = control.New(n.db, control.Options{
 		Region: o.Region, AccountID: o.AccountID,
 		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved,
 		Logger: o.Logger.With("part", "control"),
-	}, n.adm, n.envs)
+	}, n.prov)
 	if err != nil {
 		return err
 	}
@@ -209,15 +217,11 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.prov = provision.New(n.envs, n.adm, inv, o.Logger.With("part", "provision"))
-	if err := n.ctl.SetProvisioner(n.prov, n.adm); err != nil {
-		return err
-	}
 	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
-	n.prov.Start()
+	n.prov.Start(inv)
 	n.queue.Start()
 	return nil
 }

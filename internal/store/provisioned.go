@@ -50,14 +50,18 @@ func (t *Tx) ProvisionedConfigs(name string) ([]*ProvisionedConfig, error) {
 	return out, nil
 }
 
-// PutProvisionedConfig stores a config. The caller keeps the function
-// record's Provisioned total in step (in the same transaction).
-func (t *Tx) PutProvisionedConfig(p *ProvisionedConfig) error {
+// PutProvisionedConfig stores a config whose qualifier names version now.
+// The caller keeps the function record's Provisioned total in step (in the
+// same transaction).
+func (t *Tx) PutProvisionedConfig(p *ProvisionedConfig, version string) error {
 	b, err := t.bucket(bucketProvisioned)
 	if err != nil {
 		return err
 	}
-	return put(b, configKey(p.Function, p.Qualifier), p)
+	if err := put(b, configKey(p.Function, p.Qualifier), p); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindProvisioned, Function: p.Function, Key: p.Qualifier, Provisioned: clone(p), ProvisionedVersion: version})
 }
 
 // DeleteProvisionedConfig removes one.
@@ -66,5 +70,8 @@ func (t *Tx) DeleteProvisionedConfig(name, qualifier string) error {
 	if err != nil {
 		return err
 	}
-	return b.Delete(configKey(name, qualifier))
+	if err := b.Delete(configKey(name, qualifier)); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindProvisioned, Function: name, Key: qualifier})
 }

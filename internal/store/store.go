@@ -54,6 +54,7 @@ type Sums struct {
 type DB struct {
 	bolt *bolt.DB
 	code codeFiles
+	feed feed
 }
 
 // Open opens (creating if needed) the database under dir.
@@ -76,6 +77,12 @@ func Open(dir string) (*DB, error) {
 	})
 	if err == nil {
 		err = d.removeOrphanCode()
+	}
+	if err == nil {
+		var rev uint64
+		if rev, err = d.Revision(); err == nil {
+			d.feed.init(rev)
+		}
 	}
 	if err != nil {
 		b.Close()
@@ -109,6 +116,8 @@ func (d *DB) Batch(fn func(*Tx) error) error {
 type Tx struct {
 	tx *bolt.Tx
 	db *DB
+	// batch is what this transaction changed, published when it commits.
+	batch *Batch
 }
 
 func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
@@ -121,6 +130,13 @@ func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
 		return nil, fmt.Errorf("store: decode %q: %w", key, err)
 	}
 	return t, nil
+}
+
+// clone copies a record for the feed, so that a caller changing its own
+// copy after the write cannot change what subscribers see.
+func clone[T any](v *T) *T {
+	c := *v
+	return &c
 }
 
 func put(b *bolt.Bucket, key []byte, v any) error {
@@ -181,6 +197,9 @@ func (t *Tx) PutFunction(f *function.Function) error {
 	if err := put(t.tx.Bucket(bucketFunctions), []byte(f.Name), f); err != nil {
 		return err
 	}
+	if err := t.record(Change{Kind: KindFunction, Function: f.Name, Func: clone(f), PrevFunc: old}); err != nil {
+		return err
+	}
 	return t.addSums(contribution(f).minus(contribution(old)))
 }
 
@@ -221,6 +240,9 @@ func (t *Tx) DeleteFunction(name string) error {
 	if err := t.tx.Bucket(bucketFunctions).Delete([]byte(name)); err != nil {
 		return err
 	}
+	if err := t.record(Change{Kind: KindFunction, Function: name}); err != nil {
+		return err
+	}
 	return t.addSums(Sums{}.minus(gone))
 }
 
@@ -241,6 +263,17 @@ func (t *Tx) Functions(after string, limit int) ([]*function.Function, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// ScanFunctions calls fn for every function record in name order.
+func (t *Tx) ScanFunctions(fn func(*function.Function) error) error {
+	return t.tx.Bucket(bucketFunctions).ForEach(func(_, v []byte) error {
+		f := new(function.Function)
+		if err := json.Unmarshal(v, f); err != nil {
+			return fmt.Errorf("store: decode function: %w", err)
+		}
+		return fn(f)
+	})
 }
 
 // versionKey orders $LATEST first, then versions numerically.
@@ -278,6 +311,9 @@ func (t *Tx) PutVersion(c *function.Config) error {
 	if err := put(t.tx.Bucket(bucketVersions), key, c); err != nil {
 		return err
 	}
+	if err := t.record(Change{Kind: KindVersion, Function: c.Name, Key: c.Version, Version: clone(c)}); err != nil {
+		return err
+	}
 	d := Sums{TotalCodeSize: c.CodeSize}
 	if old != nil {
 		d.TotalCodeSize -= old.CodeSize
@@ -296,6 +332,9 @@ func (t *Tx) DeleteVersion(name, version string) error {
 		return err
 	}
 	if err := t.tx.Bucket(bucketVersions).Delete(key); err != nil {
+		return err
+	}
+	if err := t.record(Change{Kind: KindVersion, Function: name, Key: version}); err != nil {
 		return err
 	}
 	return t.addSums(Sums{TotalCodeSize: -old.CodeSize})
@@ -334,12 +373,18 @@ func (t *Tx) Alias(name, alias string) (*function.Alias, error) {
 
 // PutAlias creates or replaces an alias of function name.
 func (t *Tx) PutAlias(name string, a *function.Alias) error {
-	return put(t.tx.Bucket(bucketAliases), aliasKey(name, a.Name), a)
+	if err := put(t.tx.Bucket(bucketAliases), aliasKey(name, a.Name), a); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindAlias, Function: name, Key: a.Name, Alias: clone(a)})
 }
 
 // DeleteAlias removes an alias.
 func (t *Tx) DeleteAlias(name, alias string) error {
-	return t.tx.Bucket(bucketAliases).Delete(aliasKey(name, alias))
+	if err := t.tx.Bucket(bucketAliases).Delete(aliasKey(name, alias)); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindAlias, Function: name, Key: alias})
 }
 
 // Aliases lists a function's aliases in name order after the alias after,

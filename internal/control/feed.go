@@ -1,0 +1,141 @@
+package control
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// What the records mean to the in-memory owners. Each owner hears about
+// committed changes only from the store's feed, in revision order, through
+// one of the subscribers below; the operations never push state into them.
+
+// Limits is what admission needs to hear of the stored settings.
+type Limits interface {
+	SetAccountLimit(limit int)
+	SetReserved(function string, reserved int, ok bool)
+	SetProvisionedConfigured(function, target string, n int)
+	RemoveFunction(function string)
+}
+
+// AdmissionFeed keeps admission's settings in step with the store: the
+// account limit, every reservation and every configured provisioned
+// concurrency.
+func AdmissionFeed(l Limits, accountLimit int) store.Subscriber {
+	return &admissionFeed{limits: l, accountLimit: accountLimit}
+}
+
+type admissionFeed struct {
+	limits       Limits
+	accountLimit int
+}
+
+func (a *admissionFeed) Load(tx *store.Tx, _ uint64) error {
+	a.limits.SetAccountLimit(a.accountLimit)
+	err := tx.ScanFunctions(func(f *function.Function) error {
+		if f.Reserved != nil {
+			a.limits.SetReserved(f.Name, *f.Reserved, true)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	cfgs, err := tx.ProvisionedConfigs("")
+	for _, c := range cfgs {
+		a.limits.SetProvisionedConfigured(c.Function, c.Qualifier, c.Requested)
+	}
+	return err
+}
+
+func (a *admissionFeed) Apply(b *store.Batch) {
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		switch c.Kind {
+		case store.KindFunction:
+			if c.Func == nil {
+				a.limits.RemoveFunction(c.Function)
+				continue
+			}
+			// Most writes of a function record (publishing, tags) leave
+			// its reservation alone; only a change is passed on, so that
+			// functions never configured cost admission nothing.
+			if !sameReservation(c.Func.Reserved, c.PrevFunc) {
+				n, ok := 0, c.Func.Reserved != nil
+				if ok {
+					n = *c.Func.Reserved
+				}
+				a.limits.SetReserved(c.Function, n, ok)
+			}
+		case store.KindProvisioned:
+			n := 0
+			if c.Provisioned != nil {
+				n = c.Provisioned.Requested
+			}
+			a.limits.SetProvisionedConfigured(c.Function, c.Key, n)
+		}
+	}
+}
+
+func sameReservation(r *int, prev *function.Function) bool {
+	if prev == nil || prev.Reserved == nil || r == nil {
+		return (prev == nil || prev.Reserved == nil) && r == nil
+	}
+	return *prev.Reserved == *r
+}
+
+// Retirer stops the environments of a function whose code or configuration
+// changed, or that went away, so that no invocation runs what is no longer
+// stored.
+type Retirer interface {
+	Retire(function string)
+}
+
+// RetireFeed retires a function's on-demand environments when its $LATEST
+// is rewritten, a version is deleted, or the function is deleted.
+func RetireFeed(r Retirer) store.Subscriber { return retireFeed{r} }
+
+type retireFeed struct{ r Retirer }
+
+func (retireFeed) Load(*store.Tx, uint64) error { return nil }
+
+func (f retireFeed) Apply(b *store.Batch) {
+	var last string
+	for i := range b.Changes {
+		c := &b.Changes[i]
+		retire := (c.Kind == store.KindFunction && c.Func == nil) ||
+			(c.Kind == store.KindVersion && (c.Version == nil || c.Key == function.Latest))
+		if retire && c.Function != last {
+			f.r.Retire(c.Function)
+			last = c.Function
+		}
+	}
+}
+
+// resolveCache holds ResolveTarget's answers (the invoke path's one read of
+// the store). Any committed change to a function, version or alias moves
+// the epoch on; an answer is used only at the epoch it was read at, so a
+// read that raced with a change is never kept past it.
+type resolveCache struct {
+	epoch   atomic.Uint64
+	targets sync.Map // name \x00 qualifier → *cachedTarget
+}
+
+type cachedTarget struct {
+	epoch uint64
+	cfg   *function.Config
+	alias *function.Alias
+}
+
+func (*resolveCache) Load(*store.Tx, uint64) error { return nil }
+
+func (r *resolveCache) Apply(b *store.Batch) {
+	for i := range b.Changes {
+		if b.Changes[i].Kind != store.KindProvisioned {
+			r.epoch.Add(1)
+			return
+		}
+	}
+}
