@@ -26,7 +26,10 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 			return invalid
 		}
 		if *n > 0 {
-			sums := tx.Sums()
+			sums, err := tx.Sums()
+			if err != nil {
+				return err
+			}
 			others := sums.Reserved + sums.ProvisionedUnreserved
 			if f.Reserved != nil {
 				others -= int64(*f.Reserved)
@@ -113,7 +116,10 @@ type AccountSettings struct {
 func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, error) {
 	var out AccountSettings
 	err := s.db.View(func(tx *store.Tx) error {
-		sums := tx.Sums()
+		sums, err := tx.Sums()
+		if err != nil {
+			return err
+		}
 		out = AccountSettings{
 			ConcurrentExecutions:           s.opts.AccountConcurrency,
 			UnreservedConcurrentExecutions: s.opts.AccountConcurrency - int(sums.Reserved+sums.ProvisionedUnreserved),

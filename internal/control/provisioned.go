@@ -106,7 +106,10 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 				return awserr.New(awserr.InvalidParameterValue, "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
 			}
 		} else {
-			sums := tx.Sums()
+			sums, err := tx.Sums()
+			if err != nil {
+				return err
+			}
 			// Provisioned concurrency of a function without a reservation
 			// comes out of the unreserved pool.
 			unreserved := int64(L) - sums.Reserved - (sums.ProvisionedUnreserved - int64(f.Provisioned)) - int64(others+n)

@@ -8,8 +8,10 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -239,6 +241,28 @@ func (p *Provisioner) Status(function, qualifier string) control.ProvisionStatus
 		return control.ProvisionStatus{Status: InProgress}
 	}
 	return control.ProvisionStatus{Allocated: t.allocated, Available: t.allocated, Status: t.status, Reason: t.reason}
+}
+
+// Target is one provisioned target as the provisioner keeps it.
+type Target struct {
+	Function, Qualifier, Version string
+	Requested, Allocated         int
+	Status                       string
+}
+
+// Targets lists the targets in function and qualifier order.
+func (p *Provisioner) Targets() []Target {
+	p.mu.Lock()
+	out := make([]Target, 0, len(p.targets))
+	for k, t := range p.targets {
+		out = append(out, Target{Function: k.function, Qualifier: k.qualifier, Version: t.version,
+			Requested: t.requested, Allocated: t.allocated, Status: t.status})
+	}
+	p.mu.Unlock()
+	slices.SortFunc(out, func(a, b Target) int {
+		return cmp.Or(cmp.Compare(a.Function, b.Function), cmp.Compare(a.Qualifier, b.Qualifier))
+	})
+	return out
 }
 
 func (p *Provisioner) poke() {

@@ -241,6 +241,9 @@ func (n *Node) URL() string { return "http://" + n.Addr() }
 // Admission exposes the node's admission controller (for tests and metrics).
 func (n *Node) Admission() *admission.Controller { return n.adm }
 
+// Provisioner exposes the node's provisioner (for tests and metrics).
+func (n *Node) Provisioner() *provision.Provisioner { return n.prov }
+
 // Events exposes the node's asynchronous queue (for tests and metrics).
 func (n *Node) Events() *events.Queue { return n.queue }
 

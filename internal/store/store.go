@@ -147,17 +147,24 @@ func put(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, data)
 }
 
-// Sums returns the running sums.
-func (t *Tx) Sums() Sums {
+// Sums returns the running sums. Sums that cannot be read are an error,
+// never zero: every concurrency check would pass on zero sums.
+func (t *Tx) Sums() (Sums, error) {
 	s, err := get[Sums](t.tx.Bucket(bucketMeta), keySums)
-	if err != nil {
-		return Sums{}
+	if errors.Is(err, ErrNotFound) {
+		return Sums{}, nil
 	}
-	return *s
+	if err != nil {
+		return Sums{}, err
+	}
+	return *s, nil
 }
 
 func (t *Tx) addSums(d Sums) error {
-	s := t.Sums()
+	s, err := t.Sums()
+	if err != nil {
+		return err
+	}
 	s.FunctionCount += d.FunctionCount
 	s.TotalCodeSize += d.TotalCodeSize
 	s.Reserved += d.Reserved

@@ -48,7 +48,9 @@ func addFunction(t testing.TB, db *DB, name string, code []byte, reserved *int) 
 
 func sums(t testing.TB, db *DB) Sums {
 	var s Sums
-	db.View(func(tx *Tx) error { s = tx.Sums(); return nil })
+	if err := db.View(func(tx *Tx) (err error) { s, err = tx.Sums(); return err }); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
