@@ -6,8 +6,9 @@
 // Admission of one invocation of (function, target), where the target is a
 // published version or an alias named by a key the caller chooses:
 //
-//  1. If the target has provisioned concurrency with a free allocated
-//     environment, the invocation runs there.
+//  1. If the target has provisioned concurrency with a free environment
+//     (fewer in use than min(allocated, configured)), the invocation runs
+//     there.
 //  2. Else, if the function has a reservation R, it runs if the function's
 //     on-demand in-flight count is below R − P (P: the function's total
 //     configured provisioned concurrency), else it is throttled with Reason
@@ -17,23 +18,37 @@
 //     without a reservation), else it is throttled with Reason
 //     ConcurrentInvocationLimitExceeded.
 //
+// On top of its pool, every admission is checked against the account as a
+// whole, and a refusal there is a throttle with Reason
+// ConcurrentInvocationLimitExceeded: all running invocations together never
+// pass L, nor the on-demand ones L − Σ P(all functions), the part of L that
+// provisioned concurrency leaves. While settings stand still the pools
+// alone keep to these limits; the account check keeps them while settings
+// change under running invocations: a reservation removed or lowered, or
+// one added or raised while the unreserved pool is over its new size,
+// provisioned concurrency configured while other invocations fill the
+// account, or lowered while its environments are busy.
+//
 // The Controller is an in-memory mirror of settings whose source of truth is
 // the control plane: the control plane calls the setters after each durable
 // write, and the Controller keeps U itself from what it is told. Settings
 // change rarely and acquisitions are constant, so the hot path reads
 // immutable per-function settings through an atomic pointer and counts with
-// per-pool atomic counters; only the setters take a mutex.
+// atomic counters; only the setters take a mutex.
 //
-// A Slot remembers the exact counters it incremented. When settings change
-// while invocations run, those invocations are never cut and their releases
-// decrement the pools they were admitted to; new admissions use the new
-// settings at once, and count the function's running invocations against a
-// new reservation whichever pool admitted them. An admission that races with
-// a change is judged by the settings before or after it, never by a mix
-// that allows more than either.
+// A running invocation is never cut, and it keeps counting against the
+// account, and against the function of its name, until it is released,
+// whatever happens meanwhile to a reservation, a provisioned configuration
+// or the function itself: a function removed while it runs keeps its
+// counters, so the same name created again and reserved finds them. New
+// admissions use the new settings at once. An admission that races with a
+// change is judged by the settings before or after it, never by a mix that
+// allows more than either: it is judged again if the function's settings
+// moved while it counted itself.
 package admission
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -49,15 +64,20 @@ type Controller struct {
 	// have no settings, by their first Acquire.
 	functions sync.Map
 
-	// unreservedCap is U clamped at 0, read by every admission to the
-	// unreserved pool. It sits apart from the counter below so that
-	// admissions on other cores keep it cached while the counter moves.
-	unreservedCap atomic.Int64
+	// caps packs, in the layout of inFlight, the three limits the account
+	// counts are held to: L, L − Σ P and U (each clamped at 0). Every
+	// admission reads it; only setters write it. It sits apart from
+	// inFlight so that admissions on other cores keep it cached while the
+	// counts move.
+	caps atomic.Int64
 
 	_ [cacheLine]byte
-	// unreservedInFlight counts slots admitted to the unreserved pool.
-	unreservedInFlight atomic.Int64
-	_                  [cacheLine]byte
+	// inFlight packs the account's three counts of running slots (all of
+	// them, the on-demand ones, and the ones admitted to the unreserved
+	// pool), so that an admission checks and takes all it needs with one
+	// compare-and-swap and the unreserved path writes one shared word.
+	inFlight atomic.Int64
+	_        [cacheLine]byte
 
 	// Throttles by reason; written only when an admission fails.
 	throttledReserved   atomic.Uint64
@@ -69,18 +89,54 @@ type Controller struct {
 	// claimed is Σ R over reserved functions plus Σ P over functions without
 	// a reservation: what U leaves out of L.
 	claimed int64
+	// provisioned is Σ P over all functions: what on-demand invocations
+	// leave to provisioned ones.
+	provisioned int64
 }
 
-// cacheLine is the padding that keeps the unreserved pool's counter, which
-// every admission of every unreserved function writes, off the cache line of
-// the fields every admission reads.
+// cacheLine is the padding that keeps the account's counts, which every
+// admission writes, off the cache line of the fields every admission reads.
 const cacheLine = 64
+
+// The account's counts and their caps share one layout: three fields of
+// fieldBits bits in an int64, each a value below 1<<valueBits under a guard
+// bit. The guard bits let one subtraction compare all three counts with
+// their caps (see tryAccount).
+const (
+	fieldBits       = valueBits + 1
+	valueBits       = 20
+	valueMask       = 1<<valueBits - 1
+	onDemandShift   = fieldBits
+	unreservedShift = 2 * fieldBits
+	guardBits       = 1<<valueBits | 1<<(onDemandShift+valueBits) | 1<<(unreservedShift+valueBits)
+
+	// MaxConcurrency is the largest account limit and the largest count
+	// the Controller keeps; larger settings count as this. It is far more
+	// than one machine runs.
+	MaxConcurrency = valueMask
+
+	// What one slot adds to inFlight, by kind: every slot counts in the
+	// first field, on-demand ones in the second too, and the unreserved
+	// pool's in the third as well.
+	provisionedCount = 1
+	reservedCount    = provisionedCount | 1<<onDemandShift
+	unreservedCount  = reservedCount | 1<<unreservedShift
+)
+
+// packCaps lays out the account's limits in the layout of inFlight, with
+// the guard bits set.
+func packCaps(limit, onDemand, unreserved int64) int64 {
+	return guardBits | min(limit, valueMask) | min(onDemand, valueMask)<<onDemandShift | min(unreserved, valueMask)<<unreservedShift
+}
+
+// field reads one field of the layout.
+func field(packed int64, shift int) int { return int(packed >> shift & valueMask) }
 
 // New returns a Controller for an account whose concurrency limit is
 // accountLimit, with no reservations and no provisioned concurrency.
 func New(accountLimit int) *Controller {
 	c := &Controller{limit: clamp(accountLimit)}
-	c.unreservedCap.Store(c.limit)
+	c.storeCaps()
 	return c
 }
 
@@ -122,49 +178,72 @@ type fnConfig struct {
 	reserved bool
 	// onDemandCap is R − P clamped at 0; meaningful when reserved.
 	onDemandCap int64
-	// targets holds the targets with allocated provisioned environments;
-	// nil when there are none, so most functions skip the lookup.
+	// targets holds the targets with provisioned environments that may
+	// take invocations; nil when there are none, so most functions skip
+	// the lookup.
 	targets map[string]provTarget
 }
 
 type provTarget struct {
-	allocated int64
-	inUse     *atomic.Int64
+	// capacity is min(allocated, configured): environments are counted
+	// only while the provisioner has them and only up to what is
+	// configured, so that lowering the configuration takes effect at once,
+	// before the provisioner has stopped the extra environments.
+	capacity int64
+	inUse    *atomic.Int64
 }
 
-// unreservedConfig is the settings of every function nobody configured.
-var unreservedConfig = &fnConfig{}
+var (
+	// unreservedConfig is the settings of every function nobody configured.
+	unreservedConfig = &fnConfig{}
+	// removedConfig marks an entry RemoveFunction is taking out of the map;
+	// an Acquire that finds it looks the function up again.
+	removedConfig = &fnConfig{}
+)
+
+// slotKind tells what a slot holds, and so what it adds to inFlight.
+type slotKind uint8
+
+const (
+	provisionedSlot slotKind = iota
+	reservedSlot
+	unreservedSlot
+)
+
+// slotCounts has four entries so that indexing it with kind&3 needs no
+// bounds check.
+var slotCounts = [4]int64{
+	provisionedSlot: provisionedCount,
+	reservedSlot:    reservedCount,
+	unreservedSlot:  unreservedCount,
+}
 
 // Slot is one admitted invocation. Release it when the invocation ends.
 type Slot struct {
 	released atomic.Bool
-	// provisioned reports a slot on a provisioned environment.
-	provisioned bool
+	kind     slotKind
 	// counter is the function's on-demand counter, or for a provisioned
 	// slot its target's in-use counter.
 	counter *atomic.Int64
-	// pool is the unreserved pool's counter when the slot was admitted
-	// there, else nil.
-	pool *atomic.Int64
+	// account is the Controller's inFlight.
+	account *atomic.Int64
 }
 
-// Release returns the slot's capacity to the pool that admitted it. Only the
-// first call has an effect, so it is safe to call on every path, from any
-// goroutine; calling it on a nil Slot does nothing.
+// Release returns the slot's capacity to the pool that admitted it and to
+// the account. Only the first call has an effect, so it is safe to call on
+// every path, from any goroutine; calling it on a nil Slot does nothing.
 func (s *Slot) Release() {
 	if s == nil || s.released.Swap(true) {
 		return
 	}
 	s.counter.Add(-1)
-	if s.pool != nil {
-		s.pool.Add(-1)
-	}
+	s.account.Add(-slotCounts[s.kind&3])
 }
 
 // Provisioned reports whether the slot runs on a provisioned environment
 // (AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency) rather than an
 // on-demand one.
-func (s *Slot) Provisioned() bool { return s != nil && s.provisioned }
+func (s *Slot) Provisioned() bool { return s != nil && s.kind == provisionedSlot }
 
 // Acquire admits one invocation of target (a published version or an alias,
 // named by the same key the caller gave SetProvisioned) of function, or
@@ -172,31 +251,90 @@ func (s *Slot) Provisioned() bool { return s != nil && s.provisioned }
 // the AWS Reason. It never blocks. A function with no settings is an
 // unreserved one without provisioned concurrency.
 func (c *Controller) Acquire(function, target string) (*Slot, error) {
-	e := c.lookup(function)
-	cfg := e.cfg.Load()
+	for {
+		e := c.lookup(function)
+		cfg := e.cfg.Load()
+		if cfg == removedConfig {
+			// RemoveFunction holds the entry for a moment; it leaves
+			// it in the map or takes it out.
+			runtime.Gosched()
+			continue
+		}
+		s, err := c.admit(e, cfg, target)
+		// The slot counts on e now. If e's settings are still those it
+		// was judged by, it was admitted before any later change, and
+		// RemoveFunction and the dropping of target records, which
+		// publish new settings and then read the counters, see it.
+		// Else it is undone and judged again by the new settings, on
+		// the entry that now holds the name if e was removed.
+		if err != nil || e.cfg.Load() == cfg {
+			return s, err
+		}
+		s.Release()
+	}
+}
 
+// admit applies the rules to one invocation under cfg.
+func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error) {
 	if cfg.targets != nil {
-		if t, ok := cfg.targets[target]; ok && tryIncrement(t.inUse, t.allocated) {
-			return &Slot{provisioned: true, counter: t.inUse}, nil
+		if t, ok := cfg.targets[target]; ok && tryIncrement(t.inUse, t.capacity) {
+			if c.tryAccount(provisionedCount) {
+				return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+			}
+			// The account is full, so on-demand is refused below as well,
+			// unless a release came in between.
+			t.inUse.Add(-1)
 		}
 	}
 
 	if cfg.reserved {
 		if !tryIncrement(&e.onDemand, cfg.onDemandCap) {
-			e.throttles.Add(1)
-			c.throttledReserved.Add(1)
-			return nil, awserr.Throttle(awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
+			return nil, c.throttle(e, awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
 		}
-		return &Slot{counter: &e.onDemand}, nil
+		if !c.tryAccount(reservedCount) {
+			e.onDemand.Add(-1)
+			return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
+		}
+		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
 	}
 
-	if !tryIncrement(&c.unreservedInFlight, c.unreservedCap.Load()) {
-		e.throttles.Add(1)
-		c.throttledUnreserved.Add(1)
-		return nil, awserr.Throttle(awserr.ReasonConcurrentInvocationLimitExceeded)
+	if !c.tryAccount(unreservedCount) {
+		return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
 	e.onDemand.Add(1)
-	return &Slot{counter: &e.onDemand, pool: &c.unreservedInFlight}, nil
+	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
+}
+
+func (c *Controller) throttle(e *entry, reason string) error {
+	e.throttles.Add(1)
+	if reason == awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded {
+		c.throttledReserved.Add(1)
+	} else {
+		c.throttledUnreserved.Add(1)
+	}
+	return awserr.Throttle(reason)
+}
+
+// tryAccount adds add (one of the slot counts) to inFlight if each count it
+// adds to is below its cap, as one atomic step.
+//
+// caps − (n + add) leaves a field's guard bit set exactly when that count
+// plus what add adds to it is at most its cap. No field borrows from the
+// next: a field of caps is at least 1<<valueBits with its guard, and a
+// field of n + add at most 1<<valueBits, since a count only grows while
+// below some cap, so never passes MaxConcurrency, and add adds at most 1.
+// add<<valueBits selects the guards of the fields add adds to.
+func (c *Controller) tryAccount(add int64) bool {
+	caps := c.caps.Load()
+	for {
+		n := c.inFlight.Load()
+		if (caps-(n+add))&(add<<valueBits) != add<<valueBits {
+			return false
+		}
+		if c.inFlight.CompareAndSwap(n, n+add) {
+			return true
+		}
+	}
 }
 
 // tryIncrement adds one to n if n is below limit, as one atomic step, so that
@@ -236,7 +374,7 @@ func (c *Controller) SetAccountLimit(l int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.limit = clamp(l)
-	c.unreservedCap.Store(c.unreserved())
+	c.storeCaps()
 }
 
 // SetReserved sets (ok true) or removes (ok false) the function's reserved
@@ -269,9 +407,10 @@ func (c *Controller) SetProvisionedConfigured(function, target string, n int) {
 
 // SetProvisioned sets how many provisioned environments are allocated
 // (ready) for one target of the function; 0 removes them. Only allocated
-// environments admit invocations as provisioned (rule 1); while a
-// configuration is in progress its invocations run on-demand. The amount
-// that counts against the pools is set by SetProvisionedConfigured.
+// environments admit invocations as provisioned (rule 1), and no more of
+// them than are configured; while a configuration is in progress its
+// invocations run on-demand. The amount that counts against the pools is
+// set by SetProvisionedConfigured.
 func (c *Controller) SetProvisioned(function, target string, allocated int) {
 	c.update(function, func(e *entry) {
 		e.target(target).allocated = clamp(allocated)
@@ -279,8 +418,11 @@ func (c *Controller) SetProvisioned(function, target string, allocated int) {
 }
 
 // RemoveFunction forgets all of the function's settings, as DeleteFunction
-// does. Its running invocations still release to the pools that admitted
-// them; a later invocation of the same name starts from no settings.
+// does. Its running invocations do not go with them: they keep counting
+// against the account and against the name until released, so a function
+// created again under the same name and reserved counts them. The entry
+// itself goes if nothing of it runs; else it stays without settings, as
+// for any function invoked without any.
 func (c *Controller) RemoveFunction(function string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -289,17 +431,35 @@ func (c *Controller) RemoveFunction(function string) {
 		return
 	}
 	e := v.(*entry)
-	c.functions.Delete(function)
-	// The function's claim on L goes with it, so U can only grow here; the
-	// entry left the map first, which is the safe order (see update).
 	c.claimed -= e.claim()
-	c.unreservedCap.Store(c.unreserved())
+	c.provisioned -= e.provConfigured
+	e.hasReserved, e.reserved, e.provConfigured = false, 0, 0
+	for _, t := range e.targets {
+		t.configured, t.allocated = 0, 0
+	}
+	// The function's claims go with its settings, so the caps can only
+	// grow here; the settings change first, which is the safe order (see
+	// update).
+	defer c.storeCaps()
+
+	if !e.running() {
+		// An Acquire that loaded e before this either counted on it
+		// before the check below, which then sees it, or finds
+		// removedConfig when it checks e again and looks the name up anew.
+		e.cfg.Store(removedConfig)
+		if !e.running() {
+			c.functions.CompareAndDelete(function, e)
+			return
+		}
+	}
+	e.cfg.Store(e.config())
+	e.prune()
 }
 
 // Unreserved returns U, the capacity of the pool the functions without a
 // reservation share (UnreservedConcurrentExecutions), clamped at 0.
 func (c *Controller) Unreserved() int {
-	return int(c.unreservedCap.Load())
+	return field(c.caps.Load(), unreservedShift)
 }
 
 // update applies change to the function's settings and publishes the result.
@@ -307,23 +467,31 @@ func (c *Controller) update(function string, change func(*entry)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.lookup(function)
-	before := e.claim()
+	before, beforeP := e.claim(), e.provConfigured
 	change(e)
 	c.claimed += e.claim() - before
+	c.provisioned += e.provConfigured - beforeP
 	cfg := e.config()
-	u := c.unreserved()
 
-	// An admission reads U and the function's settings independently. Of
-	// the two stores, the one that takes capacity away goes first, so that
-	// an admission racing with the change sees old or new settings but
-	// never more capacity than either allows.
-	if u < c.unreservedCap.Load() {
-		c.unreservedCap.Store(u)
+	// An admission reads the caps and the function's settings apart, and
+	// checks the settings again after counting itself, so it is judged by
+	// the settings before the change or after it. Of the two stores, the
+	// one that takes capacity away goes first, so that the caps it read do
+	// not give it more than either allows.
+	if caps := c.caps.Load(); c.unreserved() < int64(field(caps, unreservedShift)) || c.onDemand() < int64(field(caps, onDemandShift)) {
+		c.storeCaps()
 		e.cfg.Store(cfg)
 	} else {
 		e.cfg.Store(cfg)
-		c.unreservedCap.Store(u)
+		c.storeCaps()
 	}
+	e.prune()
+}
+
+// storeCaps publishes the caps computed from the settings. Caller holds
+// c.mu.
+func (c *Controller) storeCaps() {
+	c.caps.Store(packCaps(c.limit, c.onDemand(), c.unreserved()))
 }
 
 // unreserved computes U from the settings, clamped at 0. The control plane
@@ -333,6 +501,12 @@ func (c *Controller) unreserved() int64 {
 	return max(0, c.limit-c.claimed)
 }
 
+// onDemand computes L − Σ P, clamped at 0: what provisioned concurrency
+// leaves of L to on-demand invocations.
+func (c *Controller) onDemand() int64 {
+	return max(0, c.limit-c.provisioned)
+}
+
 // claim is what the function takes out of L: R when reserved, else P.
 // Caller holds Controller.mu.
 func (e *entry) claim() int64 {
@@ -340,6 +514,20 @@ func (e *entry) claim() int64 {
 		return e.reserved
 	}
 	return e.provConfigured
+}
+
+// running reports whether any of the function's slots is in use. Caller
+// holds Controller.mu.
+func (e *entry) running() bool {
+	if e.onDemand.Load() != 0 {
+		return true
+	}
+	for _, t := range e.targets {
+		if t.inUse.Load() != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // target returns the record of one target, creating it. Caller holds
@@ -356,27 +544,24 @@ func (e *entry) target(name string) *targetRec {
 	return t
 }
 
-// config builds the settings Acquire reads, and drops target records that
-// no longer hold anything. A record whose provisioned slots are still in use
-// is kept, so that the same target provisioned again counts them. Caller
-// holds Controller.mu.
+// config builds the settings Acquire reads. Caller holds Controller.mu.
 func (e *entry) config() *fnConfig {
 	var targets map[string]provTarget
 	for name, t := range e.targets {
-		if t.configured == 0 && t.allocated == 0 && t.inUse.Load() == 0 {
-			delete(e.targets, name)
-			continue
-		}
-		if t.allocated > 0 {
+		if n := min(t.allocated, t.configured); n > 0 {
 			if targets == nil {
 				targets = make(map[string]provTarget)
 			}
-			targets[name] = provTarget{allocated: t.allocated, inUse: t.inUse}
+			targets[name] = provTarget{capacity: n, inUse: t.inUse}
 		}
 	}
 	if !e.hasReserved && targets == nil {
 		return unreservedConfig
 	}
+	// Provisioned slots count against R through P, what is configured:
+	// with P lowered while more than the new P of them still run, the
+	// function may briefly run more than R. The account check still holds
+	// the total to L.
 	return &fnConfig{
 		reserved:    e.hasReserved,
 		onDemandCap: max(0, e.reserved-e.provConfigured),
@@ -384,4 +569,18 @@ func (e *entry) config() *fnConfig {
 	}
 }
 
-func clamp(n int) int64 { return max(0, int64(n)) }
+// prune drops the target records that no longer hold anything. A record
+// whose provisioned slots are still in use is kept, so that the same
+// target provisioned again counts them. It runs after the settings without
+// those targets are published: an Acquire still counting on one of them
+// under older settings is either seen in use here or judged again. Caller
+// holds Controller.mu.
+func (e *entry) prune() {
+	for name, t := range e.targets {
+		if t.configured == 0 && t.allocated == 0 && t.inUse.Load() == 0 {
+			delete(e.targets, name)
+		}
+	}
+}
+
+func clamp(n int) int64 { return min(max(0, int64(n)), MaxConcurrency) }

@@ -305,7 +305,7 @@ func TestAdmissionRules(t *testing.T) {
 			wantUnreserved: 4,
 		},
 		{
-			name:  "account limit below what is reserved leaves U at 0",
+			name:  "account limit below what is reserved leaves U at 0 and caps the reservation at L",
 			limit: 10,
 			setup: func(c *Controller) {
 				c.SetReserved("f", 6, true)
@@ -313,7 +313,8 @@ func TestAdmissionRules(t *testing.T) {
 			},
 			acquires: []acq{
 				{"g", "$LATEST", 1, throttledUnreserved},
-				{"f", "$LATEST", 6, onDemand},
+				{"f", "$LATEST", 5, onDemand},
+				{"f", "$LATEST", 1, throttledUnreserved},
 			},
 			wantUnreserved: 0,
 		},
@@ -371,7 +372,10 @@ func TestSnapshotCounts(t *testing.T) {
 	got := c.Snapshot()
 	want := Snapshot{
 		AccountLimit:       20,
+		OnDemandCapacity:   14,
 		UnreservedCapacity: 10,
+		InFlight:           19,
+		OnDemandInFlight:   14,
 		UnreservedInFlight: 10,
 		Throttles:          map[string]uint64{reasonReserved: 1, reasonUnreserved: 2},
 		Functions: []FunctionState{
@@ -514,17 +518,22 @@ func TestReservationChangedWhileRunning(t *testing.T) {
 		if got := c.Unreserved(); got != 10 {
 			t.Errorf("Unreserved() = %d, want 10", got)
 		}
-		slots := acquireN(t, c, "f", "$LATEST", 10, onDemand)
+		// The three admitted under the reservation still count against
+		// the account: 7 more, not 10.
+		slots := acquireN(t, c, "f", "$LATEST", 7, onDemand)
 		acquire(t, c, "f", "$LATEST", throttledUnreserved)
-		if got := functionState(t, c, "f").OnDemandInFlight; got != 13 {
-			t.Errorf("f OnDemandInFlight = %d, want 13", got)
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		if got := functionState(t, c, "f").OnDemandInFlight; got != 10 {
+			t.Errorf("f OnDemandInFlight = %d, want 10", got)
 		}
 		// Releasing the slots admitted under the reservation gives nothing
-		// to the unreserved pool, which never held them.
+		// to the unreserved pool, which never held them, but makes room in
+		// the account.
 		releaseAll(old)
-		if got := c.Snapshot().UnreservedInFlight; got != 10 {
-			t.Errorf("UnreservedInFlight = %d, want 10", got)
+		if got := c.Snapshot().UnreservedInFlight; got != 7 {
+			t.Errorf("UnreservedInFlight = %d, want 7", got)
 		}
+		slots = append(slots, acquireN(t, c, "f", "$LATEST", 3, onDemand)...)
 		acquire(t, c, "f", "$LATEST", throttledUnreserved)
 		releaseAll(slots)
 		checkIdle(t, c)
@@ -593,29 +602,256 @@ func TestRemoveFunctionWhileRunning(t *testing.T) {
 	if got := c.Unreserved(); got != 7 {
 		t.Errorf("Unreserved() after removing f = %d, want 7", got)
 	}
-	if _, ok := c.Function("f"); ok {
-		t.Error("Function(f) still known after RemoveFunction")
+	// The settings are gone, the running invocations are not.
+	fs := functionState(t, c, "f")
+	if fs.HasReserved || fs.ProvisionedConfigured != 0 || fs.OnDemandInFlight != 2 || fs.ProvisionedInFlight != 2 {
+		t.Errorf("f after RemoveFunction = %+v, want no settings and 2 on-demand and 2 provisioned in flight", fs)
 	}
-	// A function created again under the same name starts afresh.
-	fresh := acquireN(t, c, "f", "1", 4, onDemand)
+	// A function created again under the same name is unreserved, with
+	// no provisioned concurrency, and what still runs of the old one
+	// counts against the account: on-demand may use L − 3 (g's P), of
+	// which 5 are running.
+	fresh := acquireN(t, c, "f", "1", 2, onDemand)
 	acquire(t, c, "f", "1", throttledUnreserved)
 
 	releaseAll(old)
 	releaseAll(old) // and releasing again changes nothing
-	if fs := functionState(t, c, "f"); fs.OnDemandInFlight != 4 || fs.HasReserved {
-		t.Errorf("new f = %+v, want 4 on-demand in flight and no reservation", fs)
+	if fs := functionState(t, c, "f"); fs.OnDemandInFlight != 2 || fs.ProvisionedInFlight != 0 || fs.HasReserved {
+		t.Errorf("new f = %+v, want 2 on-demand in flight and no reservation", fs)
 	}
-	if got := c.Snapshot().UnreservedInFlight; got != 4 {
-		t.Errorf("UnreservedInFlight = %d, want 4", got)
+	if got := c.Snapshot().UnreservedInFlight; got != 2 {
+		t.Errorf("UnreservedInFlight = %d, want 2", got)
 	}
+	fresh = append(fresh, acquireN(t, c, "f", "1", 5, onDemand)...)
+	acquire(t, c, "f", "1", throttledUnreserved)
 	releaseAll(fresh)
 	checkIdle(t, c)
 
+	// With nothing running, the entry goes.
+	c.RemoveFunction("f")
+	if _, ok := c.Function("f"); ok {
+		t.Error("Function(f) still known after RemoveFunction with nothing running")
+	}
 	c.RemoveFunction("g")
 	if got := c.Unreserved(); got != 10 {
 		t.Errorf("Unreserved() after removing g = %d, want 10", got)
 	}
 	c.RemoveFunction("never-seen")
+	acquireN(t, c, "g", "1", 10, onDemand)
+	acquire(t, c, "f", "$LATEST", throttledUnreserved)
+}
+
+// TestReservationGoneWhileRunning: with L = 110, a reserves 10 and runs
+// 10; its reservation goes (DeleteFunctionConcurrency or DeleteFunction)
+// while they run. The unreserved pool grows back to 110 at once, but a's
+// 10 still count, so b gets 100 until they end.
+func TestReservationGoneWhileRunning(t *testing.T) {
+	for _, how := range []string{"reservation deleted", "function deleted"} {
+		t.Run(how, func(t *testing.T) {
+			c := New(110)
+			c.SetReserved("a", 10, true)
+			old := acquireN(t, c, "a", "$LATEST", 10, onDemand)
+			if how == "function deleted" {
+				c.RemoveFunction("a")
+			} else {
+				c.SetReserved("a", 0, false)
+			}
+			if got := c.Unreserved(); got != 110 {
+				t.Errorf("Unreserved() = %d, want 110", got)
+			}
+			b := acquireN(t, c, "b", "$LATEST", 100, onDemand)
+			acquire(t, c, "b", "$LATEST", throttledUnreserved)
+			acquire(t, c, "a", "$LATEST", throttledUnreserved)
+			if s := c.Snapshot(); s.InFlight != 110 || s.UnreservedInFlight != 100 {
+				t.Errorf("InFlight %d, UnreservedInFlight %d; want 110 and 100", s.InFlight, s.UnreservedInFlight)
+			}
+			old[0].Release()
+			b = append(b, acquire(t, c, "b", "$LATEST", onDemand))
+			acquire(t, c, "b", "$LATEST", throttledUnreserved)
+			releaseAll(old[1:])
+			b = append(b, acquireN(t, c, "b", "$LATEST", 9, onDemand)...)
+			acquire(t, c, "b", "$LATEST", throttledUnreserved)
+			releaseAll(b)
+			checkIdle(t, c)
+		})
+	}
+}
+
+// TestRemovedFunctionRecreatedWhileRunning: a function deleted while its
+// invocation runs, created again, and reserved 1, is throttled until the
+// old invocation ends.
+func TestRemovedFunctionRecreatedWhileRunning(t *testing.T) {
+	c := New(10)
+	c.SetReserved("f", 1, true)
+	old := acquire(t, c, "f", "$LATEST", onDemand)
+	c.RemoveFunction("f")
+	c.SetReserved("f", 1, true)
+	if got := c.Unreserved(); got != 9 {
+		t.Errorf("Unreserved() = %d, want 9", got)
+	}
+	acquire(t, c, "f", "$LATEST", throttledReserved)
+	acquire(t, c, "f", "1", throttledReserved)
+	old.Release()
+	s := acquire(t, c, "f", "$LATEST", onDemand)
+	acquire(t, c, "f", "$LATEST", throttledReserved)
+	s.Release()
+	checkIdle(t, c)
+
+	// Removed twice over while running, and provisioned in between.
+	old = acquire(t, c, "f", "$LATEST", onDemand)
+	c.RemoveFunction("f")
+	c.SetProvisionedConfigured("f", "1", 1)
+	c.SetProvisioned("f", "1", 1)
+	p := acquire(t, c, "f", "1", provisioned)
+	c.RemoveFunction("f")
+	c.SetReserved("f", 2, true)
+	acquire(t, c, "f", "$LATEST", onDemand).Release()
+	if fs := functionState(t, c, "f"); fs.OnDemandInFlight != 1 || fs.ProvisionedInFlight != 1 {
+		t.Errorf("f = %+v, want 1 on-demand and 1 provisioned still in flight", fs)
+	}
+	old.Release()
+	p.Release()
+	checkIdle(t, c)
+}
+
+// TestReservationAddedWhileUnreservedFull: a reservation taken out of a
+// full unreserved pool is only usable as the pool's invocations end.
+func TestReservationAddedWhileUnreservedFull(t *testing.T) {
+	t.Run("added", func(t *testing.T) {
+		c := New(10)
+		g := acquireN(t, c, "g", "$LATEST", 10, onDemand)
+		c.SetReserved("f", 3, true)
+		if got := c.Unreserved(); got != 7 {
+			t.Errorf("Unreserved() = %d, want 7", got)
+		}
+		acquire(t, c, "f", "$LATEST", throttledUnreserved)
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		g[0].Release()
+		f := acquireN(t, c, "f", "$LATEST", 1, onDemand)
+		acquire(t, c, "f", "$LATEST", throttledUnreserved)
+		releaseAll(g[1:4]) // 6 of g run
+		f = append(f, acquireN(t, c, "f", "$LATEST", 2, onDemand)...)
+		acquire(t, c, "f", "$LATEST", throttledReserved)
+		g = append(g[4:], acquire(t, c, "g", "$LATEST", onDemand))
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		releaseAll(f)
+		releaseAll(g)
+		checkIdle(t, c)
+	})
+	t.Run("raised", func(t *testing.T) {
+		c := New(10)
+		c.SetReserved("f", 1, true)
+		f := acquireN(t, c, "f", "$LATEST", 1, onDemand)
+		g := acquireN(t, c, "g", "$LATEST", 9, onDemand)
+		c.SetReserved("f", 3, true)
+		acquire(t, c, "f", "$LATEST", throttledUnreserved)
+		releaseAll(g[:2])
+		f = append(f, acquireN(t, c, "f", "$LATEST", 2, onDemand)...)
+		acquire(t, c, "f", "$LATEST", throttledReserved)
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		releaseAll(f)
+		releaseAll(g[2:])
+		checkIdle(t, c)
+	})
+}
+
+func TestProvisionedChangedWhileRunning(t *testing.T) {
+	t.Run("lowered while in use", func(t *testing.T) {
+		c := New(10)
+		c.SetProvisionedConfigured("f", "1", 4)
+		c.SetProvisioned("f", "1", 4)
+		prov := acquireN(t, c, "f", "1", 4, provisioned)
+		g := acquireN(t, c, "g", "$LATEST", 6, onDemand)
+		// The provisioner has not stopped the extra environments yet.
+		c.SetProvisionedConfigured("f", "1", 1)
+		if got := c.Unreserved(); got != 9 {
+			t.Errorf("Unreserved() = %d, want 9", got)
+		}
+		// 10 run: nothing more, provisioned or on-demand.
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		acquire(t, c, "f", "1", throttledUnreserved)
+		releaseAll(prov[:2])
+		// 2 provisioned still run, above the 1 configured: no
+		// provisioned admission, and on-demand fills up to L.
+		acquire(t, c, "f", "1", onDemand).Release()
+		g = append(g, acquireN(t, c, "g", "$LATEST", 2, onDemand)...)
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		releaseAll(prov[2:])
+		p := acquire(t, c, "f", "1", provisioned)
+		g = append(g, acquire(t, c, "f", "1", onDemand))
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		if s := c.Snapshot(); s.InFlight != 10 {
+			t.Errorf("InFlight = %d, want 10", s.InFlight)
+		}
+		p.Release()
+		releaseAll(g)
+		checkIdle(t, c)
+	})
+	t.Run("configured while the account is full", func(t *testing.T) {
+		c := New(10)
+		g := acquireN(t, c, "g", "$LATEST", 10, onDemand)
+		c.SetProvisionedConfigured("f", "1", 3)
+		c.SetProvisioned("f", "1", 3)
+		if got := c.Unreserved(); got != 7 {
+			t.Errorf("Unreserved() = %d, want 7", got)
+		}
+		acquire(t, c, "f", "1", throttledUnreserved)
+		g[0].Release()
+		slots := []*Slot{acquire(t, c, "f", "1", provisioned)}
+		acquire(t, c, "g", "$LATEST", throttledUnreserved)
+		releaseAll(g[1:4]) // 6 of g run
+		slots = append(slots, acquireN(t, c, "f", "1", 2, provisioned)...)
+		slots = append(slots, acquire(t, c, "f", "1", onDemand))
+		acquire(t, c, "f", "1", throttledUnreserved)
+		releaseAll(slots)
+		releaseAll(g[4:])
+		checkIdle(t, c)
+	})
+}
+
+// TestAccountCountsAtTheirCaps checks the packed account counts at the top
+// of their range: each field is compared with its own cap, and none spills
+// into the next.
+func TestAccountCountsAtTheirCaps(t *testing.T) {
+	const m = MaxConcurrency
+	c := New(m)
+	c.SetProvisionedConfigured("p", "1", 1)
+	c.SetProvisioned("p", "1", 1)
+	c.SetReserved("r", 2, true)
+	// L = m, L − Σ P = m − 1, U = m − 3.
+	pack := func(total, onDemand, unreserved int64) int64 {
+		return total | onDemand<<onDemandShift | unreserved<<unreservedShift
+	}
+	c.inFlight.Store(pack(m-2, m-2, m-4))
+	u := acquire(t, c, "u", "$LATEST", onDemand) // each count one below its cap
+	acquire(t, c, "u", "$LATEST", throttledUnreserved)
+	acquire(t, c, "r", "$LATEST", throttledUnreserved)
+	p := acquire(t, c, "p", "1", provisioned) // the total reaches L
+	acquire(t, c, "p", "1", throttledUnreserved)
+	if s := c.Snapshot(); s.InFlight != m || s.OnDemandInFlight != m-1 || s.UnreservedInFlight != m-3 {
+		t.Errorf("counts %d, %d, %d; want %d, %d, %d", s.InFlight, s.OnDemandInFlight, s.UnreservedInFlight, m, m-1, m-3)
+	}
+	p.Release()
+	u.Release()
+	// With the unreserved pool full, a reserved function still gets in.
+	c.inFlight.Store(pack(m-3, m-2, m-3))
+	acquire(t, c, "u", "$LATEST", throttledUnreserved)
+	r := acquire(t, c, "r", "$LATEST", onDemand)
+	acquire(t, c, "r", "$LATEST", throttledUnreserved)
+	r.Release()
+	if got := c.inFlight.Load(); got != pack(m-3, m-2, m-3) {
+		t.Errorf("inFlight = %#x after the releases, want %#x", got, pack(m-3, m-2, m-3))
+	}
+}
+
+func TestLimitsAboveMaxConcurrency(t *testing.T) {
+	c := New(1 << 40)
+	if got := c.Unreserved(); got != MaxConcurrency {
+		t.Errorf("Unreserved() = %d, want MaxConcurrency %d", got, MaxConcurrency)
+	}
+	c.SetReserved("f", 1<<40, true)
+	acquire(t, c, "f", "$LATEST", onDemand).Release()
+	acquire(t, c, "g", "$LATEST", throttledUnreserved)
 }
 
 func TestNegativeSettingsCountAsZero(t *testing.T) {

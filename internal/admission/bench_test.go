@@ -6,15 +6,19 @@ import (
 	"testing"
 )
 
-// benchLimit is far above anything a benchmark holds, so nothing throttles.
-const benchLimit = 1 << 30
+// benchLimit is far above anything a benchmark holds, so nothing throttles;
+// benchShare is what one function reserves or provisions.
+const (
+	benchLimit = MaxConcurrency
+	benchShare = 1 << 16
+)
 
 // benchPools sets up one function of each kind the hot path tells apart.
 func benchPools() (*Controller, []struct{ name, function, target string }) {
 	c := New(benchLimit)
-	c.SetReserved("reserved", 1<<20, true)
-	c.SetProvisionedConfigured("provisioned", "live", 1<<20)
-	c.SetProvisioned("provisioned", "live", 1<<20)
+	c.SetReserved("reserved", benchShare, true)
+	c.SetProvisionedConfigured("provisioned", "live", benchShare)
+	c.SetProvisioned("provisioned", "live", benchShare)
 	return c, []struct{ name, function, target string }{
 		{"unreserved", "unreserved", "$LATEST"},
 		{"reserved", "reserved", "$LATEST"},
@@ -72,7 +76,7 @@ func BenchmarkAcquireReleaseParallel(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				function := fmt.Sprintf("%s-%d", name, next.Add(1))
 				if reserved {
-					c.SetReserved(function, 1<<20, true)
+					c.SetReserved(function, benchShare, true)
 				}
 				for pb.Next() {
 					acquireRelease(b, c, function, "$LATEST")

@@ -8,14 +8,22 @@ import (
 )
 
 // Snapshot is the state of a Controller at one moment, for metrics, tests
-// and the console. Counters are read one by one while invocations go on, so
-// figures from different pools need not add up at a single instant; the
-// settings are consistent with each other.
+// and the console. The account's counts are read at one instant; the
+// functions' counters are read one by one while invocations go on, so they
+// need not add up to the account's. The settings are consistent with each
+// other.
 type Snapshot struct {
 	// AccountLimit is L.
 	AccountLimit int
+	// OnDemandCapacity is L − Σ P over all functions: what on-demand
+	// invocations may use of L.
+	OnDemandCapacity int
 	// UnreservedCapacity is U (UnreservedConcurrentExecutions).
 	UnreservedCapacity int
+	// InFlight counts every running invocation, on-demand and provisioned.
+	InFlight int
+	// OnDemandInFlight counts the running on-demand invocations.
+	OnDemandInFlight int
 	// UnreservedInFlight counts the invocations admitted to the unreserved
 	// pool that are still running.
 	UnreservedInFlight int
@@ -64,10 +72,14 @@ type TargetState struct {
 func (c *Controller) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	caps, n := c.caps.Load(), c.inFlight.Load()
 	s := Snapshot{
 		AccountLimit:       int(c.limit),
-		UnreservedCapacity: int(c.unreservedCap.Load()),
-		UnreservedInFlight: int(c.unreservedInFlight.Load()),
+		OnDemandCapacity:   field(caps, onDemandShift),
+		UnreservedCapacity: field(caps, unreservedShift),
+		InFlight:           field(n, 0),
+		OnDemandInFlight:   field(n, onDemandShift),
+		UnreservedInFlight: field(n, unreservedShift),
 		Throttles: map[string]uint64{
 			awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded: c.throttledReserved.Load(),
 			awserr.ReasonConcurrentInvocationLimitExceeded:                 c.throttledUnreserved.Load(),

@@ -2,10 +2,12 @@ package admission
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/awserr"
 )
@@ -133,72 +135,112 @@ func TestStorm(t *testing.T) {
 }
 
 // TestStormWithSettingsChanging runs the storm while the control plane keeps
-// changing every setting, then checks that no count went astray: every
-// counter is zero after the last release and every pool admits exactly its
-// capacity again.
+// changing every setting at random: reservations put and removed, functions
+// removed, provisioned concurrency configured, allocated and cleared, the
+// account limit moved (never above 16). At every moment the invocations the
+// test itself counts as running (from a successful Acquire to just before
+// its Release) must be at most 16, whatever the settings did to the pools
+// under them. Afterwards no count may have gone astray: every counter is
+// zero after the last release and every pool admits exactly its capacity
+// again.
 func TestStormWithSettingsChanging(t *testing.T) {
 	const (
-		workers    = 32
-		iterations = 300
-		changes    = 300
+		workers = 32
+		changes = 2000
+		limit   = 16
 	)
-	c := New(16)
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	c := New(limit)
 	stormConfig(c)
+	functions := []string{"r", "p", "u0", "gone"}
+	targets := []string{"$LATEST", "1", "live"}
 	invocations := []struct{ function, target string }{
 		{"r", "$LATEST"}, {"r", "live"}, {"p", "1"}, {"p", "$LATEST"}, {"u0", "$LATEST"}, {"gone", "1"},
+		{"u0", "live"}, {"gone", "$LATEST"},
 	}
 
 	var (
-		wg     sync.WaitGroup
-		hammer sync.WaitGroup
-		failed atomic.Bool
+		wg      sync.WaitGroup
+		hammer  sync.WaitGroup
+		failed  atomic.Bool
+		done    atomic.Bool
+		running atomic.Int64 // counted by the test around each admitted slot
+		peak    atomic.Int64
+		// attempts counts Acquire calls, so that changes keep pace with
+		// them; admitted counts the successful ones.
+		attempts, admitted atomic.Int64
 	)
 	for w := range workers {
 		hammer.Go(func() {
-			for i := range iterations {
+			for i := 0; !done.Load() && !failed.Load(); i++ {
 				inv := invocations[(w+i)%len(invocations)]
 				s, err := c.Acquire(inv.function, inv.target)
+				attempts.Add(1)
 				if err != nil {
+					if e, ok := awserr.As(err); !ok || e.Code != awserr.TooManyRequests {
+						t.Errorf("Acquire(%q, %q): %v", inv.function, inv.target, err)
+						failed.Store(true)
+					}
+					// Throttled: back off, so that the goroutine
+					// changing the settings keeps its turn.
+					runtime.Gosched()
 					continue
 				}
-				for range i % 3 {
+				admitted.Add(1)
+				n := running.Add(1)
+				if n > limit {
+					t.Errorf("%d invocations running at once, account limit %d", n, limit)
+					failed.Store(true)
+				}
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				// Hold the slot so that settings change under it.
+				for range (w + i) % 8 {
 					runtime.Gosched()
 				}
+				running.Add(-1)
 				s.Release()
 			}
 		})
 	}
 	wg.Go(func() {
-		for i := range changes {
-			switch i % 7 {
-			case 0:
-				c.SetReserved("r", i%6, true)
-			case 1:
-				c.SetReserved("r", 0, false)
-			case 2:
-				c.SetProvisioned("p", "1", i%4)
-			case 3:
-				c.SetProvisionedConfigured("r", "live", i%3)
-			case 4:
-				c.SetAccountLimit(10 + i%10)
-			case 5:
-				c.RemoveFunction("gone")
-			case 6:
-				c.SetProvisioned("r", "live", i%3)
-				c.SetReserved("gone", 1, true)
-				c.SetProvisionedConfigured("gone", "1", 1)
-				c.SetProvisioned("gone", "1", 1)
+		defer done.Store(true)
+		rng := rand.New(rand.NewPCG(seed, 1))
+		for range changes {
+			if failed.Load() {
+				return
 			}
-			runtime.Gosched()
+			f := functions[rng.IntN(len(functions))]
+			tg := targets[1+rng.IntN(2)]
+			switch rng.IntN(7) {
+			case 0, 1:
+				c.SetReserved(f, rng.IntN(7), true)
+			case 2:
+				c.SetReserved(f, 0, false)
+			case 3:
+				c.SetProvisionedConfigured(f, tg, rng.IntN(4))
+			case 4:
+				c.SetProvisioned(f, tg, rng.IntN(4))
+			case 5:
+				c.RemoveFunction(f)
+			case 6:
+				c.SetAccountLimit(limit - rng.IntN(7))
+			}
+			// Let some invocations be judged under the new settings
+			// before the next change.
+			for next := attempts.Load() + int64(rng.IntN(64)); attempts.Load() < next && !failed.Load(); {
+				runtime.Gosched()
+			}
 		}
 	})
-	// Counts may pass a limit that has just been lowered, but never go
-	// below zero.
+	// Counts may pass a pool's limit that has just been lowered, but never
+	// go below zero, and never take the account past its limit.
 	wg.Go(func() {
-		for range changes {
+		for !done.Load() {
 			s := c.Snapshot()
-			if s.UnreservedInFlight < 0 {
-				t.Errorf("UnreservedInFlight = %d", s.UnreservedInFlight)
+			if s.UnreservedInFlight < 0 || s.InFlight > limit {
+				t.Errorf("UnreservedInFlight = %d, InFlight = %d", s.UnreservedInFlight, s.InFlight)
 				failed.Store(true)
 			}
 			for _, f := range s.Functions {
@@ -215,9 +257,19 @@ func TestStormWithSettingsChanging(t *testing.T) {
 	})
 	hammer.Wait()
 	wg.Wait()
+	t.Logf("%d admitted, peak %d running", admitted.Load(), peak.Load())
+	if failed.Load() {
+		return
+	}
 
 	checkIdle(t, c)
-	c.RemoveFunction("gone")
+	for _, f := range functions {
+		c.RemoveFunction(f)
+	}
+	if s := c.Snapshot(); len(s.Functions) != 0 {
+		t.Errorf("functions left after removing all with nothing running: %+v", s.Functions)
+	}
+	c.SetAccountLimit(limit)
 	stormConfig(c)
 	checkFullCapacity(t, c)
 }
@@ -237,4 +289,43 @@ func checkFullCapacity(t *testing.T, c *Controller) {
 	acquire(t, c, "p", "1", throttledUnreserved)
 	releaseAll(slots)
 	checkIdle(t, c)
+}
+
+// TestRemoveFunctionRacesWithAcquire removes a function while an Acquire of
+// it is under way, over and over: an admitted slot must always be counted on
+// the entry that holds the name afterwards, never on one taken out of the
+// map, so that the name created again counts it.
+func TestRemoveFunctionRacesWithAcquire(t *testing.T) {
+	c := New(10)
+	for i := range 3000 {
+		var (
+			wg   sync.WaitGroup
+			s    *Slot
+			err  error
+			gate = make(chan struct{})
+		)
+		wg.Go(func() {
+			<-gate
+			s, err = c.Acquire("f", "$LATEST")
+		})
+		wg.Go(func() {
+			<-gate
+			c.RemoveFunction("f")
+		})
+		close(gate)
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		if fs, ok := c.Function("f"); !ok || fs.OnDemandInFlight != 1 {
+			t.Fatalf("round %d: admitted slot not counted on the function's entry: %+v, %v", i, fs, ok)
+		}
+		c.SetReserved("f", 1, true)
+		acquire(t, c, "f", "$LATEST", throttledReserved)
+		s.Release()
+		c.RemoveFunction("f")
+		if _, ok := c.Function("f"); ok {
+			t.Fatalf("round %d: entry kept with nothing running", i)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -310,6 +311,172 @@ func TestUnreservedPool(t *testing.T) {
 		if b != throttleBody("ConcurrentInvocationLimitExceeded") {
 			t.Errorf("throttle body %s", b)
 		}
+	}
+}
+
+// invokeAll invokes the targets at once through the SDK client with event
+// and returns the answers of those that ran and the Reasons of the throttled.
+func invokeAll(t *testing.T, n *node, targets []string, event string) (answers []answer, reasons []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	gate := make(chan struct{})
+	for _, target := range targets {
+		wg.Go(func() {
+			<-gate
+			out, err := n.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(target), Payload: []byte(event)})
+			mu.Lock()
+			defer mu.Unlock()
+			var throttle *types.TooManyRequestsException
+			switch {
+			case err == nil && out.FunctionError == nil:
+				var a answer
+				if err := json.Unmarshal(out.Payload, &a); err != nil {
+					t.Errorf("%s: payload %s: %v", target, out.Payload, err)
+				}
+				answers = append(answers, a)
+			case errors.As(err, &throttle):
+				if st := lambdatest.Status(t, err); st != 429 {
+					t.Errorf("%s: throttle with status %d", target, st)
+				}
+				reasons = append(reasons, string(throttle.Reason))
+			case err != nil:
+				t.Errorf("%s: %v", target, err)
+			default:
+				t.Errorf("%s: function error %s: %s", target, aws.ToString(out.FunctionError), out.Payload)
+			}
+		})
+	}
+	close(gate)
+	wg.Wait()
+	return answers, reasons
+}
+
+// waitInHandler waits until n invocations of testfn are inside their
+// handlers, as counted in its inflight_dir.
+func waitInHandler(t *testing.T, dir string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d invocations entered their handler", len(entries), n)
+		}
+	}
+}
+
+// TestReservationGoneWhileItsInvocationsRun: with L = 12 and M = 10, a
+// reserves 2 and runs 2 invocations; its reservation goes while they run
+// (DeleteFunctionConcurrency, or DeleteFunction with the function). The
+// unreserved pool is 12 again at once, but a's 2 still count against the
+// account until they end: of 12 parallel invocations of b, 10 run, and no
+// handler ever sees more than 12 running.
+func TestReservationGoneWhileItsInvocationsRun(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"DeleteFunctionConcurrency", "DeleteFunction"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: 10})
+			n.createGo(t, "a")
+			n.createGo(t, "b")
+			n.reserve(t, "a", 2)
+			dir := t.TempDir()
+			var running sync.WaitGroup
+			aErrs := make([]error, 2)
+			for i := range aErrs {
+				running.Go(func() {
+					_, aErrs[i] = n.invoke(t, "a", fmt.Sprintf(`{"sleep_ms":2500,"inflight_dir":%q}`, dir))
+				})
+			}
+			waitInHandler(t, dir, 2)
+			var err error
+			if how == "DeleteFunction" {
+				_, err = n.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("a")})
+			} else {
+				_, err = n.client.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("a")})
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings, err := n.client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u := aws.ToInt32(settings.AccountLimit.UnreservedConcurrentExecutions); u != 12 {
+				t.Errorf("UnreservedConcurrentExecutions = %d, want 12", u)
+			}
+
+			answers, reasons := invokeAll(t, n, repeat("b", 12), fmt.Sprintf(`{"sleep_ms":300,"inflight_dir":%q}`, dir))
+			if len(answers) != 10 || len(reasons) != 2 {
+				t.Errorf("with a's 2 running, %d of 12 invocations of b ran and %d were throttled; want 10 and 2", len(answers), len(reasons))
+			}
+			for _, r := range reasons {
+				if r != "ConcurrentInvocationLimitExceeded" {
+					t.Errorf("throttle Reason %q, want ConcurrentInvocationLimitExceeded", r)
+				}
+			}
+			for _, a := range answers {
+				if a.Inflight > 12 {
+					t.Errorf("a handler saw %d invocations running, account limit 12", a.Inflight)
+				}
+			}
+			running.Wait()
+			for _, err := range aErrs {
+				if err != nil {
+					t.Errorf("a's invocation: %v", err)
+				}
+			}
+
+			// With a's invocations over, b has the whole account.
+			answers, reasons = invokeAll(t, n, repeat("b", 12), `{"sleep_ms":300}`)
+			if len(answers) != 12 {
+				t.Errorf("after a's invocations ended, %d of 12 invocations of b ran (throttled: %v)", len(answers), reasons)
+			}
+		})
+	}
+}
+
+// TestFunctionCreatedAgainWhileTheOldOneRuns: a function deleted while its
+// invocation runs, created again under the same name and reserved 1, is
+// throttled by its reservation until the old invocation ends: it still runs
+// under that name.
+func TestFunctionCreatedAgainWhileTheOldOneRuns(t *testing.T) {
+	t.Parallel()
+	n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: 10})
+	n.createGo(t, "a")
+	n.reserve(t, "a", 1)
+	dir := t.TempDir()
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.invoke(t, "a", fmt.Sprintf(`{"sleep_ms":2500,"inflight_dir":%q}`, dir))
+		done <- err
+	}()
+	waitInHandler(t, dir, 1)
+	if _, err := n.client.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("a")}); err != nil {
+		t.Fatal(err)
+	}
+	n.createGo(t, "a")
+	n.reserve(t, "a", 1)
+
+	_, err := n.invoke(t, "a", `{}`)
+	var throttle *types.TooManyRequestsException
+	if !errors.As(err, &throttle) || lambdatest.Status(t, err) != 429 {
+		t.Fatalf("invoke while the deleted function's invocation runs: %v, want a 429 TooManyRequestsException", err)
+	}
+	if throttle.Reason != types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded {
+		t.Errorf("Reason %q, want ReservedFunctionConcurrentInvocationLimitExceeded", throttle.Reason)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the old invocation: %v", err)
+	}
+	out, err := n.invoke(t, "a", `{}`)
+	if err != nil || out.StatusCode != 200 {
+		t.Fatalf("invoke after the old invocation ended: %v", err)
 	}
 }
 
