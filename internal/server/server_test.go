@@ -381,7 +381,7 @@ func TestReservationGoneWhileItsInvocationsRun(t *testing.T) {
 	for _, how := range []string{"DeleteFunctionConcurrency", "DeleteFunction"} {
 		t.Run(how, func(t *testing.T) {
 			t.Parallel()
-			n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: 10})
+			n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: new(10)})
 			n.createGo(t, "a")
 			n.createGo(t, "b")
 			n.reserve(t, "a", 2)
@@ -447,7 +447,7 @@ func TestReservationGoneWhileItsInvocationsRun(t *testing.T) {
 // under that name.
 func TestFunctionCreatedAgainWhileTheOldOneRuns(t *testing.T) {
 	t.Parallel()
-	n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: 10})
+	n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: new(10)})
 	n.createGo(t, "a")
 	n.reserve(t, "a", 1)
 	dir := t.TempDir()
