@@ -192,8 +192,10 @@ func (n *Node) build() error {
 	}
 	n.prov = provision.New(n.envs, n.adm, o.Logger.With("part", "provision"))
 	// The in-memory owners of what the store holds hear of every committed
-	// change from its feed, in order; nothing else tells them.
-	for _, sub := range []store.Subscriber{control.AdmissionFeed(n.adm, o.AccountConcurrency), control.RetireFeed(n.envs), n.prov} {
+	// change from its feed, in order; nothing else tells them. The
+	// provisioner goes first: a deleted function's provisioned slots are
+	// given back before admission forgets the function.
+	for _, sub := range []store.Subscriber{n.prov, control.AdmissionFeed(n.adm, o.AccountConcurrency), control.RetireFeed(n.envs)} {
 		if err := n.db.Subscribe(sub); err != nil {
 			return err
 		}
