@@ -277,7 +277,7 @@ func (e *env) appendOutputLocked(b []byte) {
 	e.out = append(e.out, b...)
 	if len(e.out) > maxLogBuffer {
 		cut := len(e.out) - maxLogBuffer/2
-		e.m.writeLog(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
+		e.m.logs.write(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
 		e.out = e.out[:copy(e.out, e.out[cut:])]
 		e.dropMarksLocked(cut)
 	}
@@ -306,6 +306,21 @@ func (e *env) appendLog(b []byte) {
 	e.logMu.Unlock()
 }
 
+// unlog removes a START line written for an invocation that never reached
+// the function.
+func (e *env) unlog(line []byte) {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	if i := bytes.LastIndex(e.out, line); i >= 0 {
+		e.out = append(e.out[:i], e.out[i+len(line):]...)
+		for k := range e.marks {
+			if e.marks[k].off > i {
+				e.marks[k].off = max(i, e.marks[k].off-len(line))
+			}
+		}
+	}
+}
+
 // takeLog returns a copy of the log accumulated since the last take and
 // writes it to the function's log file.
 func (e *env) takeLog() []byte {
@@ -316,7 +331,7 @@ func (e *env) takeLog() []byte {
 	}
 	log := make([]byte, len(e.out))
 	copy(log, e.out)
-	e.m.writeLog(e.spec.Function, e.spec.Version, e.out, e.marks)
+	e.m.logs.write(e.spec.Function, e.spec.Version, e.out, e.marks)
 	if cap(e.out) > keepLogBuffer {
 		e.out = nil
 	} else {
