@@ -80,9 +80,9 @@ type env struct {
 
 	// Guarded by Manager.mu.
 	busy     bool
-	lastUsed time.Time
-	pinned   bool // provisioned: never reaped for idleness, counted by Live
-	doomed   bool // decided to stop: never handed out or counted again
+	lastUsed time.Time // on Manager.clock
+	pinned   bool      // provisioned: never reaped for idleness, counted by Live
+	doomed   bool      // decided to stop: never handed out or counted again
 }
 
 func newEnv(m *Manager, spec *Spec, gen uint64) *env {
@@ -118,7 +118,7 @@ func (e *env) start(l launch) error {
 		return fmt.Errorf("execenv: %w", err)
 	}
 	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
-		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse)); err != nil {
+		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock)); err != nil {
 		return err
 	}
 	r, w, err := os.Pipe()
@@ -355,6 +355,7 @@ func (e *env) peakMB() int {
 	// file.
 	// Reading /proc costs more than a small invocation; the peak only
 	// grows, so a reading at most peakEvery old is a close lower bound.
+	// peakEvery paces a cost of this machine: wall clock.
 	if now := time.Now(); !e.exitedNow() && now.Sub(e.peakAt) >= peakEvery {
 		e.peakAt = now
 		if kb, ok := peakRSS(e.status, e.statusBuf); ok && kb > e.peakKB {

@@ -24,6 +24,13 @@
 // documents that go with them; runtime.go and environ.go how a runtime is
 // launched and the environment variables it gets.
 //
+// Time: what decides when something happens to an environment or an
+// invocation (idle reaping, the Init timeout, an invocation's deadline)
+// reads Config.Clock, clock.Real unless set, so that tests and simulators
+// can run it on virtual time. What measures a real process stays on the
+// wall clock: Duration and Init Duration, the log file's stamps, the pace
+// of memory readings; a virtual clock need not move while a process runs.
+//
 // Ownership: the Manager owns every environment and the log files; an
 // environment owns its process, its Runtime API server, and two goroutines
 // (one reaps the process, one reads its output). Stopping an environment
@@ -36,6 +43,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/lambdad/lambdad/internal/clock"
 )
 
 // ErrClosed is returned by calls on a closed Manager, and by invocations
@@ -110,6 +119,9 @@ type Config struct {
 	LogDir      string        // LogDir/<function>.log receives every invocation's log; "" for none
 	TempRoot    string        // parent of the Manager's private directory (default os.TempDir())
 	MaxResponse int           // largest response payload (default 6291556)
+	// Clock decides when idle environments are reaped, Init times out and
+	// invocations reach their deadline; nil means clock.Real.
+	Clock clock.Clock
 }
 
 // Stats is a snapshot of the Manager's environments.

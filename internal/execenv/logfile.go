@@ -44,7 +44,8 @@ type logFile struct {
 // it, so a virtual clock that stands still must not hold lines back.
 const logFlushEvery = 200 * time.Millisecond
 
-// newLogFiles prepares the log files under dir and starts their flusher.
+// newLogFiles prepares the log files under dir and starts their flusher;
+// with dir "" there is nothing to flush, and no flusher.
 func newLogFiles(dir string, log *slog.Logger) *logFiles {
 	l := &logFiles{
 		dir:   dir,
@@ -53,7 +54,11 @@ func newLogFiles(dir string, log *slog.Logger) *logFiles {
 		done:  make(chan struct{}),
 		files: map[string]*logFile{},
 	}
-	go l.flusher()
+	if dir == "" {
+		close(l.done)
+	} else {
+		go l.flusher()
+	}
 	return l
 }
 

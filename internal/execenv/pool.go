@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
 	"github.com/lambdad/lambdad/runtimes"
 )
@@ -27,7 +28,8 @@ import (
 type Manager struct {
 	cfg     Config
 	log     *slog.Logger
-	root    string // private directory: runtimes and TMPDIRs; removed by Close
+	clock   clock.Clock // cfg.Clock
+	root    string      // private directory: runtimes and TMPDIRs; removed by Close
 	shimDir string
 	python  *interpreter
 	node    *interpreter
@@ -72,6 +74,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = runtimeapi.DefaultMaxResponse
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real
+	}
 	if cfg.LogDir != "" {
 		if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 			return nil, fmt.Errorf("execenv: %w", err)
@@ -100,6 +105,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg:        cfg,
 		log:        cfg.Logger,
+		clock:      cfg.Clock,
 		root:       root,
 		shimDir:    shimDir,
 		python:     newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
@@ -111,7 +117,11 @@ func NewManager(cfg Config) (*Manager, error) {
 		all:        map[*env]struct{}{},
 		gen:        map[string]uint64{},
 	}
-	go m.reaper(min(max(cfg.IdleTimeout/4, 10*time.Millisecond), 30*time.Second))
+	every := min(max(cfg.IdleTimeout/4, 10*time.Millisecond), 30*time.Second)
+	// The timer is set here rather than in the goroutine, so that it is on
+	// the clock by the time NewManager returns: a virtual clock advanced
+	// right after fires it.
+	go m.reaper(m.clock.NewTimer(every), every)
 	return m, nil
 }
 
@@ -266,7 +276,7 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 	if e == nil {
 		return nil, nil, 0, ErrClosed
 	}
-	t0 := time.Now()
+	t0 := time.Now() // for Init Duration, a measurement: wall clock
 	if err := e.start(l); err != nil {
 		var bad *errInvalidEntrypoint
 		if errors.As(err, &bad) {
@@ -281,7 +291,7 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 		}
 		return nil, nil, 0, err
 	}
-	ictx, cancel := context.WithTimeout(ctx, m.cfg.InitTimeout)
+	ictx, cancel := withTimeout(ctx, m.clock, m.cfg.InitTimeout)
 	err = e.srv.WaitInit(ictx)
 	cancel()
 	initDur := time.Since(t0)
@@ -296,7 +306,7 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 		res = e.initFailure(req.RequestID, initDur, ie.Type, ie.Payload, false)
 	case errors.Is(err, errProcessExited) && !m.isClosed():
 		res = e.initFailure(req.RequestID, initDur, "Runtime.ExitError", exitPayload(req.RequestID, e.exitReason()), true)
-	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() == nil && errors.Is(err, context.Canceled) && errors.Is(context.Cause(ictx), context.DeadlineExceeded):
 		res = e.initFailure(req.RequestID, initDur, "Sandbox.Timedout", timeoutPayload(req.RequestID, m.cfg.InitTimeout), false)
 	}
 	m.discard(e)
@@ -328,12 +338,15 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 	}
 	startLine := appendStart(nil, id, e.spec.Version)
 	e.appendLog(startLine)
+	// start is on the wall clock: Duration, which REPORT states and
+	// billing rounds, is how long the real process took. The deadline,
+	// which decides when the invocation is cut off, is on m.clock.
 	start := time.Now()
 	inv := &e.inv
 	*inv = runtimeapi.Invocation{
 		RequestID:          id,
 		Payload:            req.Payload,
-		Deadline:           start.Add(e.spec.Timeout),
+		Deadline:           m.clock.Now().Add(e.spec.Timeout),
 		InvokedFunctionARN: arn,
 		TraceID:            newTraceID(start),
 		ClientContext:      req.ClientContext,
@@ -453,7 +466,7 @@ func (m *Manager) release(e *env) {
 		m.discard(e)
 		return
 	}
-	e.lastUsed = time.Now()
+	e.lastUsed = m.clock.Now()
 	m.idle[e.key] = append(m.idle[e.key], e)
 	m.mu.Unlock()
 }
@@ -619,20 +632,23 @@ func (m *Manager) Close() error {
 	return nil
 }
 
-// reaper stops environments idle for longer than IdleTimeout.
-func (m *Manager) reaper(every time.Duration) {
+// reaper stops environments idle for longer than IdleTimeout, looking
+// every interval on m.clock; t is its timer, set to every.
+func (m *Manager) reaper(t clock.Timer, every time.Duration) {
 	defer close(m.reaperDone)
-	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.reaperStop:
 			return
-		case now := <-t.C:
-			for _, e := range m.expired(now) {
-				e.stop()
-			}
+		case <-t.C():
 		}
+		// The time is asked of the clock, as release does for lastUsed,
+		// rather than taken from what the timer delivered.
+		for _, e := range m.expired(m.clock.Now()) {
+			e.stop()
+		}
+		t.Reset(every)
 	}
 }
 
@@ -656,6 +672,19 @@ func (m *Manager) expired(now time.Time) []*env {
 	}
 	m.stats.Reaped += uint64(len(out))
 	return out
+}
+
+// withTimeout is context.WithTimeout on c's time: once d has passed on c,
+// the returned context is cancelled with the cause
+// context.DeadlineExceeded (its Err is then context.Canceled, as for any
+// cause).
+func withTimeout(parent context.Context, c clock.Clock, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := c.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(context.Canceled)
+	}
 }
 
 // newTraceID makes an X-Ray trace header: Root=1-<8 hex time>-<24 hex>;
