@@ -1,3 +1,7 @@
+// This file is one execution environment: its process and private
+// TMPDIR, the goroutines that reap the process and read its output, the
+// in-memory log of the invocation it runs, and stopping it all.
+
 package execenv
 
 import (
