@@ -1,3 +1,7 @@
+// This file is one execution environment: its process and private
+// TMPDIR, the goroutines that reap the process and read its output, the
+// in-memory log of the invocation it runs, and stopping it all.
+
 package execenv
 
 import (
@@ -80,9 +84,9 @@ type env struct {
 
 	// Guarded by Manager.mu.
 	busy     bool
-	lastUsed time.Time
-	pinned   bool // provisioned: never reaped for idleness, counted by Live
-	doomed   bool // decided to stop: never handed out or counted again
+	lastUsed time.Time // on Manager.clock
+	pinned   bool      // provisioned: never reaped for idleness, counted by Live
+	doomed   bool      // decided to stop: never handed out or counted again
 }
 
 func newEnv(m *Manager, spec *Spec, gen uint64) *env {
@@ -118,7 +122,7 @@ func (e *env) start(l launch) error {
 		return fmt.Errorf("execenv: %w", err)
 	}
 	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
-		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse)); err != nil {
+		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock)); err != nil {
 		return err
 	}
 	r, w, err := os.Pipe()
@@ -277,7 +281,7 @@ func (e *env) appendOutputLocked(b []byte) {
 	e.out = append(e.out, b...)
 	if len(e.out) > maxLogBuffer {
 		cut := len(e.out) - maxLogBuffer/2
-		e.m.writeLog(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
+		e.m.logs.write(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
 		e.out = e.out[:copy(e.out, e.out[cut:])]
 		e.dropMarksLocked(cut)
 	}
@@ -306,6 +310,21 @@ func (e *env) appendLog(b []byte) {
 	e.logMu.Unlock()
 }
 
+// unlog removes a START line written for an invocation that never reached
+// the function.
+func (e *env) unlog(line []byte) {
+	e.logMu.Lock()
+	defer e.logMu.Unlock()
+	if i := bytes.LastIndex(e.out, line); i >= 0 {
+		e.out = append(e.out[:i], e.out[i+len(line):]...)
+		for k := range e.marks {
+			if e.marks[k].off > i {
+				e.marks[k].off = max(i, e.marks[k].off-len(line))
+			}
+		}
+	}
+}
+
 // takeLog returns a copy of the log accumulated since the last take and
 // writes it to the function's log file.
 func (e *env) takeLog() []byte {
@@ -316,7 +335,7 @@ func (e *env) takeLog() []byte {
 	}
 	log := make([]byte, len(e.out))
 	copy(log, e.out)
-	e.m.writeLog(e.spec.Function, e.spec.Version, e.out, e.marks)
+	e.m.logs.write(e.spec.Function, e.spec.Version, e.out, e.marks)
 	if cap(e.out) > keepLogBuffer {
 		e.out = nil
 	} else {
@@ -340,6 +359,7 @@ func (e *env) peakMB() int {
 	// file.
 	// Reading /proc costs more than a small invocation; the peak only
 	// grows, so a reading at most peakEvery old is a close lower bound.
+	// peakEvery paces a cost of this machine: wall clock.
 	if now := time.Now(); !e.exitedNow() && now.Sub(e.peakAt) >= peakEvery {
 		e.peakAt = now
 		if kb, ok := peakRSS(e.status, e.statusBuf); ok && kb > e.peakKB {

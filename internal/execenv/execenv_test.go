@@ -652,10 +652,15 @@ func TestRevisionKeysEnvironments(t *testing.T) {
 	}
 }
 
+// TestIdleReaping is the whole path with a real process: the reaper, on
+// the Manager's clock, stops the environment and its process. When it
+// decides to is TestIdleReaper's subject, on virtual time.
 func TestIdleReaping(t *testing.T) {
-	m := newManager(t, Config{IdleTimeout: 100 * time.Millisecond})
+	clk := newManualClock()
+	m := newManager(t, Config{Clock: clk})
 	spec := goSpec("reap")
 	pid, _ := pidOf(t, m, spec)
+	clk.Advance(DefaultIdleTimeout + 30*time.Second) // and one reaper interval
 	eventually(t, "the idle environment to be reaped", func() bool {
 		st := m.Stats()
 		return st.Reaped == 1 && st.Idle == 0 && !alive(pid)
@@ -788,7 +793,8 @@ func TestPrewarm(t *testing.T) {
 }
 
 func TestProvisionedPool(t *testing.T) {
-	m := newManager(t, Config{IdleTimeout: 50 * time.Millisecond})
+	clk := newManualClock()
+	m := newManager(t, Config{Clock: clk})
 	prov := goSpec("prov")
 	prov.InitType = "provisioned-concurrency"
 	for range 2 {
@@ -807,6 +813,7 @@ func TestProvisionedPool(t *testing.T) {
 	if !res.ColdStart || !bytes.Contains(res.Payload, []byte(`"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand"`)) {
 		t.Fatalf("on-demand invocation: cold=%v %s", res.ColdStart, res.Payload)
 	}
+	clk.Advance(DefaultIdleTimeout + 30*time.Second) // and one reaper interval
 	eventually(t, "the on-demand environment to be reaped", func() bool { return m.Stats().Reaped == 1 })
 	if st := m.Stats(); st.Idle != 2 || m.Live(prov) != 2 {
 		t.Fatalf("pinned environments after reaping: %+v, Live %d", st, m.Live(prov))

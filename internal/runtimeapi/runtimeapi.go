@@ -19,6 +19,13 @@
 // An id other than the current invocation's is answered 400
 // InvalidRequestID; a second answer to the current one is answered 403
 // InvalidStateTransition.
+//
+// An invocation's deadline is a time on the Server's clock (WithClock;
+// clock.Real by default): Invoke gives up when that clock reaches it. The
+// guards against a misbehaving peer (the header read timeout, the grace
+// Close gives open connections) stay on the wall clock: they bound waits on
+// real connections, which a virtual clock that stands still must not
+// prolong.
 package runtimeapi
 
 import (
@@ -35,6 +42,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/lambdad/lambdad/internal/clock"
 )
 
 // APIVersion is the path prefix of every Runtime API route.
@@ -75,7 +84,7 @@ var (
 type Invocation struct {
 	RequestID          string
 	Payload            []byte
-	Deadline           time.Time // sent as Lambda-Runtime-Deadline-Ms; Invoke gives up when it passes
+	Deadline           time.Time // sent as Lambda-Runtime-Deadline-Ms; Invoke gives up when the Server's clock passes it
 	InvokedFunctionARN string
 	TraceID            string
 	ClientContext      string // decoded JSON; header omitted when empty
@@ -125,6 +134,7 @@ type call struct {
 type Server struct {
 	log         *slog.Logger
 	maxResponse int
+	clock       clock.Clock
 	ln          net.Listener
 	hs          *http.Server
 
@@ -146,7 +156,7 @@ type Server struct {
 
 	// invokeMu serialises Invoke and owns timer and scratch.
 	invokeMu sync.Mutex
-	timer    *time.Timer
+	timer    clock.Timer // of clock: fires at the invocation's deadline
 	// scratch collects chunked bodies so only the exact-size copy is
 	// allocated per answer; used only by the single handler that moved the
 	// call to stateAnswering.
@@ -176,30 +186,45 @@ func WithMaxResponse(n int) Option {
 	}
 }
 
+// WithClock sets the clock deadlines are read on (default clock.Real).
+func WithClock(c clock.Clock) Option {
+	return func(s *Server) {
+		if c != nil {
+			s.clock = c
+		}
+	}
+}
+
 // New starts a Runtime API server on 127.0.0.1 on a free port.
 func New(logger *slog.Logger, opts ...Option) (*Server, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("runtimeapi: listen: %w", err)
 	}
+	return serve(ln, logger, opts...), nil
+}
+
+// serve starts a Server on ln, which it owns from then on.
+func serve(ln net.Listener, logger *slog.Logger, opts ...Option) *Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Server{
 		log:         logger,
 		maxResponse: DefaultMaxResponse,
+		clock:       clock.Real,
 		ln:          ln,
 		work:        make(chan *call),
 		answered:    make(chan struct{}, 1),
 		done:        make(chan struct{}),
 		initDone:    make(chan struct{}),
 		serveDone:   make(chan struct{}),
-		timer:       time.NewTimer(time.Hour),
 	}
-	s.timer.Stop()
 	for _, o := range opts {
 		o(s)
 	}
+	s.timer = s.clock.NewTimer(time.Hour)
+	s.timer.Stop()
 	mux := http.NewServeMux()
 	const p = "/" + APIVersion + "/runtime/"
 	mux.HandleFunc("GET "+p+"invocation/next", s.handleNext)
@@ -218,7 +243,7 @@ func New(logger *slog.Logger, opts ...Option) (*Server, error) {
 			logger.Warn("runtime API server stopped", "err", err)
 		}
 	}()
-	return s, nil
+	return s
 }
 
 // Addr is the host:port the runtime reaches the API at (the value of
@@ -257,7 +282,8 @@ func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		s.Abort(ErrClosed)
 		// Handlers return promptly once done is closed; a handler stuck
-		// reading a body from a silent peer is cut off by Close below.
+		// reading a body from a silent peer is cut off by Close below,
+		// after a grace on the wall clock (see the package comment).
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if err := s.hs.Shutdown(ctx); err != nil {
 			s.hs.Close()
@@ -341,9 +367,16 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Response, error) 
 
 	var timeout <-chan time.Time
 	if !inv.Deadline.IsZero() {
-		s.timer.Reset(time.Until(inv.Deadline))
+		// A time.Timer keeps no stale fire once stopped; a timer of
+		// another clock might, from an invocation that ended at its
+		// deadline.
+		select {
+		case <-s.timer.C():
+		default:
+		}
+		s.timer.Reset(inv.Deadline.Sub(s.clock.Now()))
 		defer s.timer.Stop()
-		timeout = s.timer.C
+		timeout = s.timer.C()
 	}
 
 	select {

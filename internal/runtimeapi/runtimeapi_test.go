@@ -8,11 +8,16 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/lambdad/lambdad/internal/clock"
 )
 
 // runtime is a minimal Runtime API client, as a runtime process would use.
@@ -22,16 +27,87 @@ type runtime struct {
 	hc   *http.Client
 }
 
+// newServer starts a Server on a real loopback socket, as New does for an
+// environment.
 func newServer(t *testing.T, opts ...Option) (*Server, *runtime) {
 	t.Helper()
 	s, err := New(slog.New(slog.NewTextHandler(t.Output(), nil)), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, newRuntime(t, s, &http.Transport{})
+}
+
+// newPipeServer starts a Server on an in-memory listener, for tests inside
+// a testing/synctest bubble: a goroutine blocked on a real socket is not
+// durably blocked, one blocked on a net.Pipe connection is.
+func newPipeServer(t *testing.T, opts ...Option) (*Server, *runtime) {
+	t.Helper()
+	ln := newPipeListener()
+	s := serve(ln, slog.New(slog.NewTextHandler(t.Output(), nil)), opts...)
+	return s, newRuntime(t, s, &http.Transport{DialContext: ln.dial})
+}
+
+func newRuntime(t *testing.T, s *Server, tr *http.Transport) *runtime {
 	t.Cleanup(func() { s.Close() })
-	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
-	return s, &runtime{t: t, base: "http://" + s.Addr() + "/" + APIVersion + "/runtime/", hc: &http.Client{Transport: tr}}
+	return &runtime{t: t, base: "http://" + s.Addr() + "/" + APIVersion + "/runtime/", hc: &http.Client{Transport: tr}}
+}
+
+// pipeListener hands out the server ends of net.Pipe connections that its
+// dial makes.
+type pipeListener struct {
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func newPipeListener() *pipeListener {
+	return &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *pipeListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *pipeListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
+
+func (l *pipeListener) dial(ctx context.Context, _, _ string) (net.Conn, error) {
+	client, server := net.Pipe()
+	var err error
+	select {
+	case l.conns <- server:
+		return client, nil
+	case <-l.done:
+		err = net.ErrClosed
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	client.Close()
+	server.Close()
+	return nil, err
+}
+
+type pipeAddr struct{}
+
+func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) String() string  { return "runtime-api.pipe:9001" }
+
+// stateOf is the state of s's current invocation.
+func stateOf(s *Server) callState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.c.state
 }
 
 type reply struct {
@@ -191,16 +267,21 @@ func TestInvokeRoundTrip(t *testing.T) {
 
 func TestInvokeBeforeNext(t *testing.T) {
 	// The runtime may ask for work after the invocation is queued.
-	s, rt := newServer(t)
-	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "r", Payload: []byte(`{}`)})
-	time.Sleep(20 * time.Millisecond)
-	if got := wait(t, rt.next()); got.header.Get(HeaderRequestID) != "r" {
-		t.Fatalf("GET /next: %d %s", got.status, got.body)
-	}
-	rt.post("invocation/r/response", `{}`, nil)
-	if res := wait(t, resc); res.err != nil {
-		t.Fatal(res.err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s, rt := newPipeServer(t)
+		resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "r", Payload: []byte(`{}`)})
+		synctest.Wait()
+		if st := stateOf(s); st != stateQueued {
+			t.Fatalf("before GET /next the invocation is in state %d, want queued", st)
+		}
+		if got := wait(t, rt.next()); got.header.Get(HeaderRequestID) != "r" {
+			t.Fatalf("GET /next: %d %s", got.status, got.body)
+		}
+		rt.post("invocation/r/response", `{}`, nil)
+		if res := wait(t, resc); res.err != nil {
+			t.Fatal(res.err)
+		}
+	})
 }
 
 func TestErrorPosts(t *testing.T) {
@@ -357,43 +438,99 @@ func TestUnknownRoute(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	s, rt := newServer(t)
-	nextc := rt.next()
-	_, err := s.Invoke(t.Context(), &Invocation{RequestID: "id", Payload: []byte(`{}`), Deadline: time.Now().Add(50 * time.Millisecond)})
-	if !errors.Is(err, ErrTimedOut) || errors.Is(err, ErrNotDelivered) {
-		t.Fatalf("Invoke = %v, want ErrTimedOut after delivery", err)
-	}
-	wait(t, nextc)
-	wantErrorBody(t, rt.post("invocation/id/response", `1`, nil), 403, "InvalidStateTransition")
+	synctest.Test(t, func(t *testing.T) {
+		s, rt := newPipeServer(t)
+		nextc := rt.next()
+		synctest.Wait() // the runtime waits in GET /next
+		start := time.Now()
+		deadline := start.Add(50 * time.Millisecond)
+		_, err := s.Invoke(t.Context(), &Invocation{RequestID: "id", Payload: []byte(`{}`), Deadline: deadline})
+		if !errors.Is(err, ErrTimedOut) || errors.Is(err, ErrNotDelivered) {
+			t.Fatalf("Invoke = %v, want ErrTimedOut after delivery", err)
+		}
+		if d := time.Since(start); d != 50*time.Millisecond {
+			t.Fatalf("Invoke gave up after %v, want 50ms", d)
+		}
+		got := wait(t, nextc)
+		if h := got.header.Get(HeaderDeadlineMs); h != strconv.FormatInt(deadline.UnixMilli(), 10) {
+			t.Fatalf("%s = %s, want %d", HeaderDeadlineMs, h, deadline.UnixMilli())
+		}
+		wantErrorBody(t, rt.post("invocation/id/response", `1`, nil), 403, "InvalidStateTransition")
 
-	// Never asked for: the deadline passes before delivery.
-	s2, _ := newServer(t)
-	_, err = s2.Invoke(t.Context(), &Invocation{RequestID: "id", Deadline: time.Now().Add(20 * time.Millisecond)})
-	if !errors.Is(err, ErrTimedOut) || !errors.Is(err, ErrNotDelivered) {
-		t.Fatalf("undelivered Invoke = %v", err)
+		// Never asked for: the deadline passes before delivery.
+		s2, _ := newPipeServer(t)
+		start = time.Now()
+		_, err = s2.Invoke(t.Context(), &Invocation{RequestID: "id", Deadline: start.Add(20 * time.Millisecond)})
+		if !errors.Is(err, ErrTimedOut) || !errors.Is(err, ErrNotDelivered) {
+			t.Fatalf("undelivered Invoke = %v", err)
+		}
+		if d := time.Since(start); d != 20*time.Millisecond {
+			t.Fatalf("undelivered Invoke gave up after %v, want 20ms", d)
+		}
+	})
+}
+
+// shiftedClock is clock.Real set shift ahead: its timers run as Real's, its
+// Now is not time.Now.
+type shiftedClock struct {
+	clock.Clock
+	shift time.Duration
+}
+
+func (c shiftedClock) Now() time.Time { return c.Clock.Now().Add(c.shift) }
+
+func TestDeadlineOnServerClock(t *testing.T) {
+	// A deadline is a time on the Server's clock: 50 ms after that clock's
+	// now, whatever time.Now says.
+	for _, shift := range []time.Duration{time.Hour, -time.Hour} {
+		t.Run(shift.String(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				clk := shiftedClock{clock.Real, shift}
+				s, rt := newPipeServer(t, WithClock(clk))
+				nextc := rt.next()
+				synctest.Wait()
+				start := time.Now()
+				deadline := clk.Now().Add(50 * time.Millisecond)
+				_, err := s.Invoke(t.Context(), &Invocation{RequestID: "id", Payload: []byte(`{}`), Deadline: deadline})
+				if !errors.Is(err, ErrTimedOut) {
+					t.Fatalf("Invoke = %v, want ErrTimedOut", err)
+				}
+				if d := time.Since(start); d != 50*time.Millisecond {
+					t.Fatalf("Invoke gave up after %v, want 50ms on the Server's clock", d)
+				}
+				if h := wait(t, nextc).header.Get(HeaderDeadlineMs); h != strconv.FormatInt(deadline.UnixMilli(), 10) {
+					t.Fatalf("%s = %s, want %d", HeaderDeadlineMs, h, deadline.UnixMilli())
+				}
+			})
+		})
 	}
 }
 
 func TestContextCancel(t *testing.T) {
-	s, rt := newServer(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	resc := invokeAsync(ctx, s, &Invocation{RequestID: "a", Payload: []byte(`{}`)})
-	time.Sleep(10 * time.Millisecond)
-	cancel()
-	res := wait(t, resc)
-	if !errors.Is(res.err, context.Canceled) || !errors.Is(res.err, ErrNotDelivered) {
-		t.Fatalf("Invoke = %v", res.err)
-	}
-	// The server is still usable: the event was never delivered.
-	nextc := rt.next()
-	resc = invokeAsync(t.Context(), s, &Invocation{RequestID: "b", Payload: []byte(`{}`)})
-	if got := wait(t, nextc); got.header.Get(HeaderRequestID) != "b" {
-		t.Fatalf("GET /next after cancel: %v", got.header)
-	}
-	rt.post("invocation/b/response", `1`, nil)
-	if res := wait(t, resc); res.err != nil {
-		t.Fatal(res.err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		s, rt := newPipeServer(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		resc := invokeAsync(ctx, s, &Invocation{RequestID: "a", Payload: []byte(`{}`)})
+		synctest.Wait()
+		if st := stateOf(s); st != stateQueued {
+			t.Fatalf("before the cancel the invocation is in state %d, want queued", st)
+		}
+		cancel()
+		res := wait(t, resc)
+		if !errors.Is(res.err, context.Canceled) || !errors.Is(res.err, ErrNotDelivered) {
+			t.Fatalf("Invoke = %v", res.err)
+		}
+		// The server is still usable: the event was never delivered.
+		nextc := rt.next()
+		resc = invokeAsync(t.Context(), s, &Invocation{RequestID: "b", Payload: []byte(`{}`)})
+		if got := wait(t, nextc); got.header.Get(HeaderRequestID) != "b" {
+			t.Fatalf("GET /next after cancel: %v", got.header)
+		}
+		rt.post("invocation/b/response", `1`, nil)
+		if res := wait(t, resc); res.err != nil {
+			t.Fatal(res.err)
+		}
+	})
 }
 
 func TestAbortAndClose(t *testing.T) {

@@ -1,0 +1,217 @@
+// This file owns the function log files: LogDir/<function>.log, opened on
+// first write, written through a buffer, flushed by a goroutine of its own
+// every logFlushEvery and at Close, and the line format (LogLine,
+// ParseLogLine) readers of those files parse.
+
+package execenv
+
+import (
+	"bufio"
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// logFiles is the Manager's set of function log files. Writes are
+// buffered and flushed every logFlushEvery by a goroutine of its own (and
+// when a buffer fills, and at close), so that an invocation does not pay a
+// write system call for its log.
+type logFiles struct {
+	dir string // "" for none: writes are dropped
+	log *slog.Logger
+
+	stop chan struct{} // closed by close: stops the flusher
+	done chan struct{} // closed when the flusher has returned
+
+	mu     sync.Mutex          // guards the following; taken after env.logMu
+	files  map[string]*logFile // per-function log files, opened on first write
+	closed bool                // set by close; later writes are dropped
+}
+
+// logFile is one function's log file.
+type logFile struct {
+	f     *os.File
+	w     *bufio.Writer
+	stamp []byte // a line's prefix, reused
+}
+
+// logFlushEvery bounds how late a line reaches the log file. The flusher
+// runs on the wall clock, not the Manager's Clock: it bounds how stale the
+// file looks to a reader outside lambdad, and nothing in lambdad waits on
+// it, so a virtual clock that stands still must not hold lines back.
+const logFlushEvery = 200 * time.Millisecond
+
+// newLogFiles prepares the log files under dir and starts their flusher;
+// with dir "" there is nothing to flush, and no flusher.
+func newLogFiles(dir string, log *slog.Logger) *logFiles {
+	l := &logFiles{
+		dir:   dir,
+		log:   log,
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		files: map[string]*logFile{},
+	}
+	if dir == "" {
+		close(l.done)
+	} else {
+		go l.flusher()
+	}
+	return l
+}
+
+// flusher writes the buffered logs out every logFlushEvery until close.
+func (l *logFiles) flusher() {
+	defer close(l.done)
+	t := time.NewTicker(logFlushEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		}
+		l.flush()
+	}
+}
+
+// flush writes every buffered log line out to the log files now.
+func (l *logFiles) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for fn, f := range l.files {
+		if err := f.w.Flush(); err != nil {
+			l.log.Warn("writing the function log failed", "function", fn, "err", err)
+		}
+	}
+}
+
+// close stops the flusher, writes out what is buffered and closes every
+// file. Later writes are dropped.
+func (l *logFiles) close() {
+	close(l.stop)
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for _, f := range l.files {
+		f.w.Flush()
+		f.f.Close()
+	}
+	clear(l.files)
+}
+
+// write appends b, output of an environment of version, to the function's
+// log file, each line stamped with the time of the mark in force where it
+// begins (see LogLine). A line that does not end in b (output cut at
+// maxLogBuffer, or left without its newline when an invocation ended) is
+// ended here; its rest becomes a line of its own.
+func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
+	if l.dir == "" || len(b) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return
+	}
+	f := l.files[function]
+	if f == nil {
+		file, err := os.OpenFile(LogFile(l.dir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			l.log.Warn("opening the function log failed", "function", function, "err", err)
+			return
+		}
+		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
+		l.files[function] = f
+	}
+	var off, mi int
+	for off < len(b) {
+		for mi+1 < len(marks) && marks[mi+1].off <= off {
+			mi++
+		}
+		at := time.Now()
+		if mi < len(marks) {
+			at = marks[mi].at
+		}
+		line := b[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i]
+		}
+		off += len(line) + 1
+		f.stamp = appendLogPrefix(f.stamp[:0], at, version)
+		f.w.Write(f.stamp)
+		f.w.Write(line)
+		if err := f.w.WriteByte('\n'); err != nil {
+			l.log.Warn("writing the function log failed", "function", function, "err", err)
+			return
+		}
+	}
+}
+
+// The function log file (LogFile) has one line per line of output, in the
+// order written:
+//
+//	2006-01-02T15:04:05.000Z [VERSION] TEXT
+//
+// the UTC time, on the wall clock, the line's first byte reached lambdad
+// (milliseconds, as CloudWatch Logs keeps them), the version whose
+// environment wrote it in brackets, as in AWS's log stream names ($LATEST
+// or a number), and the line as the function (or lambdad: START, END,
+// REPORT, ...) wrote it. TEXT is what an invocation's
+// LogType=Tail log holds, unstamped.
+const logTimeLayout = "2006-01-02T15:04:05.000Z"
+
+func appendLogPrefix(b []byte, at time.Time, version string) []byte {
+	b = at.UTC().AppendFormat(b, logTimeLayout)
+	b = append(b, " ["...)
+	b = append(b, version...)
+	return append(b, "] "...)
+}
+
+// LogLine is one parsed line of a function log file.
+type LogLine struct {
+	Time    time.Time
+	Version string
+	Text    []byte // aliases the parsed line
+}
+
+// ParseLogLine reads a line of a function log file, without its newline.
+// ok is false for a line not in the format (as files written before it
+// hold).
+func ParseLogLine(line []byte) (l LogLine, ok bool) {
+	stamp, rest, ok := bytes.Cut(line, []byte(" ["))
+	if !ok {
+		return LogLine{}, false
+	}
+	version, text, ok := bytes.Cut(rest, []byte("] "))
+	if !ok || len(version) == 0 {
+		return LogLine{}, false
+	}
+	at, err := time.Parse(logTimeLayout, string(stamp))
+	if err != nil {
+		return LogLine{}, false
+	}
+	return LogLine{Time: at, Version: string(version), Text: text}, true
+}
+
+// FlushLogs writes every buffered log line out to the log files now.
+func (m *Manager) FlushLogs() { m.logs.flush() }
+
+// LogFile is the path of function's log file under logDir. Function names
+// are [A-Za-z0-9_-]; anything else is replaced so a name can never leave
+// logDir.
+func LogFile(logDir, function string) string {
+	b := []byte(function)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 {
+		b = []byte("_")
+	}
+	return filepath.Join(logDir, string(b)+".log")
+}
