@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/lambdad/lambdad/internal/admission"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -43,8 +44,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	// server.Options reads zero as "the default"; from the command line a
 	// zero (or negative) value is a mistake to report, not to replace.
 	switch {
-	case o.AccountConcurrency < 1:
-		return c.usagef("--account-concurrency must be at least 1")
+	case o.AccountConcurrency < 1 || o.AccountConcurrency > admission.MaxConcurrency:
+		return c.usagef("--account-concurrency must be from 1 to %d", admission.MaxConcurrency)
 	case *o.MinUnreserved < 0:
 		return c.usagef("--min-unreserved must be at least 0")
 	case o.IdleTimeout <= 0:
