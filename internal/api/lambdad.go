@@ -1,13 +1,11 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"regexp"
 	"strconv"
 
 	"github.com/lambdad/lambdad/internal/awserr"
-	"github.com/lambdad/lambdad/internal/store"
 )
 
 // lambdadRoutes registers lambdad's own endpoints, under /lambdad/ so they
@@ -42,10 +40,11 @@ func (s *Server) deadLetters(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dls == nil {
-		dls = []*store.DeadLetter{}
+	page := &DeadLetterPage{DeadLetters: make([]DeadLetter, 0, len(dls))}
+	for _, d := range dls {
+		page.DeadLetters = append(page.DeadLetters, deadLetterOf(d))
 	}
-	return map[string]any{"DeadLetters": dls}, nil
+	return page, nil
 }
 
 // replay sends a dead letter's event through the queue again.
@@ -61,7 +60,7 @@ func (s *Server) replay(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"Replayed": seq, "Event": ev.Seq, "RequestId": ev.RequestID}, nil
+	return &Replayed{Replayed: seq, Event: ev.Seq, RequestID: ev.RequestID}, nil
 }
 
 func (s *Server) eventStats(r *http.Request) (any, error) {
@@ -96,11 +95,6 @@ func (s *Server) own(h func(r *http.Request) (any, error)) http.HandlerFunc {
 	}
 }
 
-type auditPage struct {
-	Records    json.RawMessage `json:"Records"`
-	NextBefore uint64          `json:"NextBefore,omitempty"`
-}
-
 // audit serves the recent changes to concurrency settings, newest first:
 // ?limit=N (1..1000, default 100) and ?before=SEQ to page back.
 func (s *Server) audit(r *http.Request) (any, error) {
@@ -116,14 +110,10 @@ func (s *Server) audit(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := json.Marshal(recs)
-	if err != nil {
-		return nil, err
+	page := &AuditPage{Records: make([]AuditRecord, 0, len(recs))}
+	for _, r := range recs {
+		page.Records = append(page.Records, auditRecordOf(r))
 	}
-	if recs == nil {
-		raw = []byte("[]")
-	}
-	page := &auditPage{Records: raw}
 	if len(recs) == limit {
 		page.NextBefore = recs[len(recs)-1].Seq
 	}
