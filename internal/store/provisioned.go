@@ -1,10 +1,6 @@
 package store
 
-import (
-	"bytes"
-	"encoding/json"
-	"time"
-)
+import "time"
 
 var bucketProvisioned = []byte("provisioned") // name \x00 qualifier → ProvisionedConfig
 
@@ -30,24 +26,11 @@ func (t *Tx) ProvisionedConfig(name, qualifier string) (*ProvisionedConfig, erro
 // ProvisionedConfigs lists a function's configs in qualifier order ("" for
 // every function's).
 func (t *Tx) ProvisionedConfigs(name string) ([]*ProvisionedConfig, error) {
-	b := t.tx.Bucket(bucketProvisioned)
-	if b == nil {
-		return nil, nil
-	}
 	var prefix []byte
 	if name != "" {
 		prefix = append([]byte(name), 0)
 	}
-	var out []*ProvisionedConfig
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		p := new(ProvisionedConfig)
-		if err := json.Unmarshal(v, p); err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return scan[ProvisionedConfig](t.tx.Bucket(bucketProvisioned), prefix, nil, -1)
 }
 
 // PutProvisionedConfig stores a config whose qualifier names version now.

@@ -132,6 +132,34 @@ func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
 	return t, nil
 }
 
+// scan decodes the records of b whose keys start with prefix, in key
+// order, beginning after the key after (nil: at the first), at most limit
+// of them (limit < 0: all). Every list of the store is this one loop. A
+// record that cannot be decoded is an error naming its key.
+func scan[T any](b *bolt.Bucket, prefix, after []byte, limit int) ([]*T, error) {
+	if b == nil {
+		return nil, nil
+	}
+	var out []*T
+	c := b.Cursor()
+	var k, v []byte
+	if after != nil {
+		if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+			k, v = c.Next()
+		}
+	} else {
+		k, v = c.Seek(prefix)
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && (limit < 0 || len(out) < limit); k, v = c.Next() {
+		r := new(T)
+		if err := json.Unmarshal(v, r); err != nil {
+			return nil, fmt.Errorf("store: decode %q: %w", k, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 // clone copies a record for the feed, so that a caller changing its own
 // copy after the write cannot change what subscribers see.
 func clone[T any](v *T) *T {
@@ -256,20 +284,11 @@ func (t *Tx) DeleteFunction(name string) error {
 // Functions lists function records in name order, starting after the name
 // after ("" for the first page), at most limit of them.
 func (t *Tx) Functions(after string, limit int) ([]*function.Function, error) {
-	var out []*function.Function
-	c := t.tx.Bucket(bucketFunctions).Cursor()
-	k, v := c.Seek([]byte(after))
-	if k != nil && after != "" && string(k) == after {
-		k, v = c.Next()
+	var from []byte
+	if after != "" {
+		from = []byte(after)
 	}
-	for ; k != nil && len(out) < limit; k, v = c.Next() {
-		f := new(function.Function)
-		if err := json.Unmarshal(v, f); err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	return out, nil
+	return scan[function.Function](t.tx.Bucket(bucketFunctions), nil, from, limit)
 }
 
 // ScanFunctions calls fn for every function record in name order.
@@ -350,25 +369,11 @@ func (t *Tx) DeleteVersion(name, version string) error {
 // Versions lists a function's versions in order ($LATEST first), starting
 // after the version after ("" for the first page), at most limit of them.
 func (t *Tx) Versions(name, after string, limit int) ([]*function.Config, error) {
-	prefix := append([]byte(name), 0)
-	start := prefix
+	var from []byte
 	if after != "" {
-		start = versionKey(name, after)
+		from = versionKey(name, after)
 	}
-	var out []*function.Config
-	c := t.tx.Bucket(bucketVersions).Cursor()
-	k, v := c.Seek(start)
-	if k != nil && after != "" && bytes.Equal(k, start) {
-		k, v = c.Next()
-	}
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-		cfg := new(function.Config)
-		if err := json.Unmarshal(v, cfg); err != nil {
-			return nil, err
-		}
-		out = append(out, cfg)
-	}
-	return out, nil
+	return scan[function.Config](t.tx.Bucket(bucketVersions), append([]byte(name), 0), from, limit)
 }
 
 func aliasKey(name, alias string) []byte { return append(append([]byte(name), 0), alias...) }
@@ -397,22 +402,11 @@ func (t *Tx) DeleteAlias(name, alias string) error {
 // Aliases lists a function's aliases in name order after the alias after,
 // at most limit of them.
 func (t *Tx) Aliases(name, after string, limit int) ([]*function.Alias, error) {
-	prefix := append([]byte(name), 0)
-	start := aliasKey(name, after)
-	var out []*function.Alias
-	c := t.tx.Bucket(bucketAliases).Cursor()
-	k, v := c.Seek(start)
-	if k != nil && after != "" && bytes.Equal(k, start) {
-		k, v = c.Next()
+	var from []byte
+	if after != "" {
+		from = aliasKey(name, after)
 	}
-	for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; k, v = c.Next() {
-		a := new(function.Alias)
-		if err := json.Unmarshal(v, a); err != nil {
-			return nil, err
-		}
-		out = append(out, a)
-	}
-	return out, nil
+	return scan[function.Alias](t.tx.Bucket(bucketAliases), append([]byte(name), 0), from, limit)
 }
 
 var bucketAudit = []byte("audit")
