@@ -1,0 +1,275 @@
+package control_test
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+var ctx = context.Background()
+
+// fixture is a control plane over a real store in a temporary directory,
+// with admission and a retirement log fed from the store's feed, on a
+// clock the test sets.
+type fixture struct {
+	db      *store.DB
+	svc     *control.Service
+	adm     *admission.Controller
+	retired *retireLog
+	now     time.Time
+}
+
+type retireLog struct{ names []string }
+
+func (r *retireLog) Retire(function string) { r.names = append(r.names, function) }
+
+func newFixture(t *testing.T, limit, minUnreserved int) *fixture {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	f := &fixture{db: db, adm: admission.New(limit), retired: &retireLog{}, now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	for _, s := range []store.Subscriber{control.AdmissionFeed(f.adm, limit), control.RetireFeed(f.retired)} {
+		if err := db.Subscribe(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.svc, err = control.New(db, control.Options{
+		Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: limit, MinUnreserved: minUnreserved,
+		Logger: lambdatest.Logger(t), Now: func() time.Time { return f.now },
+		LookPath: func(string) (string, error) { return "/usr/bin/true", nil },
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) create(t *testing.T, name string, publish bool) {
+	t.Helper()
+	_, err := f.svc.CreateFunction(ctx, &control.CreateFunctionInput{
+		FunctionName: name, Runtime: "provided.al2023", Handler: "bootstrap",
+		Role:    "arn:aws:iam::123456789012:role/r",
+		Code:    control.Code{ZipFile: lambdatest.Zip(t, map[string]string{"bootstrap": "#!/bin/sh\n# " + name + "\n"})},
+		Publish: publish,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) reserved(name string) (int, bool) {
+	fs, ok := f.adm.Function(name)
+	return fs.Reserved, ok && fs.HasReserved
+}
+
+// wantAWS checks that err is AWS's error of the code with the message.
+func wantAWS(t *testing.T, err error, code awserr.Code, message string) {
+	t.Helper()
+	e, ok := awserr.As(err)
+	if !ok {
+		t.Fatalf("got %v, want %s %q", err, code, message)
+	}
+	if e.Code != code || e.Message != message {
+		t.Fatalf("got %s %q, want %s %q", e.Code, e.Message, code, message)
+	}
+}
+
+func TestPutFunctionConcurrencyChecks(t *testing.T) {
+	below := func(m int) string {
+		return "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [" + strconv.Itoa(m) + "]."
+	}
+	for _, c := range []struct {
+		name          string
+		limit, min    int
+		others        []int // reservations of other functions
+		n             int
+		wantMessage   string
+		wantUnreserve int
+	}{
+		{name: "fits", limit: 1000, min: 100, n: 100, wantUnreserve: 900},
+		{name: "exactly the minimum left", limit: 1000, min: 100, others: []int{400}, n: 500, wantUnreserve: 100},
+		{name: "one past the minimum", limit: 1000, min: 100, others: []int{400}, n: 501, wantMessage: below(100)},
+		{name: "minimum above L is min(M, L)", limit: 50, min: 100, n: 1, wantMessage: below(50)},
+		{name: "M = 0 allows all of L", limit: 10, min: 0, n: 10, wantUnreserve: 0},
+		{name: "zero always fits", limit: 10, min: 10, n: 0, wantUnreserve: 10},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.limit, c.min)
+			for i, r := range c.others {
+				name := "other" + strconv.Itoa(i)
+				f.create(t, name, false)
+				if _, err := f.svc.PutFunctionConcurrency(ctx, name, &r, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.create(t, "f", false)
+			n := c.n
+			_, err := f.svc.PutFunctionConcurrency(ctx, "f", &n, nil)
+			if c.wantMessage != "" {
+				wantAWS(t, err, awserr.InvalidParameterValue, c.wantMessage)
+				if _, ok := f.reserved("f"); ok {
+					t.Fatal("a refused reservation reached admission")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			settings, err := f.svc.GetAccountSettings(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if settings.UnreservedConcurrentExecutions != c.wantUnreserve || f.adm.Unreserved() != c.wantUnreserve {
+				t.Fatalf("unreserved: settings %d, admission %d, want %d", settings.UnreservedConcurrentExecutions, f.adm.Unreserved(), c.wantUnreserve)
+			}
+			if r, ok := f.reserved("f"); !ok || r != c.n {
+				t.Fatalf("admission has reservation %d (%v), want %d", r, ok, c.n)
+			}
+		})
+	}
+}
+
+// TestFeedKeepsOwnersInStep follows each write to what the feed's
+// subscribers hold: admission's reservation and provisioned
+// configuration, and which functions' environments were retired.
+func TestFeedKeepsOwnersInStep(t *testing.T) {
+	f := newFixture(t, 100, 10)
+	f.create(t, "f", true)
+	f.retired.names = nil
+
+	five := 5
+	if _, err := f.svc.PutFunctionConcurrency(ctx, "f", &five, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := f.reserved("f"); !ok || r != 5 {
+		t.Fatalf("after Put: reservation %d %v", r, ok)
+	}
+	if _, err := f.svc.PutProvisionedConcurrency(ctx, "f", "1", 2); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := f.adm.Function("f"); fs.ProvisionedConfigured != 2 || fs.ReservedCapacity != 3 {
+		t.Fatalf("after provisioning: %+v", fs)
+	}
+	if len(f.retired.names) != 0 {
+		t.Fatalf("settings changes retired %v", f.retired.names)
+	}
+
+	// Publishing leaves the environments alone; changing $LATEST does not.
+	if _, err := f.svc.PublishVersion(ctx, &control.PublishVersionInput{FunctionName: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.retired.names) != 0 {
+		t.Fatalf("publishing retired %v", f.retired.names)
+	}
+	timeout := 9
+	if _, err := f.svc.UpdateFunctionConfiguration(ctx, &control.UpdateFunctionConfigurationInput{FunctionName: "f", Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(f.retired.names, []string{"f"}) {
+		t.Fatalf("a configuration change retired %v", f.retired.names)
+	}
+
+	if err := f.svc.DeleteProvisionedConcurrency(ctx, "f", "1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteFunctionConcurrency(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := f.adm.Function("f"); fs.HasReserved || fs.ProvisionedConfigured != 0 {
+		t.Fatalf("after deletes: %+v", fs)
+	}
+	if _, err := f.svc.PutProvisionedConcurrency(ctx, "f", "1", 3); err != nil {
+		t.Fatal(err)
+	}
+	if fs, _ := f.adm.Function("f"); fs.ProvisionedConfigured != 3 {
+		t.Fatalf("provisioned again: %+v", fs)
+	}
+	f.retired.names = nil
+	if err := f.svc.DeleteFunction(ctx, "f", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := f.adm.Function("f"); ok {
+		t.Fatal("admission still knows a deleted function with nothing running")
+	}
+	if !slices.Equal(f.retired.names, []string{"f"}) {
+		t.Fatalf("deleting retired %v", f.retired.names)
+	}
+	if got := f.adm.Unreserved(); got != 100 {
+		t.Fatalf("unreserved after everything went: %d", got)
+	}
+}
+
+// TestFailedWriteReachesNoOne: a refused write publishes nothing.
+func TestFailedWriteReachesNoOne(t *testing.T) {
+	f := newFixture(t, 100, 10)
+	f.create(t, "f", false)
+	before, err := f.db.Revision()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 95
+	if _, err := f.svc.PutFunctionConcurrency(ctx, "f", &n, nil); err == nil {
+		t.Fatal("a reservation past the minimum was accepted")
+	}
+	if after, _ := f.db.Revision(); after != before {
+		t.Fatalf("a refused write moved the revision from %d to %d", before, after)
+	}
+	if _, ok := f.reserved("f"); ok {
+		t.Fatal("a refused reservation reached admission")
+	}
+}
+
+// TestResolveSeesEveryWrite: the resolve cache never answers with what a
+// committed write replaced.
+func TestResolveSeesEveryWrite(t *testing.T) {
+	f := newFixture(t, 100, 10)
+	f.create(t, "f", true)
+	if _, err := f.svc.PublishVersion(ctx, &control.PublishVersionInput{FunctionName: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	one, two := "1", "2"
+	timeout := 4
+	f.now = f.now.Add(time.Minute)
+	if _, err := f.svc.UpdateFunctionConfiguration(ctx, &control.UpdateFunctionConfigurationInput{FunctionName: "f", Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PublishVersion(ctx, &control.PublishVersionInput{FunctionName: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.CreateAlias(ctx, &control.AliasInput{FunctionName: "f", Name: "live", FunctionVersion: &one}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*string{&two, &one, &two} {
+		cfg, _, err := f.svc.ResolveTarget(ctx, "f", "live")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Read twice: the second answer comes from the cache.
+		again, _, _ := f.svc.ResolveTarget(ctx, "f", "live")
+		if again != cfg {
+			t.Fatal("a repeated resolve was not served from the cache")
+		}
+		if _, err := f.svc.UpdateAlias(ctx, &control.AliasInput{FunctionName: "f", Name: "live", FunctionVersion: v}); err != nil {
+			t.Fatal(err)
+		}
+		cfg, _, err = f.svc.ResolveTarget(ctx, "f", "live")
+		if err != nil || cfg.Version != *v {
+			t.Fatalf("after moving live to %s, resolve answers %v %v", *v, cfg.Version, err)
+		}
+	}
+	cfg, _, err := f.svc.ResolveTarget(ctx, "f", "")
+	if err != nil || cfg.Timeout != 4 || !cfg.LastModified.Equal(f.now) {
+		t.Fatalf("$LATEST resolves to %+v %v", cfg, err)
+	}
+}
