@@ -80,6 +80,11 @@ type Spec struct {
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
 	Pool string
+	// Hold, if set, is called as each environment of this spec is
+	// created, before its process starts, and the function it returns
+	// once that environment has stopped and its process is gone: the
+	// owner of CodeDir keeps the directory while anything runs in it.
+	Hold func() (release func())
 }
 
 // Request is one invocation.
@@ -429,8 +434,15 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	e := m.register(s)
+	var held func()
+	if s.Hold != nil {
+		held = s.Hold()
+	}
+	e := m.register(s, held)
 	if e == nil {
+		if held != nil {
+			held()
+		}
 		return nil, nil, 0, ErrClosed
 	}
 	t0 := time.Now()
@@ -569,14 +581,16 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 	return res, nil
 }
 
-// register creates an environment for s, busy, unless the Manager is closed.
-func (m *Manager) register(s *Spec) *env {
+// register creates an environment for s, busy, unless the Manager is
+// closed; held is called when it has stopped.
+func (m *Manager) register(s *Spec, held func()) *env {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil
 	}
 	e := newEnv(m, s, m.gen[s.Function])
+	e.held = held
 	e.busy = true
 	m.all[e] = struct{}{}
 	m.stats.Started++
