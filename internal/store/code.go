@@ -79,6 +79,7 @@ type codeFiles struct {
 
 // tree is the state of one unpacked tree in this process.
 type tree struct {
+	dir     string     // where it lives (treePath)
 	prepare sync.Mutex // held while the tree is checked or unpacked
 	// ready is set once the tree has been checked or unpacked for its
 	// current holders, and cleared when the last of them lets go. Guarded
@@ -236,7 +237,7 @@ func (d *DB) CodeDir(sha string) (dir string, release func(), err error) {
 	c.holders[sha]++
 	t := c.trees[sha]
 	if t == nil {
-		t = &tree{}
+		t = &tree{dir: c.treePath(sha)}
 		c.trees[sha] = t
 	}
 	ready := t.ready
@@ -262,7 +263,7 @@ func (d *DB) CodeDir(sha string) (dir string, release func(), err error) {
 			return "", nil, err
 		}
 	}
-	return c.treePath(sha), release, nil
+	return t.dir, release, nil
 }
 
 // letGo drops one holder of a tree. The last one clears the tree's check,

@@ -466,3 +466,47 @@ func TestCodeDirHeldThroughDeleteAndCreate(t *testing.T) {
 		t.Fatalf("trees left with nothing referring to them: %v", names)
 	}
 }
+
+// BenchmarkCodeDirFirstUse is the cost of handing out a tree that is
+// already unpacked but has no holder (the first use after a start, or a
+// cold start with no other environment of the code): the check against
+// the archive. Hot is the cost with another holder.
+func BenchmarkCodeDirFirstUse(b *testing.B) {
+	for _, files := range []int{1, 100, 2000} {
+		var buf bytes.Buffer
+		w := zip.NewWriter(&buf)
+		for i := range files {
+			f, err := w.Create(fmt.Sprintf("pkg%d/file%d.js", i%50, i))
+			if err != nil {
+				b.Fatal(err)
+			}
+			f.Write(bytes.Repeat([]byte("x"), 2000))
+		}
+		w.Close()
+		code := buf.Bytes()
+		db := open(b, b.TempDir())
+		addFunction(b, db, "f", code, nil)
+		sha := shaOf(code)
+		b.Run(fmt.Sprintf("files=%d/check", files), func(b *testing.B) {
+			for b.Loop() {
+				_, release, err := db.CodeDir(sha)
+				if err != nil {
+					b.Fatal(err)
+				}
+				release()
+			}
+		})
+		b.Run(fmt.Sprintf("files=%d/held", files), func(b *testing.B) {
+			_, held, _ := db.CodeDir(sha)
+			defer held()
+			for b.Loop() {
+				_, release, _ := db.CodeDir(sha)
+				release()
+			}
+		})
+		if n := db.code.unpacks.Load(); n > 1 {
+			b.Fatalf("unpacked %d times", n)
+		}
+		db.Close()
+	}
+}
