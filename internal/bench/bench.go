@@ -54,8 +54,15 @@ type Options struct {
 	IdleEnvs int
 	// Ramp spreads the start of the IdleEnvs invocations (default 20s).
 	Ramp time.Duration
-	Out  io.Writer
-	self string
+	// Restart measures this many restarts of a server process on a data
+	// directory holding the function, to its first successful invocation,
+	// and nothing else.
+	Restart int
+	// RestartWith names more lambdad binaries whose restarts take turns
+	// with this one's (each on a data directory of its own).
+	RestartWith []string
+	Out         io.Writer
+	self        string
 }
 
 // Result is one load run's figures.
@@ -142,6 +149,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	code, err := functionZip(self)
 	if err != nil {
 		return err
+	}
+	if o.Restart > 0 {
+		if o.Endpoint != "" {
+			return fmt.Errorf("--restart starts servers of its own: run without --endpoint")
+		}
+		return restarts(ctx, o, code)
 	}
 	endpoint := o.Endpoint
 	var node *server.Node
