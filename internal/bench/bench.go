@@ -414,9 +414,15 @@ func deleteFunction(client *http.Client, endpoint, name string) error {
 // coldStarts forces a new environment before each of o.Cold invocations
 // (a configuration change retires the warm ones) and compares the
 // invocations' latency with the time the same binary takes from exec to its
-// first Runtime API request.
+// first Runtime API request. The two take turns, one of each per round, so
+// that whatever else the machine does weighs on both alike.
 func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self string, o Options) error {
-	var cold []time.Duration
+	boot, cleanup, err := bootstrapOf(self)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var cold, floor []time.Duration
 	url := endpoint + "/2015-03-31/functions/" + name + "/invocations"
 	for i := range o.Cold {
 		body := []byte(fmt.Sprintf(`{"Description":"cold %d"}`, i))
@@ -433,20 +439,16 @@ func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self s
 			return fmt.Errorf("cold invoke: %d %s %v", status, b, err)
 		}
 		cold = append(cold, time.Since(t0))
-	}
-	boot, cleanup, err := bootstrapOf(self)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	floor, err := ColdStartFloor(ctx, boot, filepath.Dir(boot), o.Cold)
-	if err != nil {
-		return err
+		f, err := ColdStartFloor(ctx, boot, filepath.Dir(boot), 1)
+		if err != nil {
+			return err
+		}
+		floor = append(floor, f...)
 	}
 	sortD(cold)
 	sortD(floor)
 	c, f := cold[len(cold)/2], floor[len(floor)/2]
-	fmt.Fprintf(o.Out, "cold start p50=%v (invoke on a new environment) exec-to-first-/next p50=%v ratio=%.2fx (n=%d)\n",
+	fmt.Fprintf(o.Out, "cold start p50=%v (invoke on a new environment) exec-to-first-/next p50=%v ratio=%.2fx (n=%d, interleaved)\n",
 		round(c), round(f), ratio(c, f), o.Cold)
 	return nil
 }
