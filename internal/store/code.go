@@ -288,8 +288,9 @@ func (d *DB) letGo(sha string) {
 
 // prepare makes the tree of sha match its archive: it keeps a tree that
 // passes archive.Verify, else unpacks the archive beside it and renames the
-// result into place. The caller holds the tree's prepare lock and is its
-// only holder, so nothing runs in a tree replaced here.
+// result into place. The caller holds the tree's prepare lock, and while
+// the tree is not ready no holder has been given its directory, so nothing
+// runs in a tree replaced here.
 func (c *codeFiles) prepare(sha string) error {
 	zipPath, dir := c.path(sha), c.treePath(sha)
 	if _, err := os.Stat(zipPath); errors.Is(err, os.ErrNotExist) {
