@@ -28,6 +28,11 @@ function is deleted again when the run ends, also on an error or Ctrl-C.`)
 	fs.IntVar(&o.Cold, "cold", 0, "measure this many cold starts against the exec floor")
 	fs.IntVar(&o.IdleEnvs, "idle-envs", 0, "hold this many invocations in flight at once, then measure the server's memory per idle environment")
 	fs.DurationVar(&o.Ramp, "ramp", 20*time.Second, "with --idle-envs: start the invocations over this long")
+	fs.IntVar(&o.Restart, "restart", 0, "measure this many restarts of a server process holding the function, to its first successful invocation (nothing else is run)")
+	fs.Func("restart-with", "with --restart: another lambdad binary whose restarts take turns with this one's (repeatable)", func(v string) error {
+		o.RestartWith = append(o.RestartWith, v)
+		return nil
+	})
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")
 	pos, err := fs.parse(args)
 	if err != nil {

@@ -588,6 +588,14 @@ func fuzzUnpack(t *testing.T, data []byte) {
 	if checkErr != nil {
 		t.Fatalf("Unpack succeeded but Check failed: %v", checkErr)
 	}
+	// Verify accepts exactly what Unpack made.
+	zipPath := filepath.Join(t.TempDir(), "code.zip")
+	if err := os.WriteFile(zipPath, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := archive.Verify(zipPath, dir); err != nil {
+		t.Fatalf("Verify of what Unpack made: %v", err)
+	}
 	checkContained(t, base, dir, "outside")
 	if fi, err := os.Stat(filepath.Join(base, "outside")); err != nil || fi.Size() != 0 {
 		t.Fatalf("file outside changed: %v", err)

@@ -54,8 +54,15 @@ type Options struct {
 	IdleEnvs int
 	// Ramp spreads the start of the IdleEnvs invocations (default 20s).
 	Ramp time.Duration
-	Out  io.Writer
-	self string
+	// Restart measures this many restarts of a server process on a data
+	// directory holding the function, to its first successful invocation,
+	// and nothing else.
+	Restart int
+	// RestartWith names more lambdad binaries whose restarts take turns
+	// with this one's (each on a data directory of its own).
+	RestartWith []string
+	Out         io.Writer
+	self        string
 }
 
 // Result is one load run's figures.
@@ -142,6 +149,12 @@ func Run(ctx context.Context, o Options) (err error) {
 	code, err := functionZip(self)
 	if err != nil {
 		return err
+	}
+	if o.Restart > 0 {
+		if o.Endpoint != "" {
+			return fmt.Errorf("--restart starts servers of its own: run without --endpoint")
+		}
+		return restarts(ctx, o, code)
 	}
 	endpoint := o.Endpoint
 	var node *server.Node
@@ -401,9 +414,15 @@ func deleteFunction(client *http.Client, endpoint, name string) error {
 // coldStarts forces a new environment before each of o.Cold invocations
 // (a configuration change retires the warm ones) and compares the
 // invocations' latency with the time the same binary takes from exec to its
-// first Runtime API request.
+// first Runtime API request. The two take turns, one of each per round, so
+// that whatever else the machine does weighs on both alike.
 func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self string, o Options) error {
-	var cold []time.Duration
+	boot, cleanup, err := bootstrapOf(self)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var cold, floor []time.Duration
 	url := endpoint + "/2015-03-31/functions/" + name + "/invocations"
 	for i := range o.Cold {
 		body := []byte(fmt.Sprintf(`{"Description":"cold %d"}`, i))
@@ -420,20 +439,16 @@ func coldStarts(ctx context.Context, client *http.Client, endpoint, name, self s
 			return fmt.Errorf("cold invoke: %d %s %v", status, b, err)
 		}
 		cold = append(cold, time.Since(t0))
-	}
-	boot, cleanup, err := bootstrapOf(self)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	floor, err := ColdStartFloor(ctx, boot, filepath.Dir(boot), o.Cold)
-	if err != nil {
-		return err
+		f, err := ColdStartFloor(ctx, boot, filepath.Dir(boot), 1)
+		if err != nil {
+			return err
+		}
+		floor = append(floor, f...)
 	}
 	sortD(cold)
 	sortD(floor)
 	c, f := cold[len(cold)/2], floor[len(floor)/2]
-	fmt.Fprintf(o.Out, "cold start p50=%v (invoke on a new environment) exec-to-first-/next p50=%v ratio=%.2fx (n=%d)\n",
+	fmt.Fprintf(o.Out, "cold start p50=%v (invoke on a new environment) exec-to-first-/next p50=%v ratio=%.2fx (n=%d, interleaved)\n",
 		round(c), round(f), ratio(c, f), o.Cold)
 	return nil
 }

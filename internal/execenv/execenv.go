@@ -86,6 +86,11 @@ type Spec struct {
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
 	Pool string
+	// Hold, if set, is called as each environment of this spec is
+	// created, before its process starts, and the function it returns
+	// once that environment has stopped and its process is gone: the
+	// owner of CodeDir keeps the directory while anything runs in it.
+	Hold func() (release func())
 }
 
 // Request is one invocation.

@@ -272,8 +272,15 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	e := m.register(s)
+	var held func()
+	if s.Hold != nil {
+		held = s.Hold()
+	}
+	e := m.register(s, held)
 	if e == nil {
+		if held != nil {
+			held()
+		}
 		return nil, nil, 0, ErrClosed
 	}
 	t0 := time.Now() // for Init Duration, a measurement: wall clock
@@ -415,13 +422,14 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 }
 
 // register creates an environment for s, busy, unless the Manager is closed.
-func (m *Manager) register(s *Spec) *env {
+func (m *Manager) register(s *Spec, held func()) *env {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil
 	}
 	e := newEnv(m, s, m.gen[s.Function])
+	e.held = held
 	e.busy = true
 	m.all[e] = struct{}{}
 	m.stats.Started++

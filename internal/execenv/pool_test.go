@@ -148,7 +148,7 @@ func (t *manualTimer) drain() {
 func idleEnv(t *testing.T, m *Manager, spec *Spec, pinned bool) *env {
 	t.Helper()
 	s := normalize(spec)
-	e := m.register(&s)
+	e := m.register(&s, nil)
 	if e == nil {
 		t.Fatal("the Manager is closed")
 	}

@@ -1,7 +1,7 @@
 // Package invoke runs one invocation end to end: it resolves the name to a
 // version, takes a concurrency slot from admission, runs the event in an
 // execution environment and gives the slot back exactly once, on every
-// path. It owns no long-lived state beyond the cache of unpacked code.
+// path. It owns no long-lived state: the unpacked code is the store's.
 package invoke
 
 import (
@@ -58,13 +58,13 @@ type Invoker struct {
 	ctl  *control.Service
 	adm  *admission.Controller
 	envs *execenv.Manager
-	code *CodeDirs
+	code Code
 	log  *slog.Logger
 }
 
-// New returns an invoker over the control plane, admission and the
-// environments.
-func New(ctl *control.Service, adm *admission.Controller, envs *execenv.Manager, code *CodeDirs, log *slog.Logger) *Invoker {
+// New returns an invoker over the control plane, admission, the
+// environments and the code.
+func New(ctl *control.Service, adm *admission.Controller, envs *execenv.Manager, code Code, log *slog.Logger) *Invoker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -110,10 +110,13 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	}
 	defer slot.Release()
 	invokedARN := iv.ctl.ARN(ref.Name, ref.Qualifier)
-	spec, err := iv.spec(cfg, invokedARN)
+	spec, release, err := iv.spec(cfg, invokedARN)
 	if err != nil {
 		return nil, err
 	}
+	// Held through the call, so that an environment it starts takes its
+	// own hold (spec.Hold) of a tree that is there.
+	defer release()
 	if slot.Provisioned() {
 		spec.InitType, spec.Pool = execenv.InitProvisioned, target
 	}
@@ -143,11 +146,12 @@ func CheckPayload(payload []byte) error {
 	return nil
 }
 
-// spec is the environment a version runs in, its code unpacked.
-func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (*execenv.Spec, error) {
-	dir, err := iv.code.Dir(cfg.CodeSha256)
+// spec is the environment a version runs in, its code unpacked and held
+// until release is called.
+func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (spec *execenv.Spec, release func(), err error) {
+	dir, release, err := iv.code.CodeDir(cfg.CodeSha256)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	opts := iv.ctl.Options()
 	return &execenv.Spec{
@@ -156,7 +160,8 @@ func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (*execenv.Spec,
 		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  opts.Region, Account: opts.AccountID,
-	}, nil
+		Hold: holdCode(iv.code, cfg.CodeSha256),
+	}, release, nil
 }
 
 // ProvisionedSpec is the environment of a provisioned config on
@@ -166,10 +171,13 @@ func (iv *Invoker) ProvisionedSpec(ctx context.Context, function, qualifier, ver
 	if err != nil {
 		return nil, err
 	}
-	spec, err := iv.spec(cfg, iv.ctl.ARN(function, qualifier))
+	// The environments started from the spec hold the code themselves
+	// (spec.Hold); this only makes sure it is there now.
+	spec, release, err := iv.spec(cfg, iv.ctl.ARN(function, qualifier))
 	if err != nil {
 		return nil, err
 	}
+	release()
 	spec.InitType, spec.Pool = execenv.InitProvisioned, qualifier
 	return spec, nil
 }

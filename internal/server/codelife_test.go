@@ -3,6 +3,7 @@ package server_test
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -88,6 +89,21 @@ func (m *codeModel) check(t *testing.T, n *node, shas []string, invoke map[strin
 	files, _ := filepath.Glob(filepath.Join(n.dir, "code", "*.zip"))
 	if len(files) != len(want) {
 		t.Fatalf("data directory holds %d archives, the functions refer to %d: %v", len(files), len(want), files)
+	}
+	// An unpacked tree may outlive its archive only while an environment
+	// still runs in it; right after a start none does.
+	if invokeAll {
+		trees, _ := os.ReadDir(filepath.Join(n.dir, "unpacked"))
+		referenced := map[string]bool{}
+		for sha := range want {
+			raw, _ := base64.StdEncoding.DecodeString(sha)
+			referenced[hex.EncodeToString(raw)] = true
+		}
+		for _, e := range trees {
+			if !referenced[e.Name()] {
+				t.Fatalf("unpacked %s has no archive the functions refer to", e.Name())
+			}
+		}
 	}
 }
 

@@ -208,11 +208,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	code, err := invoke.NewCodeDirs(filepath.Join(o.DataDir, "unpacked"), n.db)
-	if err != nil {
-		return err
-	}
-	inv := invoke.New(n.ctl, n.adm, n.envs, code, o.Logger.With("part", "invoke"))
+	inv := invoke.New(n.ctl, n.adm, n.envs, n.db, o.Logger.With("part", "invoke"))
 	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 	})
