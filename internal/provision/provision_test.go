@@ -174,7 +174,9 @@ func TestProvisionLifecycle(t *testing.T) {
 
 	// The alias moves: version 1's environments go, version 2's come.
 	p.Provision("f", "live", "2", 1)
-	wait("moved", func(tg provision.Target) bool { return tg.Version == "2" && tg.Status == provision.Ready && tg.Allocated == 1 })
+	wait("moved", func(tg provision.Target) bool {
+		return tg.Version == "2" && tg.Status == provision.Ready && tg.Allocated == 1
+	})
 	spec2, _ := specs{}.ProvisionedSpec(context.Background(), "f", "live", "2")
 	for deadline := time.Now().Add(10 * time.Second); envs.Live(spec1) != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
