@@ -16,7 +16,6 @@ import (
 
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/awserr"
-	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/function"
 )
@@ -53,31 +52,64 @@ type Response struct {
 	Payload   []byte
 }
 
-// Invoker runs invocations.
-type Invoker struct {
-	ctl  *control.Service
-	adm  *admission.Controller
-	envs *execenv.Manager
-	code Code
-	log  *slog.Logger
+// What an invocation needs, each from its one owner: the version a name
+// resolves to (the control plane's resolve cache), a concurrency slot
+// (admission), an environment to run it in (execenv) and the code's
+// directory (the store).
+
+// Resolver finds the configuration name:qualifier runs, and the alias when
+// the qualifier is one.
+type Resolver interface {
+	ResolveTarget(ctx context.Context, name, qualifier string) (*function.Config, *function.Alias, error)
 }
 
-// New returns an invoker over the control plane, admission, the
-// environments and the code.
-func New(ctl *control.Service, adm *admission.Controller, envs *execenv.Manager, code Code, log *slog.Logger) *Invoker {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Admitter admits an invocation of function's target, or throttles it.
+type Admitter interface {
+	Acquire(function, target string) (*admission.Slot, error)
+}
+
+// Runner runs one event in an environment of spec.
+type Runner interface {
+	Invoke(ctx context.Context, spec *execenv.Spec, req *execenv.Request) (*execenv.Result, error)
+}
+
+// Parts are what an Invoker is built from.
+type Parts struct {
+	// Names parses FunctionName values and makes ARNs (it carries the
+	// region and account the environments are told of).
+	Names    function.Parser
+	Resolver Resolver
+	Admitter Admitter
+	Runner   Runner
+	Code     Code
+	Logger   *slog.Logger
+}
+
+// Invoker runs invocations.
+type Invoker struct {
+	names    function.Parser
+	resolver Resolver
+	adm      Admitter
+	envs     Runner
+	code     Code
+	log      *slog.Logger
+}
+
+// New returns an invoker over its parts.
+func New(p Parts) *Invoker {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Invoker{ctl: ctl, adm: adm, envs: envs, code: code, log: log}
+	return &Invoker{names: p.Names, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
 func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) {
-	ref, err := iv.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	ref, err := iv.names.ParseWithQualifier(req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	cfg, alias, err := iv.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier)
+	cfg, alias, err := iv.resolver.ResolveTarget(ctx, ref.Name, ref.Qualifier)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +141,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		return nil, err
 	}
 	defer slot.Release()
-	invokedARN := iv.ctl.ARN(ref.Name, ref.Qualifier)
+	invokedARN := iv.names.QualifiedARN(ref.Name, ref.Qualifier)
 	spec, release, err := iv.spec(cfg, invokedARN)
 	if err != nil {
 		return nil, err
@@ -153,13 +185,12 @@ func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (spec *execenv.
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := iv.ctl.Options()
 	return &execenv.Spec{
 		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
 		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
-		Region:  opts.Region, Account: opts.AccountID,
+		Region:  iv.names.Region, Account: iv.names.Account,
 		Hold: holdCode(iv.code, cfg.CodeSha256),
 	}, release, nil
 }
@@ -167,13 +198,13 @@ func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (spec *execenv.
 // ProvisionedSpec is the environment of a provisioned config on
 // function:qualifier, which runs version.
 func (iv *Invoker) ProvisionedSpec(ctx context.Context, function, qualifier, version string) (*execenv.Spec, error) {
-	cfg, _, err := iv.ctl.ResolveTarget(ctx, function, version)
+	cfg, _, err := iv.resolver.ResolveTarget(ctx, function, version)
 	if err != nil {
 		return nil, err
 	}
 	// The environments started from the spec hold the code themselves
 	// (spec.Hold); this only makes sure it is there now.
-	spec, release, err := iv.spec(cfg, iv.ctl.ARN(function, qualifier))
+	spec, release, err := iv.spec(cfg, iv.names.QualifiedARN(function, qualifier))
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +224,7 @@ func (iv *Invoker) weighted(ctx context.Context, name string, a *function.Alias,
 	for _, v := range versions {
 		w := a.RoutingWeights[v]
 		if x < w {
-			cfg, _, err := iv.ctl.ResolveTarget(ctx, name, v)
+			cfg, _, err := iv.resolver.ResolveTarget(ctx, name, v)
 			return cfg, err
 		}
 		x -= w

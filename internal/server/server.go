@@ -208,7 +208,8 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	inv := invoke.New(n.ctl, n.adm, n.envs, n.db, o.Logger.With("part", "invoke"))
+	inv := invoke.New(invoke.Parts{Names: n.ctl.Names(), Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
+		Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 	})

@@ -1,0 +1,165 @@
+package invoke_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+var ctx = context.Background()
+
+// invoker is an Invoker over real parts: a store in a temporary directory,
+// the control plane, admission fed from the store, and real environments
+// running the Go test function.
+type invoker struct {
+	*invoke.Invoker
+	ctl *control.Service
+	adm *admission.Controller
+}
+
+func newInvoker(t *testing.T) *invoker {
+	t.Helper()
+	db, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	adm := admission.New(100)
+	if err := db.Subscribe(control.AdmissionFeed(adm, 100)); err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := control.New(db, control.Options{Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: 100, MinUnreserved: 10,
+		Logger: lambdatest.Logger(t)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	envs, err := execenv.NewManager(execenv.Config{TempRoot: t.TempDir(), Logger: lambdatest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { envs.Close() })
+	if err := db.Subscribe(control.RetireFeed(envs)); err != nil {
+		t.Fatal(err)
+	}
+	iv := invoke.New(invoke.Parts{Names: ctl.Names(), Resolver: ctl, Admitter: adm, Runner: envs, Code: db, Logger: lambdatest.Logger(t)})
+	return &invoker{Invoker: iv, ctl: ctl, adm: adm}
+}
+
+func (iv *invoker) create(t *testing.T, name string) {
+	t.Helper()
+	_, err := iv.ctl.CreateFunction(ctx, &control.CreateFunctionInput{FunctionName: name, Runtime: "provided.al2023", Handler: "bootstrap",
+		Role: "arn:aws:iam::123456789012:role/r", Code: control.Code{ZipFile: lambdatest.GoFunction(t)}, Publish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// inFlight is what admission counts as running now.
+func (iv *invoker) inFlight() int { return iv.adm.Snapshot().InFlight }
+
+func TestInvokeOutcomes(t *testing.T) {
+	iv := newInvoker(t)
+	iv.create(t, "f")
+	iv.create(t, "zero")
+	zero := 0
+	if _, err := iv.ctl.PutFunctionConcurrency(ctx, "zero", &zero, nil); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, c := range []struct {
+		name      string
+		req       invoke.Request
+		status    int
+		version   string
+		errCode   awserr.Code
+		reason    string
+		funcError string
+	}{
+		{name: "runs $LATEST", req: invoke.Request{FunctionName: "f", Payload: []byte(`{"echo":1}`)}, status: http.StatusOK, version: "$LATEST"},
+		{name: "runs a version", req: invoke.Request{FunctionName: "f", Qualifier: "1"}, status: http.StatusOK, version: "1"},
+		{name: "runs by ARN", req: invoke.Request{FunctionName: "arn:aws:lambda:us-east-1:123456789012:function:f:1"}, status: http.StatusOK, version: "1"},
+		{name: "dry run", req: invoke.Request{FunctionName: "f", Type: invoke.DryRun}, status: http.StatusNoContent, version: "$LATEST"},
+		{name: "function error", req: invoke.Request{FunctionName: "f", Payload: []byte(`{"fail":"boom"}`)}, status: http.StatusOK, version: "$LATEST", funcError: "Unhandled"},
+		{name: "not JSON", req: invoke.Request{FunctionName: "f", Payload: []byte(`{`)}, errCode: awserr.InvalidRequestContent},
+		{name: "bad client context", req: invoke.Request{FunctionName: "f", ClientContext: "%%%"}, errCode: awserr.InvalidRequestContent},
+		{name: "no such function", req: invoke.Request{FunctionName: "nope"}, errCode: awserr.ResourceNotFound},
+		{name: "no such version", req: invoke.Request{FunctionName: "f", Qualifier: "9"}, errCode: awserr.ResourceNotFound},
+		{name: "reservation 0 throttles", req: invoke.Request{FunctionName: "zero"}, errCode: awserr.TooManyRequests, reason: awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded},
+	} {
+		n++
+		t.Run(c.name, func(t *testing.T) {
+			c.req.RequestID = "00000000-0000-4000-8000-" + pad(n)
+			res, err := iv.Invoke(ctx, &c.req)
+			if c.errCode != "" {
+				e, ok := awserr.As(err)
+				if !ok || e.Code != c.errCode || (c.reason != "" && e.Reason != c.reason) {
+					t.Fatalf("got %v, want %s %s", err, c.errCode, c.reason)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Status != c.status || res.ExecutedVersion != c.version || res.FunctionError != c.funcError {
+					t.Fatalf("got %d %q %q, want %d %q %q", res.Status, res.ExecutedVersion, res.FunctionError, c.status, c.version, c.funcError)
+				}
+				if c.status == http.StatusOK && c.funcError == "" {
+					var a struct{ Version string }
+					if err := json.Unmarshal(res.Payload, &a); err != nil || a.Version != c.version {
+						t.Fatalf("payload %s", res.Payload)
+					}
+				}
+			}
+			if n := iv.inFlight(); n != 0 {
+				t.Fatalf("%d slots still held after the call", n)
+			}
+		})
+	}
+}
+
+// TestWeightedAliasRunsBothVersions: an alias with a traffic split runs
+// either version, reporting the one that ran.
+func TestWeightedAliasRunsBothVersions(t *testing.T) {
+	iv := newInvoker(t)
+	iv.create(t, "f")
+	timeout := 5
+	if _, err := iv.ctl.UpdateFunctionConfiguration(ctx, &control.UpdateFunctionConfigurationInput{FunctionName: "f", Timeout: &timeout}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := iv.ctl.PublishVersion(ctx, &control.PublishVersionInput{FunctionName: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	one := "1"
+	if _, err := iv.ctl.CreateAlias(ctx, &control.AliasInput{FunctionName: "f", Name: "live", FunctionVersion: &one,
+		RoutingConfig: &control.RoutingConfig{AdditionalVersionWeights: map[string]float64{"2": 0.5}}}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for i := range 60 {
+		res, err := iv.Invoke(ctx, &invoke.Request{FunctionName: "f", Qualifier: "live", RequestID: "00000000-0000-4000-8000-" + pad(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[res.ExecutedVersion]++
+	}
+	if seen["1"] == 0 || seen["2"] == 0 || len(seen) != 2 {
+		t.Fatalf("a 50%% split ran %v", seen)
+	}
+}
+
+func pad(i int) string {
+	b := []byte("000000000000")
+	for j := len(b) - 1; i > 0; j-- {
+		b[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b)
+}
