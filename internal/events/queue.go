@@ -10,6 +10,9 @@
 // throttles and service errors back off from 1 s to 5 min until the event
 // is MaximumEventAgeInSeconds old; function errors are retried
 // MaximumRetryAttempts times, about 1 and 2 minutes apart.
+//
+// Every time the queue uses (waits, event ages, timestamps) comes from one
+// clock.Clock, Options.Clock, so that it can run on virtual time.
 package events
 
 import (
@@ -21,14 +24,33 @@ import (
 	"time"
 
 	"github.com/lambdad/lambdad/internal/awserr"
-	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
-// Invoker runs one synchronous invocation.
+// Invoker runs one synchronous invocation through admission, as
+// *invoke.Invoker does: a function whose pool is full, or that is reserved
+// at 0, is answered with a throttle (awserr.TooManyRequests).
 type Invoker interface {
 	Invoke(ctx context.Context, req *invoke.Request) (*invoke.Response, error)
+}
+
+// Control is what the queue reads of the control plane, as
+// *control.Service provides it.
+type Control interface {
+	// Names parses FunctionName values and builds ARNs.
+	Names() function.Parser
+	// ResolveTarget fails with ResourceNotFound when name:qualifier does
+	// not exist.
+	ResolveTarget(ctx context.Context, name, qualifier string) (*function.Config, *function.Alias, error)
+	// EventConfigFor is the event invoke configuration that governs
+	// name:qualifier, nil when there is none.
+	EventConfigFor(name, qualifier string) *store.EventConfig
+	// Reservation is the function's reserved concurrency; ok is false
+	// when it has none.
+	Reservation(name string) (n int, ok bool)
 }
 
 // AWS's defaults and bounds.
@@ -44,13 +66,15 @@ const (
 // Options configure the queue.
 type Options struct {
 	// TimeScale multiplies every wait (backoffs, retry delays): 1 is AWS's
-	// timing, tests use a small fraction. Event age is measured in scaled
-	// time too, so that MaximumEventAgeInSeconds keeps its meaning.
+	// timing (serve's --async-time-scale sets it). Event age is measured in
+	// scaled time too, so that MaximumEventAgeInSeconds keeps its meaning.
 	TimeScale float64
 	// Workers bounds how many events run at once (default 100).
 	Workers int
 	Logger  *slog.Logger
-	Now     func() time.Time
+	// Clock is the source of every time the queue uses: retry waits,
+	// backoffs, event age, timestamps. nil means clock.Real.
+	Clock clock.Clock
 }
 
 // Stats are the queue's counters, as CloudWatch names them.
@@ -73,11 +97,12 @@ type Stats struct {
 
 // Queue is the durable event queue and its dispatcher.
 type Queue struct {
-	db   *store.DB
-	ctl  *control.Service
-	inv  Invoker
-	opts Options
-	log  *slog.Logger
+	db    *store.DB
+	ctl   Control
+	inv   Invoker
+	opts  Options
+	log   *slog.Logger
+	clock clock.Clock
 
 	incoming chan *pendingWrite
 	// committerDone is closed when the committer has stopped: a write it
@@ -134,7 +159,7 @@ type pendingWrite struct {
 
 // New opens the queue over db, loading every event a previous run left
 // unfinished. Start begins dispatching.
-func New(db *store.DB, ctl *control.Service, inv Invoker, opts Options) (*Queue, error) {
+func New(db *store.DB, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 	if opts.TimeScale <= 0 {
 		opts.TimeScale = 1
 	}
@@ -144,14 +169,14 @@ func New(db *store.DB, ctl *control.Service, inv Invoker, opts Options) (*Queue,
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = clock.Real
 	}
-	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger,
+	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger, clock: opts.Clock,
 		incoming: make(chan *pendingWrite, 1024), committerDone: make(chan struct{}), finished: make(chan uint64, 1024), wake: make(chan struct{}, 1),
 		byFn: map[string]*fnQueue{}}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
-	now := opts.Now()
+	now := opts.Clock.Now()
 	err := db.View(func(tx *store.Tx) error {
 		return tx.Events(func(e *store.Event) error {
 			q.push(&item{ev: e, due: now})
@@ -211,7 +236,7 @@ func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if err := invoke.CheckPayload(req.Payload); err != nil {
 		return err
 	}
-	ev := &store.Event{RequestID: req.RequestID, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.opts.Now()}
+	ev := &store.Event{RequestID: req.RequestID, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now()}
 	return q.add(ctx, ev)
 }
 
@@ -292,7 +317,7 @@ func (q *Queue) commitLoop() {
 			q.log.Error("event queue: commit failed", "events", len(batch), "finished", len(done), "err", err)
 		}
 		q.commits.Add(1)
-		now := q.opts.Now()
+		now := q.clock.Now()
 		for _, w := range batch {
 			if err == nil {
 				q.mu.Lock()
@@ -342,6 +367,7 @@ func (q *Queue) dispatchLoop() {
 	defer q.wg.Done()
 	var running sync.WaitGroup
 	defer running.Wait()
+	var timer clock.Timer
 	for {
 		it, wait := q.next()
 		if it != nil {
@@ -352,14 +378,20 @@ func (q *Queue) dispatchLoop() {
 			}()
 			continue
 		}
-		timer := time.NewTimer(wait)
+		if timer == nil {
+			timer = q.clock.NewTimer(wait)
+		} else {
+			timer.Reset(wait)
+		}
 		select {
 		case <-q.ctx.Done():
 			timer.Stop()
 			return
 		case <-q.wake:
-		case <-timer.C:
+		case <-timer.C():
 		}
+		// Stopped, so that the next Reset starts afresh; should a clock
+		// still deliver a stale fire, it costs one more turn of the loop.
 		timer.Stop()
 	}
 }
@@ -380,7 +412,7 @@ func (q *Queue) next() (*item, time.Duration) {
 		}
 	}
 	share := max(1, q.opts.Workers/max(1, active))
-	now := q.opts.Now()
+	now := q.clock.Now()
 	for range len(q.ring) {
 		q.cursor = (q.cursor + 1) % len(q.ring)
 		name := q.ring[q.cursor]

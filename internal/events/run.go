@@ -72,12 +72,11 @@ func (q *Queue) limitsFor(ev *store.Event) limits {
 func (q *Queue) run(it *item) {
 	ev := it.ev
 	l := q.limitsFor(ev)
-	now := q.opts.Now()
+	now := q.clock.Now()
 	age := now.Sub(ev.ReceivedAt)
 	q.lastAge.Store(age.Milliseconds())
 
-	// Reservation 0 stops every event: it is not run at all.
-	if n, ok := q.ctl.Reservation(ev.Function); ok && n == 0 {
+	if q.zeroReserved(ev) {
 		q.finish(it, ConditionZeroReserved, nil, l)
 		return
 	}
@@ -124,6 +123,18 @@ func (q *Queue) run(it *item) {
 	}
 }
 
+// zeroReserved reports whether ev's function is reserved at 0. It is the
+// one place that decides the rule: such an event is not run at all and
+// goes to the failure path with ZeroReservedConcurrency. Every attempt asks
+// before it invokes, so a reservation set to 0 while an event waits for a
+// retry stops it too. Admission, which refuses every invocation of such a
+// function, is only the backstop for a reservation set between this check
+// and the invocation: that attempt is a throttle, and the next one stops.
+func (q *Queue) zeroReserved(ev *store.Event) bool {
+	n, ok := q.ctl.Reservation(ev.Function)
+	return ok && n == 0
+}
+
 // backoff is the wait after the n-th throttle: 1 s doubling to 5 min.
 func backoff(n int) time.Duration {
 	d := minBackoff
@@ -142,7 +153,7 @@ func (q *Queue) retry(it *item, wait time.Duration) {
 	if err != nil {
 		q.log.Error("event: storing retry state", "request_id", it.ev.RequestID, "err", err)
 	}
-	q.done(it, &item{ev: it.ev, due: q.opts.Now().Add(wait)})
+	q.done(it, &item{ev: it.ev, due: q.clock.Now().Add(wait)})
 }
 
 // finish ends an event: its record goes to the destination for the
@@ -178,10 +189,10 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 		switch {
 		case local:
 			follow = &store.Event{RequestID: uuid.New(), Function: destName.Name,
-				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.opts.Now()}
+				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now()}
 			return tx.AddEvent(follow)
 		case condition != ConditionSuccess:
-			return tx.AddDeadLetter(&store.DeadLetter{Event: *ev, Record: body, At: q.opts.Now()})
+			return tx.AddDeadLetter(&store.DeadLetter{Event: *ev, Record: body, At: q.clock.Now()})
 		}
 		return nil
 	})
@@ -200,7 +211,7 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	}
 	if follow != nil {
 		q.mu.Lock()
-		q.push(&item{ev: follow, due: q.opts.Now()})
+		q.push(&item{ev: follow, due: q.clock.Now()})
 		q.mu.Unlock()
 	}
 	q.done(it, nil)
@@ -234,9 +245,9 @@ func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) 
 	}
 	r := &Record{
 		Version:   "1.0",
-		Timestamp: q.opts.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
+		Timestamp: q.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 		RequestContext: RequestContext{
-			RequestID: ev.RequestID, FunctionArn: q.ctl.ARN(ev.Function, qualifier),
+			RequestID: ev.RequestID, FunctionArn: q.ctl.Names().QualifiedARN(ev.Function, qualifier),
 			Condition: condition, ApproximateInvokeCount: ev.FunctionErrs,
 		},
 		RequestPayload: payload,
@@ -258,7 +269,8 @@ func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) 
 	return r
 }
 
-// Replay moves a dead letter back into the queue as a new event.
+// Replay moves a dead letter back into the queue as a new event, and
+// returns it as it was stored.
 func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 	var ev *store.Event
 	err := q.db.Update(func(tx *store.Tx) error {
@@ -269,7 +281,7 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 			return err
 		}
 		ev = &d.Event
-		ev.Attempts, ev.FunctionErrs, ev.ReceivedAt = 0, 0, q.opts.Now()
+		ev.Attempts, ev.FunctionErrs, ev.ReceivedAt = 0, 0, q.clock.Now()
 		if err := tx.DeleteDeadLetter(seq); err != nil {
 			return err
 		}
@@ -278,11 +290,13 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The caller gets a copy: the queue changes its own as the event runs.
+	out := *ev
 	q.mu.Lock()
-	q.push(&item{ev: ev, due: q.opts.Now()})
+	q.push(&item{ev: ev, due: q.clock.Now()})
 	q.mu.Unlock()
 	q.poke()
-	return ev, nil
+	return &out, nil
 }
 
 // DeadLetters lists the dead-letter list, oldest first.
