@@ -173,8 +173,11 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.adm = admission.New(1000)
+	if err := e.db.Subscribe(control.AdmissionFeed(e.adm, 1000)); err != nil {
+		e.t.Fatal(err)
+	}
 	if e.ctl, err = control.New(e.db, control.Options{Region: "us-east-1", AccountID: "123456789012",
-		AccountConcurrency: 1000, MinUnreserved: 100}, e.adm, nil); err != nil {
+		AccountConcurrency: 1000, MinUnreserved: 100}, nil); err != nil {
 		e.t.Fatal(err)
 	}
 	e.inv.ctl, e.inv.adm = e.ctl, e.adm
