@@ -191,27 +191,33 @@ func (s *Service) ListEventInvokeConfigs(ctx context.Context, name, marker strin
 
 // EventConfigFor is the configuration that governs an event sent to
 // name:qualifier ("" meaning $LATEST); nil when there is none.
-func (s *Service) EventConfigFor(name, qualifier string) *store.EventConfig {
+func (s *Service) EventConfigFor(name, qualifier string) (*store.EventConfig, error) {
 	if qualifier == "" {
 		qualifier = function.Latest
 	}
 	var out *store.EventConfig
-	s.db.View(func(tx *store.Tx) error {
-		out, _ = tx.EventConfig(name, qualifier)
-		return nil
+	err := s.db.View(func(tx *store.Tx) (err error) {
+		out, err = tx.EventConfig(name, qualifier)
+		if errors.Is(err, store.ErrNotFound) {
+			out, err = nil, nil
+		}
+		return err
 	})
-	return out
+	return out, internal("read event invoke config", err)
 }
 
 // Reservation reads a function's reservation; ok is false when there is
 // none or the function does not exist.
-func (s *Service) Reservation(name string) (n int, ok bool) {
-	s.db.View(func(tx *store.Tx) error {
+func (s *Service) Reservation(name string) (n int, ok bool, err error) {
+	err = s.db.View(func(tx *store.Tx) error {
 		f, err := tx.Function(name)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
 		if err == nil && f.Reserved != nil {
 			n, ok = *f.Reserved, true
 		}
-		return nil
+		return err
 	})
-	return n, ok
+	return n, ok, internal("read reservation", err)
 }

@@ -54,9 +54,13 @@ type limits struct {
 	onFailure  string
 }
 
-func (q *Queue) limitsFor(ev *store.Event) limits {
+func (q *Queue) limitsFor(ev *store.Event) (limits, error) {
 	l := limits{maxRetries: DefaultMaxRetryAttempts, maxAge: DefaultMaxEventAge}
-	if c := q.ctl.EventConfigFor(ev.Function, ev.Qualifier); c != nil {
+	c, err := q.ctl.EventConfigFor(ev.Function, ev.Qualifier)
+	if err != nil {
+		return l, err
+	}
+	if c != nil {
 		if c.MaximumRetryAttempts != nil {
 			l.maxRetries = *c.MaximumRetryAttempts
 		}
@@ -65,18 +69,26 @@ func (q *Queue) limitsFor(ev *store.Event) limits {
 		}
 		l.onSuccess, l.onFailure = c.OnSuccess, c.OnFailure
 	}
-	return l
+	return l, nil
 }
 
 // run makes one attempt at an event and decides what comes next.
 func (q *Queue) run(it *item) {
 	ev := it.ev
-	l := q.limitsFor(ev)
+	// The settings that govern the event, read fresh for each attempt. A
+	// read that fails is a service error like any other: the event backs
+	// off and tries again, judged by the defaults meanwhile, and is never
+	// run under settings that could not be read.
+	l, err := q.limitsFor(ev)
+	zero := false
+	if err == nil {
+		zero, err = q.zeroReserved(ev)
+	}
 	now := q.clock.Now()
 	age := now.Sub(ev.ReceivedAt)
 	q.lastAge.Store(age.Milliseconds())
 
-	if q.zeroReserved(ev) {
+	if zero {
 		q.finish(it, ConditionZeroReserved, nil, l)
 		return
 	}
@@ -84,10 +96,15 @@ func (q *Queue) run(it *item) {
 		q.finish(it, ConditionEventAgeExceeded, nil, l)
 		return
 	}
-	res, err := q.inv.Invoke(q.ctx, &invoke.Request{
-		FunctionName: ev.Function, Qualifier: ev.Qualifier, Type: invoke.RequestResponse,
-		Payload: ev.Payload, RequestID: ev.RequestID,
-	})
+	var res *invoke.Response
+	if err == nil {
+		res, err = q.inv.Invoke(q.ctx, &invoke.Request{
+			FunctionName: ev.Function, Qualifier: ev.Qualifier, Type: invoke.RequestResponse,
+			Payload: ev.Payload, RequestID: ev.RequestID,
+		})
+	} else {
+		q.log.Warn("reading an event's settings", "function", ev.Function, "seq", ev.Seq, "err", err)
+	}
 	switch {
 	case q.ctx.Err() != nil:
 		// Stopping: the event stays stored and runs after the next start.
@@ -130,9 +147,9 @@ func (q *Queue) run(it *item) {
 // retry stops it too. Admission, which refuses every invocation of such a
 // function, is only the backstop for a reservation set between this check
 // and the invocation: that attempt is a throttle, and the next one stops.
-func (q *Queue) zeroReserved(ev *store.Event) bool {
-	n, ok := q.ctl.Reservation(ev.Function)
-	return ok && n == 0
+func (q *Queue) zeroReserved(ev *store.Event) (bool, error) {
+	n, ok, err := q.ctl.Reservation(ev.Function)
+	return err == nil && ok && n == 0, err
 }
 
 // backoff is the wait after the n-th throttle: 1 s doubling to 5 min.
