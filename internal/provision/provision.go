@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/function"
@@ -76,6 +77,7 @@ type Provisioner struct {
 	// Interval is how often every target is checked (dead environments
 	// replaced) besides the checks that changes trigger.
 	interval time.Duration
+	clock    clock.Clock
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -89,12 +91,16 @@ type Provisioner struct {
 }
 
 // New returns a provisioner. It learns what to provision from the store's
-// feed (it is a store.Subscriber); Start runs it.
-func New(envs Envs, slots Slots, log *slog.Logger) *Provisioner {
+// feed (it is a store.Subscriber); Start runs it. Its periodic checks run
+// on clk (clock.Real when nil).
+func New(envs Envs, slots Slots, clk clock.Clock, log *slog.Logger) *Provisioner {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	p := &Provisioner{envs: envs, slots: slots, log: log, interval: time.Second,
+	if clk == nil {
+		clk = clock.Real
+	}
+	p := &Provisioner{envs: envs, slots: slots, log: log, interval: time.Second, clock: clk,
 		wake: make(chan struct{}, 1), targets: map[targetKey]*target{}, starting: map[targetKey]int{}}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p
@@ -276,7 +282,7 @@ func (p *Provisioner) loop() {
 	defer p.wg.Done()
 	var starts sync.WaitGroup
 	defer starts.Wait()
-	tick := time.NewTicker(p.interval)
+	tick := p.clock.NewTimer(p.interval)
 	defer tick.Stop()
 	for {
 		p.reconcile(&starts)
@@ -284,7 +290,8 @@ func (p *Provisioner) loop() {
 		case <-p.ctx.Done():
 			return
 		case <-p.wake:
-		case <-tick.C:
+		case <-tick.C():
+			tick.Reset(p.interval)
 		}
 	}
 }

@@ -97,7 +97,7 @@ func allocated(adm *admission.Controller, function, target string) int {
 func TestUnprovisionDuringAllocationLeavesNoSlots(t *testing.T) {
 	adm := admission.New(100)
 	slots := &gatedSlots{Controller: adm, entered: make(chan struct{}), open: make(chan struct{}), passed: make(chan struct{})}
-	p := provision.New(manager(t), slots, lambdatest.Logger(t))
+	p := provision.New(manager(t), slots, nil, lambdatest.Logger(t))
 	p.Start(specs{codeDir(t)})
 	defer p.Close()
 	adm.SetProvisionedConfigured("f", "1", 1)
@@ -137,7 +137,7 @@ func TestUnprovisionDuringAllocationLeavesNoSlots(t *testing.T) {
 func TestProvisionLifecycle(t *testing.T) {
 	adm := admission.New(100)
 	envs := manager(t)
-	p := provision.New(envs, adm, lambdatest.Logger(t))
+	p := provision.New(envs, adm, nil, lambdatest.Logger(t))
 	p.Start(specs{codeDir(t)})
 	defer p.Close()
 
@@ -201,7 +201,7 @@ func TestInitFailuresMakeTargetFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	adm := admission.New(100)
-	p := provision.New(manager(t), adm, lambdatest.Logger(t))
+	p := provision.New(manager(t), adm, nil, lambdatest.Logger(t))
 	p.Start(specs{dir})
 	defer p.Close()
 	p.Provision("f", "1", "1", 2)

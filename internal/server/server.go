@@ -190,7 +190,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.prov = provision.New(n.envs, n.adm, o.Logger.With("part", "provision"))
+	n.prov = provision.New(n.envs, n.adm, nil, o.Logger.With("part", "provision"))
 	// The in-memory owners of what the store holds hear of every committed
 	// change from its feed, in order; nothing else tells them. The
 	// provisioner goes first: a deleted function's provisioned slots are
