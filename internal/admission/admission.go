@@ -52,6 +52,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
 )
 
@@ -498,7 +499,7 @@ func (c *Controller) storeCaps() {
 // keeps U at or above its minimum; it can only go below 0 when the account
 // limit is lowered under what is already claimed.
 func (c *Controller) unreserved() int64 {
-	return max(0, c.limit-c.claimed)
+	return max(0, account.Limits{Concurrency: int(c.limit)}.Unreserved(c.claimed))
 }
 
 // onDemand computes L − Σ P, clamped at 0: what provisioned concurrency

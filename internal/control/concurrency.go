@@ -30,14 +30,16 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 			if err != nil {
 				return err
 			}
-			others := sums.Reserved + sums.ProvisionedUnreserved
+			// The function's claim becomes n, whatever it was (its
+			// reservation, or its provisioned concurrency without one).
+			claimed := sums.Claimed() + int64(*n)
 			if f.Reserved != nil {
-				others -= int64(*f.Reserved)
+				claimed -= int64(*f.Reserved)
 			} else {
-				others -= int64(f.Provisioned)
+				claimed -= int64(f.Provisioned)
 			}
-			if int64(s.opts.AccountConcurrency)-others-int64(*n) < int64(s.minUnreserved()) {
-				return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", s.minUnreserved())
+			if limits := s.limits(); !limits.Allows(claimed) {
+				return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
 			}
 		}
 		if *n < f.Provisioned {
@@ -122,7 +124,7 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 		}
 		out = AccountSettings{
 			ConcurrentExecutions:           s.opts.AccountConcurrency,
-			UnreservedConcurrentExecutions: s.opts.AccountConcurrency - int(sums.Reserved+sums.ProvisionedUnreserved),
+			UnreservedConcurrentExecutions: int(s.limits().Unreserved(sums.Claimed())),
 			FunctionCount:                  sums.FunctionCount,
 			TotalCodeSize:                  sums.TotalCodeSize,
 		}

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/store"
@@ -79,8 +80,10 @@ func (s *Service) Names() function.Parser { return s.names }
 // Options returns the settings the service runs with.
 func (s *Service) Options() Options { return s.opts }
 
-// minUnreserved is the minimum in force: min(M, L).
-func (s *Service) minUnreserved() int { return min(s.opts.MinUnreserved, s.opts.AccountConcurrency) }
+// limits are the account's concurrency rules.
+func (s *Service) limits() account.Limits {
+	return account.Limits{Concurrency: s.opts.AccountConcurrency, MinUnreserved: s.opts.MinUnreserved}
+}
 
 // Caller identifies who made a request, for the audit trail and the logs.
 type Caller struct {

@@ -111,10 +111,10 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 				return err
 			}
 			// Provisioned concurrency of a function without a reservation
-			// comes out of the unreserved pool.
-			unreserved := int64(L) - sums.Reserved - (sums.ProvisionedUnreserved - int64(f.Provisioned)) - int64(others+n)
-			if unreserved < int64(s.minUnreserved()) {
-				return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", s.minUnreserved())
+			// is its claim on the unreserved pool.
+			claimed := sums.Claimed() - int64(f.Provisioned) + int64(others+n)
+			if limits := s.limits(); !limits.Allows(claimed) {
+				return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
 			}
 		}
 		cfg = &store.ProvisionedConfig{Function: fname, Qualifier: q, Requested: n, LastModified: s.opts.Now()}

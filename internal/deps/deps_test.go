@@ -15,6 +15,7 @@ var layer = map[string]int{
 	"internal/awserr":     0,
 	"internal/uuid":       0,
 	"internal/clock":      0,
+	"internal/account":    0,
 	"internal/apimodel":   0,
 	"runtimes":            0,
 	"internal/function":   1,

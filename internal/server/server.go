@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/control"
@@ -232,7 +233,9 @@ func (n *Node) Addr() string { return n.listener.Addr().String() }
 func (n *Node) DataDir() string { return n.opts.DataDir }
 
 // MinUnreserved is the minimum unreserved concurrency in force: min(M, L).
-func (n *Node) MinUnreserved() int { return min(*n.opts.MinUnreserved, n.opts.AccountConcurrency) }
+func (n *Node) MinUnreserved() int {
+	return account.Limits{Concurrency: n.opts.AccountConcurrency, MinUnreserved: *n.opts.MinUnreserved}.Minimum()
+}
 
 // URL is the endpoint URL clients use.
 func (n *Node) URL() string { return "http://" + n.Addr() }

@@ -219,6 +219,10 @@ func contribution(f *function.Function) Sums {
 	return s
 }
 
+// Claimed is what the functions take out of the account limit: Σ R over
+// the reserved ones and Σ P over the others (see package account).
+func (s Sums) Claimed() int64 { return s.Reserved + s.ProvisionedUnreserved }
+
 func (s Sums) minus(o Sums) Sums {
 	return Sums{s.FunctionCount - o.FunctionCount, s.TotalCodeSize - o.TotalCodeSize, s.Reserved - o.Reserved, s.ProvisionedUnreserved - o.ProvisionedUnreserved}
 }
