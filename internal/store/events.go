@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"time"
@@ -112,21 +111,7 @@ func (t *Tx) AddDeadLetter(d *DeadLetter) error {
 // DeadLetters lists dead letters oldest first, after sequence after, at
 // most limit of them.
 func (t *Tx) DeadLetters(after uint64, limit int) ([]*DeadLetter, error) {
-	b := t.tx.Bucket(bucketDeadLetters)
-	if b == nil {
-		return nil, nil
-	}
-	var out []*DeadLetter
-	c := b.Cursor()
-	k, v := c.Seek(seqKey(after + 1))
-	for ; k != nil && len(out) < limit; k, v = c.Next() {
-		d := new(DeadLetter)
-		if err := json.Unmarshal(v, d); err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, nil
+	return scan[DeadLetter](t.tx.Bucket(bucketDeadLetters), nil, seqKey(after), limit)
 }
 
 // DeadLetter reads one dead letter.
@@ -181,19 +166,5 @@ func (t *Tx) DeleteEventConfig(name, qualifier string) error {
 
 // EventConfigs lists a function's configurations in qualifier order.
 func (t *Tx) EventConfigs(name string) ([]*EventConfig, error) {
-	b := t.tx.Bucket(bucketEventConfigs)
-	if b == nil {
-		return nil, nil
-	}
-	prefix := append([]byte(name), 0)
-	var out []*EventConfig
-	c := b.Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		ec := new(EventConfig)
-		if err := json.Unmarshal(v, ec); err != nil {
-			return nil, err
-		}
-		out = append(out, ec)
-	}
-	return out, nil
+	return scan[EventConfig](t.tx.Bucket(bucketEventConfigs), append([]byte(name), 0), nil, -1)
 }
