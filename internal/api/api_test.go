@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -36,27 +37,43 @@ type harness struct {
 // plane's options further.
 func newHarness(t *testing.T, l, m int, tune ...func(*control.Options)) *harness {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(dir)
+	e := newEdge(t, l, m, lambdatest.Logger(t), tune...)
+	ts := httptest.NewServer(e.srv)
+	t.Cleanup(ts.Close)
+	return &harness{client: lambdatest.Client(ts.URL), url: ts.URL, ctl: e.ctl, db: e.db}
+}
+
+// edge is the API over a real store in a temporary directory, with no
+// invoker or queue behind it: every test of the edge starts from one.
+type edge struct {
+	srv *api.Server
+	ctl *control.Service
+	db  *store.DB
+}
+
+// newEdge builds an edge with account limit l and unreserved minimum m,
+// logging to log (nil for nowhere); tune changes the control plane's
+// options further. Everything is closed when tb ends.
+func newEdge(tb testing.TB, l, m int, log *slog.Logger, tune ...func(*control.Options)) *edge {
+	tb.Helper()
+	db, err := store.Open(tb.TempDir())
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
-	opts := control.Options{Region: region, AccountID: account, AccountConcurrency: l, MinUnreserved: m, Logger: lambdatest.Logger(t)}
+	tb.Cleanup(func() { db.Close() })
+	opts := control.Options{Region: region, AccountID: account, AccountConcurrency: l, MinUnreserved: m, Logger: log}
 	for _, f := range tune {
 		f(&opts)
 	}
 	ctl, err := control.New(db, opts, nil)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	srv, err := api.New(ctl, api.Backends{}, lambdatest.Logger(t))
+	srv, err := api.New(ctl, api.Backends{}, log)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	ts := httptest.NewServer(srv)
-	t.Cleanup(ts.Close)
-	return &harness{client: lambdatest.Client(ts.URL), url: ts.URL, ctl: ctl, db: db}
+	return &edge{srv: srv, ctl: ctl, db: db}
 }
 
 var ctx = context.Background()

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lambdad/lambdad/internal/api"
-	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -23,11 +21,8 @@ import (
 // would time mostly fsyncs).
 func filled(b *testing.B, n int) http.Handler {
 	b.Helper()
-	db, err := store.Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	e := newEdge(b, 1000, 100, nil)
+	db := e.db
 	code := []byte("code")
 	sha := "Ck9ibEV4YW1wbGVDb2RlU2hhMjU2AAAAAAAAAAAAAAA="
 	release, err := db.SaveCode(sha, code)
@@ -55,15 +50,7 @@ func filled(b *testing.B, n int) http.Handler {
 			b.Fatal(err)
 		}
 	}
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv, err := api.New(ctl, api.Backends{}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return srv
+	return e.srv
 }
 
 func call(b *testing.B, h http.Handler, method, path string, body string, want int) {

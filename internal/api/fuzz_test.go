@@ -8,10 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-
-	"github.com/lambdad/lambdad/internal/api"
-	"github.com/lambdad/lambdad/internal/control"
-	"github.com/lambdad/lambdad/internal/store"
 )
 
 // FuzzAPI sends arbitrary requests through the whole edge (routing,
@@ -39,20 +35,7 @@ func FuzzAPI(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s.method, s.path, s.query, []byte(s.body))
 	}
-	dir := f.TempDir()
-	db, err := store.Open(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer db.Close()
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	srv, err := api.New(ctl, api.Backends{}, nil)
-	if err != nil {
-		f.Fatal(err)
-	}
+	srv := newEdge(f, 1000, 100, nil).srv
 	f.Fuzz(func(t *testing.T, method, path, query string, body []byte) {
 		u := &url.URL{Path: path, RawQuery: query}
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(method, " \t\r\n") || method == "" || !validMethod(method) {

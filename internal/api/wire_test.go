@@ -11,10 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/lambdatest"
-	"github.com/lambdad/lambdad/internal/store"
 )
 
 // The expectations in this file are AWS's answers as recorded in LocalStack's
@@ -313,20 +311,8 @@ func (s *syncBuffer) String() string {
 }
 
 func TestUnknownOperationsAreLogged(t *testing.T) {
-	db, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	ctl, err := control.New(db, control.Options{Region: region, AccountID: account, AccountConcurrency: 1000, MinUnreserved: 100}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	logs := &syncBuffer{mu: make(chan struct{}, 1)}
-	srv, err := api.New(ctl, api.Backends{}, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := newEdge(t, 1000, 100, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))).srv
 	for _, c := range []struct{ method, path string }{
 		{"GET", "/2015-03-31/functions/f/url"},    // an operation lambdad does not serve
 		{"PATCH", "/2015-03-31/functions/f"},      // a route with another method
