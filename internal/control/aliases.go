@@ -221,29 +221,3 @@ func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion
 	}
 	return out, next, internal("list aliases", err)
 }
-
-// ResolveTarget returns the configuration an invocation of name:qualifier
-// runs, and the alias when the qualifier is one. Answers are cached until
-// the next write; callers must not modify what it returns.
-func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cfg *function.Config, alias *function.Alias, err error) {
-	key := name + "\x00" + qualifier
-	epoch := s.cache.epoch.Load()
-	if c, ok := s.cache.targets.Load(key); ok && c.(*cachedTarget).epoch == epoch {
-		c := c.(*cachedTarget)
-		return c.cfg, c.alias, nil
-	}
-	err = s.db.View(func(tx *store.Tx) error {
-		arn := s.ARN(name, qualifier)
-		if _, err := mustFunction(tx, name, arn); err != nil {
-			return err
-		}
-		cfg, alias, err = resolve(tx, name, qualifier, arn)
-		return err
-	})
-	if err != nil {
-		s.cache.targets.Delete(key)
-		return nil, nil, internal("resolve "+name, err)
-	}
-	s.cache.targets.Store(key, &cachedTarget{epoch: epoch, cfg: cfg, alias: alias})
-	return cfg, alias, nil
-}

@@ -1,9 +1,6 @@
 package control
 
 import (
-	"sync"
-	"sync/atomic"
-
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -110,32 +107,6 @@ func (f retireFeed) Apply(b *store.Batch) {
 		if retire && c.Function != last {
 			f.r.Retire(c.Function)
 			last = c.Function
-		}
-	}
-}
-
-// resolveCache holds ResolveTarget's answers (the invoke path's one read of
-// the store). Any committed change to a function, version or alias moves
-// the epoch on; an answer is used only at the epoch it was read at, so a
-// read that raced with a change is never kept past it.
-type resolveCache struct {
-	epoch   atomic.Uint64
-	targets sync.Map // name \x00 qualifier → *cachedTarget
-}
-
-type cachedTarget struct {
-	epoch uint64
-	cfg   *function.Config
-	alias *function.Alias
-}
-
-func (*resolveCache) Load(*store.Tx, uint64) error { return nil }
-
-func (r *resolveCache) Apply(b *store.Batch) {
-	for i := range b.Changes {
-		if b.Changes[i].Kind != store.KindProvisioned {
-			r.epoch.Add(1)
-			return
 		}
 	}
 }

@@ -193,30 +193,6 @@ func publish(tx *store.Tx, f *function.Function, latest *function.Config, descri
 	return &v, tx.PutVersion(&v)
 }
 
-// resolve finds the configuration a qualifier names: $LATEST, a version,
-// or an alias (its primary version, and the alias itself). arn is the ARN
-// named in the 404.
-func resolve(tx *store.Tx, name, qualifier string, arn string) (*function.Config, *function.Alias, error) {
-	version := qualifier
-	var alias *function.Alias
-	if qualifier == "" {
-		version = function.Latest
-	} else if !function.IsVersion(qualifier) && qualifier != function.Latest {
-		a, err := tx.Alias(name, qualifier)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, nil, awserr.FunctionNotFound(arn)
-		} else if err != nil {
-			return nil, nil, err
-		}
-		alias, version = a, a.FunctionVersion
-	}
-	c, err := tx.Version(name, version)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil, awserr.FunctionNotFound(arn)
-	}
-	return c, alias, err
-}
-
 // GetFunction reads a function, or one of its versions or aliases.
 func (s *Service) GetFunction(ctx context.Context, name, qualifier string) (*FunctionView, error) {
 	ref, err := s.names.ParseWithQualifier(name, qualifier)
