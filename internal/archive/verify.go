@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // expected is what Unpack leaves at one path.
@@ -41,12 +42,18 @@ func Verify(zipPath, dir string) error {
 	if fi.Mode() != want["."].mode {
 		return fmt.Errorf("archive: %s has mode %v, want %v", dir, fi.Mode(), want["."].mode)
 	}
-	fsys := os.DirFS(dir)
+	// The walk is of the real directory, not an fs.FS: names in an archive
+	// need not be UTF-8, and fs.FS refuses paths that are not.
 	seen := 0
-	err = fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(dir, func(full string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		rel, err := filepath.Rel(dir, full)
+		if err != nil {
+			return err
+		}
+		p := filepath.ToSlash(rel)
 		w, ok := want[p]
 		if !ok {
 			return fmt.Errorf("%s is not in the archive", p)
@@ -73,7 +80,7 @@ func Verify(zipPath, dir string) error {
 				return fmt.Errorf("%s has %d bytes, want %d", p, fi.Size(), w.size)
 			}
 		case fs.ModeSymlink:
-			target, err := fs.ReadLink(fsys, p)
+			target, err := os.Readlink(full)
 			if err != nil {
 				return err
 			}
