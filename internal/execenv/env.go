@@ -44,7 +44,7 @@ type env struct {
 	spec Spec // a copy: the caller's Spec may change after Invoke returns
 	gen  uint64
 	id   string // 32 hex digits, names the log stream and TMPDIR
-	held func() // from Spec.Hold, called at the end of stop
+	held func() // the release of Spec.Code, called at the end of stop
 
 	// procMu guards the process lifecycle against a concurrent stop: the
 	// fields below are set in start under procMu and read-only afterwards,

@@ -86,11 +86,20 @@ type Spec struct {
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
 	Pool string
-	// Hold, if set, is called as each environment of this spec is
-	// created, before its process starts, and the function it returns
-	// once that environment has stopped and its process is gone: the
-	// owner of CodeDir keeps the directory while anything runs in it.
-	Hold func() (release func())
+	// Code, when set, gives each new environment of this spec its code:
+	// Code.CodeDir(CodeSHA) is called as the environment is created,
+	// before its process starts, and sets CodeDir; the release it returns
+	// runs once the environment has stopped and its process is gone. So
+	// the owner of the code keeps the directory while anything runs in it,
+	// and a warm invocation never asks for it.
+	Code    CodeSource
+	CodeSHA string
+}
+
+// CodeSource gives an environment the directory of its code, by
+// CodeSha256, and keeps it there until release is called.
+type CodeSource interface {
+	CodeDir(sha string) (dir string, release func(), err error)
 }
 
 // Request is one invocation.
@@ -181,8 +190,10 @@ func normalize(spec *Spec) Spec {
 	if s.InitType == "" {
 		s.InitType = InitOnDemand
 	}
-	if abs, err := filepath.Abs(s.CodeDir); err == nil {
-		s.CodeDir = abs
+	if s.CodeDir != "" {
+		if abs, err := filepath.Abs(s.CodeDir); err == nil {
+			s.CodeDir = abs
+		}
 	}
 	if s.FunctionARN == "" {
 		s.FunctionARN = "arn:aws:lambda:" + s.Region + ":" + s.Account + ":function:" + s.Function

@@ -268,13 +268,20 @@ func (m *Manager) liveLocked(e *env) bool {
 // ready environment (busy), or a Result when Init failed the way a function
 // fails, or an error.
 func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *Result, time.Duration, error) {
+	var held func()
+	if s.Code != nil {
+		dir, release, err := s.Code.CodeDir(s.CodeSHA)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		s.CodeDir, held = dir, release
+	}
 	l, err := m.launchFor(s)
 	if err != nil {
+		if held != nil {
+			held()
+		}
 		return nil, nil, 0, err
-	}
-	var held func()
-	if s.Hold != nil {
-		held = s.Hold()
 	}
 	e := m.register(s, held)
 	if e == nil {

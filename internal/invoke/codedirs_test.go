@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,14 +52,11 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 	}
 	defer envs.Close()
 
-	// What Invoke does: hold the code for the call, start the environment
-	// with a spec whose Hold takes the environment's own hold.
-	dir, release, err := db.CodeDir(sha)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := &execenv.Spec{Function: "f", Runtime: "provided.al2023", Handler: "bootstrap", CodeDir: dir,
-		Revision: "r1", Hold: holdCode(db, sha)}
+	// What Invoke does: a spec that names its code; the environment it
+	// starts asks the store for the tree and holds it.
+	spec := &execenv.Spec{Function: "f", Runtime: "provided.al2023", Handler: "bootstrap",
+		Revision: "r1", Code: db, CodeSHA: sha}
+	dir := filepath.Join(filepath.Dir(filepath.Dir(db.CodePath(sha))), "unpacked", filepath.Base(strings.TrimSuffix(db.CodePath(sha), ".zip")))
 	invoke := func(payload string) string {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -76,7 +75,9 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 	if got := invoke(`{"file":"marker.txt"}`); got != "held" {
 		t.Fatalf("first invocation read %q", got)
 	}
-	release()
+	if _, err := os.Stat(filepath.Join(dir, "marker.txt")); err != nil {
+		t.Fatalf("the tree is not where the store keeps trees: %v", err)
+	}
 
 	if err := db.Update(func(tx *store.Tx) error { return tx.DeleteFunction("f") }); err != nil {
 		t.Fatal(err)
@@ -109,14 +110,25 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 	}
 }
 
-// TestHoldCodeOfMissingCode: a hold of code that is gone does nothing, and
-// its release may be called.
-func TestHoldCodeOfMissingCode(t *testing.T) {
+// TestStartWithoutCodeFails: an environment whose code is gone is not
+// started, and the error says the code is not found.
+func TestStartWithoutCodeFails(t *testing.T) {
 	db, err := store.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	release := holdCode(db, "bm9uZQ==")()
-	release()
+	envs, err := execenv.NewManager(execenv.Config{TempRoot: t.TempDir(), Logger: lambdatest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer envs.Close()
+	spec := &execenv.Spec{Function: "f", Runtime: "provided.al2023", Handler: "bootstrap", Revision: "r1", Code: db, CodeSHA: "bm9uZQ=="}
+	_, err = envs.Invoke(context.Background(), spec, &execenv.Request{RequestID: "00000000-0000-4000-8000-000000000001", Payload: []byte("{}")})
+	if !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Invoke = %v, want store.ErrNotFound", err)
+	}
+	if st := envs.Stats(); st.Started != 0 {
+		t.Fatalf("an environment started without code: %+v", st)
+	}
 }

@@ -81,7 +81,7 @@ type Parts struct {
 	Resolver Resolver
 	Admitter Admitter
 	Runner   Runner
-	Code     Code
+	Code     execenv.CodeSource
 	Logger   *slog.Logger
 }
 
@@ -91,7 +91,7 @@ type Invoker struct {
 	resolver Resolver
 	adm      Admitter
 	envs     Runner
-	code     Code
+	code     execenv.CodeSource
 	log      *slog.Logger
 }
 
@@ -142,13 +142,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	}
 	defer slot.Release()
 	invokedARN := iv.names.QualifiedARN(ref.Name, ref.Qualifier)
-	spec, release, err := iv.spec(cfg, invokedARN)
-	if err != nil {
-		return nil, err
-	}
-	// Held through the call, so that an environment it starts takes its
-	// own hold (spec.Hold) of a tree that is there.
-	defer release()
+	spec := iv.spec(cfg, invokedARN)
 	if slot.Provisioned() {
 		spec.InitType, spec.Pool = execenv.InitProvisioned, target
 	}
@@ -178,21 +172,17 @@ func CheckPayload(payload []byte) error {
 	return nil
 }
 
-// spec is the environment a version runs in, its code unpacked and held
-// until release is called.
-func (iv *Invoker) spec(cfg *function.Config, invokedARN string) (spec *execenv.Spec, release func(), err error) {
-	dir, release, err := iv.code.CodeDir(cfg.CodeSha256)
-	if err != nil {
-		return nil, nil, err
-	}
+// spec is the environment a version runs in. Its code is asked for only
+// when an environment is started (execenv.Spec.Code), and held by that
+// environment for as long as it lives.
+func (iv *Invoker) spec(cfg *function.Config, invokedARN string) *execenv.Spec {
 	return &execenv.Spec{
 		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
-		CodeDir: dir, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
+		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  iv.names.Region, Account: iv.names.Account,
-		Hold: holdCode(iv.code, cfg.CodeSha256),
-	}, release, nil
+	}
 }
 
 // ProvisionedSpec is the environment of a provisioned config on
@@ -202,13 +192,7 @@ func (iv *Invoker) ProvisionedSpec(ctx context.Context, function, qualifier, ver
 	if err != nil {
 		return nil, err
 	}
-	// The environments started from the spec hold the code themselves
-	// (spec.Hold); this only makes sure it is there now.
-	spec, release, err := iv.spec(cfg, iv.names.QualifiedARN(function, qualifier))
-	if err != nil {
-		return nil, err
-	}
-	release()
+	spec := iv.spec(cfg, iv.names.QualifiedARN(function, qualifier))
 	spec.InitType, spec.Pool = execenv.InitProvisioned, qualifier
 	return spec, nil
 }
