@@ -184,6 +184,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 // publish makes the next version from $LATEST; the caller stores f.
 func publish(tx *store.Tx, f *function.Function, latest *function.Config, description string) (*function.Config, error) {
 	f.LastVersion++
+	f.PublishedRevision = latest.RevisionID
 	v := *latest
 	v.Version = strconv.Itoa(f.LastVersion)
 	v.RevisionID = uuid.New()
@@ -552,7 +553,7 @@ func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (
 		}
 		if f.LastVersion > 0 {
 			prev, err := tx.Version(name, strconv.Itoa(f.LastVersion))
-			if err == nil && sameContent(prev, latest) && (in.Description == "" || in.Description == prev.Description) {
+			if err == nil && unchanged(f, prev, latest) && (in.Description == "" || in.Description == prev.Description) {
 				out = prev
 				return nil
 			}
@@ -565,10 +566,15 @@ func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (
 	return out, internal("publish version", err)
 }
 
-// sameContent reports whether a version was published from $LATEST as it
-// is now: same code and same configuration.
-func sameContent(v, latest *function.Config) bool {
-	return v.CodeSha256 == latest.CodeSha256 && v.LastModified.Equal(latest.LastModified)
+// unchanged reports whether $LATEST is as it was when prev, the last
+// version, was published from it: same code and same configuration. Every
+// change to $LATEST gives it a new RevisionId; records from before the
+// revision was kept compare the code and the time of the last change.
+func unchanged(f *function.Function, prev, latest *function.Config) bool {
+	if f.PublishedRevision != "" {
+		return f.PublishedRevision == latest.RevisionID
+	}
+	return prev.CodeSha256 == latest.CodeSha256 && prev.LastModified.Equal(latest.LastModified)
 }
 
 // page reads the paging parameters of a per-function List operation: the

@@ -59,6 +59,11 @@ type Function struct {
 	// LastVersion is the highest version number ever published; version
 	// numbers are never reused, even after a version is deleted.
 	LastVersion int `json:"lastVersion"`
+	// PublishedRevision is the RevisionId $LATEST had when version
+	// LastVersion was published from it: $LATEST is unchanged since then
+	// exactly when its RevisionId still is this. Empty in records written
+	// before it was kept.
+	PublishedRevision string `json:"publishedRevision,omitempty"`
 	// Reserved is the reserved concurrency, nil when none is set (0 is a
 	// valid reservation that throttles every invocation).
 	Reserved *int              `json:"reserved,omitempty"`
