@@ -30,8 +30,9 @@
 // account, or lowered while its environments are busy.
 //
 // The Controller is an in-memory mirror of settings whose source of truth is
-// the control plane: the control plane calls the setters after each durable
-// write, and the Controller keeps U itself from what it is told. Settings
+// the store: the setters are called from the store's change feed, in
+// revision order, and the Controller keeps U itself from what it is told
+// (by the rule of package account). Settings
 // change rarely and acquisitions are constant, so the hot path reads
 // immutable per-function settings through an atomic pointer and counts with
 // atomic counters; only the setters take a mutex.

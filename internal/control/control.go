@@ -1,9 +1,10 @@
 // Package control is lambdad's control plane: every operation that creates,
 // changes or reads functions, versions, aliases and concurrency settings.
 // Each operation applies AWS's checks in AWS's order inside one store
-// transaction, so a check and the write it guards are one atomic step, and
-// after the commit it brings the in-memory owners (admission, execution
-// environments) in line with what is now durable.
+// transaction, so a check and the write it guards are one atomic step. The
+// operations tell no one of their writes: the in-memory owners (admission,
+// the resolve cache, environment retirement, the provisioner) follow the
+// store's change feed, through the subscribers in feed.go and resolve.go.
 package control
 
 import (
