@@ -65,7 +65,7 @@ func newEdge(tb testing.TB, l, m int, log *slog.Logger, tune ...func(*control.Op
 	for _, f := range tune {
 		f(&opts)
 	}
-	ctl, err := control.New(db, opts, nil)
+	ctl, err := control.New(control.Bolt(db), opts, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -43,7 +43,7 @@ func cannotFindAlias(arn string) error {
 
 // checkAliasTarget checks that an alias may point at version with the
 // given extra weights.
-func (s *Service) checkAliasTarget(tx *store.Tx, name, version string, routing *RoutingConfig) error {
+func (s *Service) checkAliasTarget(tx Tx, name, version string, routing *RoutingConfig) error {
 	if _, err := tx.Version(name, version); errors.Is(err, store.ErrNotFound) {
 		return awserr.FunctionNotFound(s.ARN(name, version))
 	} else if err != nil {
@@ -85,7 +85,7 @@ func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Al
 	if in.RoutingConfig != nil {
 		a.RoutingWeights = maps.Clone(in.RoutingConfig.AdditionalVersionWeights)
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -107,7 +107,7 @@ func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*fu
 		return nil, "", err
 	}
 	var a *function.Alias
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -127,7 +127,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 		return nil, err
 	}
 	var out *function.Alias
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -167,7 +167,7 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 	if err != nil {
 		return err
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
@@ -197,12 +197,14 @@ func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion
 	}
 	var out []*function.Alias
 	next := ""
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
+		out = nil // the body may run again: it starts afresh
 		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
 			return err
 		}
+		from := after
 		for len(out) <= limit {
-			page, err := tx.Aliases(name, after, limit+1)
+			page, err := tx.Aliases(name, from, limit+1)
 			if err != nil || len(page) == 0 {
 				return err
 			}
@@ -210,7 +212,7 @@ func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion
 				if functionVersion == "" || a.FunctionVersion == functionVersion {
 					out = append(out, a)
 				}
-				after = a.Name
+				from = a.Name
 			}
 		}
 		return nil

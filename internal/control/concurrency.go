@@ -17,7 +17,7 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 	if err != nil {
 		return 0, err
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func (s *Service) GetFunctionConcurrency(ctx context.Context, name string) (n in
 	if err != nil {
 		return 0, false, err
 	}
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, ""))
 		if err != nil {
 			return err
@@ -84,7 +84,7 @@ func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) er
 	if err != nil {
 		return err
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
 		if err != nil {
 			return err
@@ -117,7 +117,7 @@ type AccountSettings struct {
 // sums.
 func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, error) {
 	var out AccountSettings
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx Tx) error {
 		sums, err := tx.Sums()
 		if err != nil {
 			return err
@@ -135,7 +135,7 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 
 // appendAudit writes a concurrency change to the trail inside tx and logs
 // it once the change is durable.
-func (s *Service) appendAudit(ctx context.Context, tx *store.Tx, op, fn string, old, new *int) error {
+func (s *Service) appendAudit(ctx context.Context, tx Tx, op, fn string, old, new *int) error {
 	c := callerOf(ctx)
 	r := &store.AuditRecord{Time: s.opts.Now().UTC(), RequestID: c.RequestID, AccessKeyID: c.AccessKeyID,
 		Operation: op, Function: fn, Old: old, New: new}
@@ -151,7 +151,7 @@ func (s *Service) appendAudit(ctx context.Context, tx *store.Tx, op, fn string, 
 // Audit returns recent audit records, newest first.
 func (s *Service) Audit(ctx context.Context, before uint64, limit int) ([]*store.AuditRecord, error) {
 	var out []*store.AuditRecord
-	err := s.db.View(func(tx *store.Tx) (err error) {
+	err := s.db.View(ctx, func(tx Tx) (err error) {
 		out, err = tx.Audit(before, limit)
 		return err
 	})

@@ -41,7 +41,7 @@ type Options struct {
 
 // Service is the control plane.
 type Service struct {
-	db    *store.DB
+	db    Store
 	opts  Options
 	names function.Parser
 	log   *slog.Logger
@@ -50,14 +50,12 @@ type Service struct {
 	cache    resolveCache
 }
 
-// update runs a write transaction. Once it returns nil the change is
-// durable and every subscriber of the store's feed (admission, the
-// resolve cache, the provisioner, ...) has applied it.
-func (s *Service) update(fn func(*store.Tx) error) error { return s.db.Update(fn) }
-
-// New returns the control plane over db. statuses may be nil (every
-// provisioned config then reads as IN_PROGRESS).
-func New(db *store.DB, opts Options, statuses Statuses) (*Service, error) {
+// New returns the control plane over db (Bolt for the embedded store).
+// statuses may be nil (every provisioned config then reads as
+// IN_PROGRESS). Once a write of db.Update returns nil, the change is
+// durable and every subscriber of the store's feed (admission, the resolve
+// cache, the provisioner, ...) has applied it.
+func New(db Store, opts Options, statuses Statuses) (*Service, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -118,7 +116,7 @@ func internal(op string, err error) error {
 
 // mustFunction reads a function's record, turning absence into AWS's 404
 // naming arn.
-func mustFunction(tx *store.Tx, name, arn string) (*function.Function, error) {
+func mustFunction(tx Tx, name, arn string) (*function.Function, error) {
 	f, err := tx.Function(name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, awserr.FunctionNotFound(arn)

@@ -2,6 +2,7 @@ package control_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -32,6 +33,10 @@ type retireLog struct{ names []string }
 func (r *retireLog) Retire(function string) { r.names = append(r.names, function) }
 
 func newFixture(t *testing.T, limit, minUnreserved int) *fixture {
+	return newFixtureOn(t, limit, minUnreserved, control.Bolt)
+}
+
+func newFixtureOn(t *testing.T, limit, minUnreserved int, wrap func(*store.DB) control.Store) *fixture {
 	t.Helper()
 	db, err := store.Open(t.TempDir())
 	if err != nil {
@@ -44,7 +49,7 @@ func newFixture(t *testing.T, limit, minUnreserved int) *fixture {
 			t.Fatal(err)
 		}
 	}
-	f.svc, err = control.New(db, control.Options{
+	f.svc, err = control.New(wrap(db), control.Options{
 		Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: limit, MinUnreserved: minUnreserved,
 		Logger: lambdatest.Logger(t), Now: func() time.Time { return f.now },
 		LookPath: func(string) (string, error) { return "/usr/bin/true", nil },
@@ -271,5 +276,98 @@ func TestResolveSeesEveryWrite(t *testing.T) {
 	cfg, _, err := f.svc.ResolveTarget(ctx, "f", "")
 	if err != nil || cfg.Timeout != 4 || !cfg.LastModified.Equal(f.now) {
 		t.Fatalf("$LATEST resolves to %+v %v", cfg, err)
+	}
+}
+
+// retrying is the embedded store with every transaction body run twice, as
+// a shared store's transaction runs again after a conflict: the first run
+// of a write is rolled back, the first run of a read is thrown away.
+type retrying struct{ control.Store }
+
+var errAgain = errors.New("run the body again")
+
+func (r retrying) Update(ctx context.Context, fn func(control.Tx) error) error {
+	err := r.Store.Update(ctx, func(tx control.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return errAgain
+	})
+	if !errors.Is(err, errAgain) {
+		return err
+	}
+	return r.Store.Update(ctx, fn)
+}
+
+func (r retrying) View(ctx context.Context, fn func(control.Tx) error) error {
+	return r.Store.View(ctx, func(tx control.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+// TestBodiesMayRunAgain runs the operations on a store that runs every
+// transaction body twice: answers, lists and the feed's owners must be
+// what one run gives.
+func TestBodiesMayRunAgain(t *testing.T) {
+	f := newFixtureOn(t, 100, 10, func(db *store.DB) control.Store { return retrying{control.Bolt(db)} })
+	for _, name := range []string{"a", "b", "c"} {
+		f.create(t, name, true)
+	}
+	one := "1"
+	for _, alias := range []string{"x", "y"} {
+		if _, err := f.svc.CreateAlias(ctx, &control.AliasInput{FunctionName: "a", Name: alias, FunctionVersion: &one}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seven := 7
+	if _, err := f.svc.PutFunctionConcurrency(ctx, "b", &seven, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.PutProvisionedConcurrency(ctx, "a", "x", 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.DeleteFunction(ctx, "c", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	fns, _, err := f.svc.ListFunctions(ctx, &control.ListFunctionsInput{FunctionVersion: "ALL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range fns {
+		got = append(got, c.Name+":"+c.Version)
+	}
+	if want := []string{"a:$LATEST", "a:1", "b:$LATEST", "b:1"}; !slices.Equal(got, want) {
+		t.Fatalf("ListFunctions ALL = %v, want %v", got, want)
+	}
+	aliases, _, err := f.svc.ListAliases(ctx, "a", "", "", nil)
+	if err != nil || len(aliases) != 2 {
+		t.Fatalf("ListAliases = %d aliases, %v", len(aliases), err)
+	}
+	if r, ok := f.reserved("b"); !ok || r != 7 {
+		t.Fatalf("admission has b reserved %d %v", r, ok)
+	}
+	if fs, _ := f.adm.Function("a"); fs.ProvisionedConfigured != 2 {
+		t.Fatalf("admission has a provisioned %+v", fs)
+	}
+	settings, err := f.svc.GetAccountSettings(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if settings.FunctionCount != 2 || settings.UnreservedConcurrentExecutions != 100-7-2 {
+		t.Fatalf("account settings %+v", settings)
+	}
+	rev, err := f.db.Revision()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 3 creates (each one transaction), 2 aliases, 1 reservation, 1
+	// provisioned config, 1 delete: a rolled-back run takes no revision.
+	if rev != 8 {
+		t.Fatalf("revision %d after 8 committed writes", rev)
 	}
 }

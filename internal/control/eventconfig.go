@@ -34,7 +34,7 @@ type EventInvokeConfigInput struct {
 // EventConfigTarget parses the FunctionName and Qualifier of an
 // EventInvokeConfig operation: the function and the qualifier the config
 // belongs to ("$LATEST" for the unqualified function).
-func (s *Service) eventConfigTarget(tx *store.Tx, name, qualifier string) (string, string, error) {
+func (s *Service) eventConfigTarget(tx Tx, name, qualifier string) (string, string, error) {
 	ref, err := s.names.ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return "", "", err
@@ -100,7 +100,7 @@ func applyEventConfig(c *store.EventConfig, in *EventInvokeConfigInput, replace 
 // leaves out and needs a config to exist.
 func (s *Service) PutEventInvokeConfig(ctx context.Context, in *EventInvokeConfigInput, replace bool) (*store.EventConfig, error) {
 	var out *store.EventConfig
-	err := s.update(func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx Tx) error {
 		name, q, err := s.eventConfigTarget(tx, in.FunctionName, in.Qualifier)
 		if err != nil {
 			return err
@@ -127,7 +127,7 @@ func (s *Service) PutEventInvokeConfig(ctx context.Context, in *EventInvokeConfi
 // GetEventInvokeConfig reads one.
 func (s *Service) GetEventInvokeConfig(ctx context.Context, name, qualifier string) (*store.EventConfig, error) {
 	var out *store.EventConfig
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx Tx) error {
 		fn, q, err := s.eventConfigTarget(tx, name, qualifier)
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ func (s *Service) GetEventInvokeConfig(ctx context.Context, name, qualifier stri
 
 // DeleteEventInvokeConfig removes one.
 func (s *Service) DeleteEventInvokeConfig(ctx context.Context, name, qualifier string) error {
-	err := s.update(func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx Tx) error {
 		fn, q, err := s.eventConfigTarget(tx, name, qualifier)
 		if err != nil {
 			return err
@@ -166,7 +166,8 @@ func (s *Service) ListEventInvokeConfigs(ctx context.Context, name, marker strin
 	}
 	var out []*store.EventConfig
 	next := ""
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
+		out, next = nil, "" // the body may run again: it starts afresh
 		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
 			return err
 		}
@@ -191,12 +192,12 @@ func (s *Service) ListEventInvokeConfigs(ctx context.Context, name, marker strin
 
 // EventConfigFor is the configuration that governs an event sent to
 // name:qualifier ("" meaning $LATEST); nil when there is none.
-func (s *Service) EventConfigFor(name, qualifier string) (*store.EventConfig, error) {
+func (s *Service) EventConfigFor(ctx context.Context, name, qualifier string) (*store.EventConfig, error) {
 	if qualifier == "" {
 		qualifier = function.Latest
 	}
 	var out *store.EventConfig
-	err := s.db.View(func(tx *store.Tx) (err error) {
+	err := s.db.View(ctx, func(tx Tx) (err error) {
 		out, err = tx.EventConfig(name, qualifier)
 		if errors.Is(err, store.ErrNotFound) {
 			out, err = nil, nil
@@ -208,8 +209,8 @@ func (s *Service) EventConfigFor(name, qualifier string) (*store.EventConfig, er
 
 // Reservation reads a function's reservation; ok is false when there is
 // none or the function does not exist.
-func (s *Service) Reservation(name string) (n int, ok bool, err error) {
-	err = s.db.View(func(tx *store.Tx) error {
+func (s *Service) Reservation(ctx context.Context, name string) (n int, ok bool, err error) {
+	err = s.db.View(ctx, func(tx Tx) error {
 		f, err := tx.Function(name)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

@@ -158,7 +158,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	}
 	defer release()
 	view := &FunctionView{Config: cfg}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		if _, err := tx.Function(ref.Name); err == nil {
 			return awserr.New(awserr.ResourceConflict, "Function already exist: %s", ref.Name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -182,7 +182,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 }
 
 // publish makes the next version from $LATEST; the caller stores f.
-func publish(tx *store.Tx, f *function.Function, latest *function.Config, description string) (*function.Config, error) {
+func publish(tx Tx, f *function.Function, latest *function.Config, description string) (*function.Config, error) {
 	f.LastVersion++
 	f.PublishedRevision = latest.RevisionID
 	v := *latest
@@ -201,7 +201,7 @@ func (s *Service) GetFunction(ctx context.Context, name, qualifier string) (*Fun
 		return nil, err
 	}
 	view := &FunctionView{Qualifier: ref.Qualifier}
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		arn := s.ARN(ref.Name, ref.Qualifier)
 		f, err := mustFunction(tx, ref.Name, arn)
 		if err != nil {
@@ -240,7 +240,8 @@ func (s *Service) ListFunctions(ctx context.Context, in *ListFunctionsInput) ([]
 	}
 	var out []*function.Config
 	next := ""
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
+		out = nil // the body may run again: it starts afresh
 		// Read one item more than a page, to know whether another follows.
 		if all && afterVersion != "" {
 			rest, err := tx.Versions(afterFn, afterVersion, limit+1)
@@ -330,7 +331,7 @@ func checkRevision(want, have string) error {
 
 // latest reads a function and its $LATEST for an update, refusing a stale
 // RevisionId.
-func (s *Service) latest(tx *store.Tx, name, revision string) (*function.Function, *function.Config, error) {
+func (s *Service) latest(tx Tx, name, revision string) (*function.Function, *function.Config, error) {
 	f, err := mustFunction(tx, name, s.ARN(name, ""))
 	if err != nil {
 		return nil, nil, err
@@ -364,7 +365,7 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 		defer release()
 	}
 	var out *function.Config
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, latest, err := s.latest(tx, name, in.RevisionId)
 		if err != nil {
 			return err
@@ -428,7 +429,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		}
 	}
 	var out *function.Config
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		_, latest, err := s.latest(tx, name, in.RevisionId)
 		if err != nil {
 			return err
@@ -478,7 +479,7 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	if ref.Qualifier != "" && !function.IsVersion(ref.Qualifier) {
 		return awserr.New(awserr.InvalidParameterValue, "Deletion of aliases is not supported by DeleteFunction. Use DeleteAlias instead.")
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, ref.Name, s.ARN(ref.Name, ref.Qualifier))
 		if err != nil {
 			return err
@@ -536,7 +537,7 @@ func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (
 		return nil, err
 	}
 	var out *function.Config
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, name, s.ARN(name, ""))
 		if err != nil {
 			return err
@@ -607,7 +608,7 @@ func (s *Service) ListVersions(ctx context.Context, name, marker string, maxItem
 	}
 	var out []*function.Config
 	next := ""
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
 			return err
 		}

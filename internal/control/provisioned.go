@@ -42,7 +42,7 @@ func (s *Service) status(function, qualifier string) ProvisionStatus {
 // provisionedTarget checks the FunctionName and Qualifier of a provisioned
 // concurrency operation, in AWS's order, and returns the function, the
 // qualifier and the version it names.
-func (s *Service) provisionedTarget(tx *store.Tx, name, qualifier string, put bool) (string, string, string, error) {
+func (s *Service) provisionedTarget(tx Tx, name, qualifier string, put bool) (string, string, string, error) {
 	ref, err := s.names.ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return "", "", "", err
@@ -77,7 +77,7 @@ func (s *Service) provisionedTarget(tx *store.Tx, name, qualifier string, put bo
 func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier string, n int) (*ProvisionedView, error) {
 	var cfg *store.ProvisionedConfig
 	var fname, q, version string
-	err := s.update(func(tx *store.Tx) error {
+	err := s.db.Update(ctx, func(tx Tx) error {
 		var err error
 		if fname, q, version, err = s.provisionedTarget(tx, name, qualifier, true); err != nil {
 			return err
@@ -134,7 +134,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 
 // provisionConflict refuses a config on an alias whose version is
 // provisioned itself, and on a version an alias with a config points at.
-func (s *Service) provisionConflict(tx *store.Tx, fname, q, version string) error {
+func (s *Service) provisionConflict(tx Tx, fname, q, version string) error {
 	cfgs, err := tx.ProvisionedConfigs(fname)
 	if err != nil {
 		return err
@@ -159,7 +159,7 @@ func (s *Service) provisionConflict(tx *store.Tx, fname, q, version string) erro
 // GetProvisionedConcurrency reads a config with its live state.
 func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier string) (*ProvisionedView, error) {
 	var cfg *store.ProvisionedConfig
-	err := s.db.View(func(tx *store.Tx) error {
+	err := s.db.View(ctx, func(tx Tx) error {
 		fname, q, _, err := s.provisionedTarget(tx, name, qualifier, false)
 		if err != nil {
 			return err
@@ -179,7 +179,7 @@ func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier
 // DeleteProvisionedConcurrency removes a config; removing none is fine.
 func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualifier string) error {
 	var fname, q string
-	err := s.update(func(tx *store.Tx) (err error) {
+	err := s.db.Update(ctx, func(tx Tx) (err error) {
 		if fname, q, _, err = s.provisionedTarget(tx, name, qualifier, false); err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualif
 
 // dropProvisioned removes a config, if any, and its share of the
 // function's total, inside tx.
-func (s *Service) dropProvisioned(tx *store.Tx, fname, q string) error {
+func (s *Service) dropProvisioned(tx Tx, fname, q string) error {
 	old, err := tx.ProvisionedConfig(fname, q)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -215,7 +215,7 @@ func (s *Service) ListProvisionedConcurrency(ctx context.Context, name, marker s
 		return nil, "", err
 	}
 	var cfgs []*store.ProvisionedConfig
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
 			return err
 		}

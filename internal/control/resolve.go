@@ -24,7 +24,7 @@ func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cf
 		c := c.(*cachedTarget)
 		return c.cfg, c.alias, nil
 	}
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		arn := s.ARN(name, qualifier)
 		if _, err := mustFunction(tx, name, arn); err != nil {
 			return err
@@ -43,7 +43,7 @@ func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cf
 // resolve finds the configuration a qualifier names: $LATEST, a version,
 // or an alias (its primary version, and the alias itself). arn is the ARN
 // named in the 404.
-func resolve(tx *store.Tx, name, qualifier string, arn string) (*function.Config, *function.Alias, error) {
+func resolve(tx Tx, name, qualifier string, arn string) (*function.Config, *function.Alias, error) {
 	version := qualifier
 	var alias *function.Alias
 	if qualifier == "" {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
-	"github.com/lambdad/lambdad/internal/store"
 )
 
 // taggable is the function a tagging operation's Resource ARN names; tags
@@ -24,12 +23,12 @@ func (s *Service) taggable(arn string) (string, error) {
 
 // TagResource adds or replaces tags on a function.
 func (s *Service) TagResource(ctx context.Context, arn string, tags map[string]string) error {
-	return s.editTags(arn, func(t map[string]string) { maps.Copy(t, tags) })
+	return s.editTags(ctx, arn, func(t map[string]string) { maps.Copy(t, tags) })
 }
 
 // UntagResource removes tags from a function.
 func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) error {
-	return s.editTags(arn, func(t map[string]string) {
+	return s.editTags(ctx, arn, func(t map[string]string) {
 		for _, k := range keys {
 			delete(t, k)
 		}
@@ -37,12 +36,12 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 }
 
 // editTags changes a function's tags in one transaction.
-func (s *Service) editTags(arn string, change func(map[string]string)) error {
+func (s *Service) editTags(ctx context.Context, arn string, change func(map[string]string)) error {
 	name, err := s.taggable(arn)
 	if err != nil {
 		return err
 	}
-	err = s.update(func(tx *store.Tx) error {
+	err = s.db.Update(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, name, s.ARN(name, ""))
 		if err != nil {
 			return err
@@ -63,7 +62,7 @@ func (s *Service) ListTags(ctx context.Context, arn string) (map[string]string, 
 		return nil, err
 	}
 	var tags map[string]string
-	err = s.db.View(func(tx *store.Tx) error {
+	err = s.db.View(ctx, func(tx Tx) error {
 		f, err := mustFunction(tx, name, s.ARN(name, ""))
 		if err != nil {
 			return err

@@ -176,7 +176,7 @@ func (e *env) open() {
 	if err := e.db.Subscribe(control.AdmissionFeed(e.adm, 1000)); err != nil {
 		e.t.Fatal(err)
 	}
-	if e.ctl, err = control.New(e.db, control.Options{Region: "us-east-1", AccountID: "123456789012",
+	if e.ctl, err = control.New(control.Bolt(e.db), control.Options{Region: "us-east-1", AccountID: "123456789012",
 		AccountConcurrency: 1000, MinUnreserved: 100}, nil); err != nil {
 		e.t.Fatal(err)
 	}

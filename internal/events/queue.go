@@ -47,10 +47,10 @@ type Control interface {
 	ResolveTarget(ctx context.Context, name, qualifier string) (*function.Config, *function.Alias, error)
 	// EventConfigFor is the event invoke configuration that governs
 	// name:qualifier, nil when there is none.
-	EventConfigFor(name, qualifier string) (*store.EventConfig, error)
+	EventConfigFor(ctx context.Context, name, qualifier string) (*store.EventConfig, error)
 	// Reservation is the function's reserved concurrency; ok is false
 	// when it has none.
-	Reservation(name string) (n int, ok bool, err error)
+	Reservation(ctx context.Context, name string) (n int, ok bool, err error)
 }
 
 // AWS's defaults and bounds.

@@ -56,7 +56,7 @@ type limits struct {
 
 func (q *Queue) limitsFor(ev *store.Event) (limits, error) {
 	l := limits{maxRetries: DefaultMaxRetryAttempts, maxAge: DefaultMaxEventAge}
-	c, err := q.ctl.EventConfigFor(ev.Function, ev.Qualifier)
+	c, err := q.ctl.EventConfigFor(q.ctx, ev.Function, ev.Qualifier)
 	if err != nil {
 		return l, err
 	}
@@ -148,7 +148,7 @@ func (q *Queue) run(it *item) {
 // function, is only the backstop for a reservation set between this check
 // and the invocation: that attempt is a throttle, and the next one stops.
 func (q *Queue) zeroReserved(ev *store.Event) (bool, error) {
-	n, ok, err := q.ctl.Reservation(ev.Function)
+	n, ok, err := q.ctl.Reservation(q.ctx, ev.Function)
 	return err == nil && ok && n == 0, err
 }
 

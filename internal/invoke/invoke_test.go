@@ -37,7 +37,7 @@ func newInvoker(t *testing.T) *invoker {
 	if err := db.Subscribe(control.AdmissionFeed(adm, 100)); err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := control.New(db, control.Options{Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: 100, MinUnreserved: 10,
+	ctl, err := control.New(control.Bolt(db), control.Options{Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: 100, MinUnreserved: 10,
 		Logger: lambdatest.Logger(t)}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -201,7 +201,7 @@ func (n *Node) build() error {
 			return err
 		}
 	}
-	n.ctl, err = control.New(n.db, control.Options{
+	n.ctl, err = control.New(control.Bolt(n.db), control.Options{
 		Region: o.Region, AccountID: o.AccountID,
 		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved,
 		Logger: o.Logger.With("part", "control"),
