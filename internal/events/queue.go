@@ -405,14 +405,16 @@ func (q *Queue) next() (*item, time.Duration) {
 	// start one event: no function waits behind another's backlog, at the
 	// cost of exceeding Workers by at most the number of such functions.
 	full := q.running >= q.opts.Workers
+	now := q.clock.Now()
+	// A function shares the workers while it runs events or has one due; a
+	// backlog that waits out its backoff uses none and takes no share.
 	active := 0
 	for _, f := range q.byFn {
-		if f.Len() > 0 || f.running > 0 {
+		if f.running > 0 || f.Len() > 0 && !f.items[0].due.After(now) {
 			active++
 		}
 	}
 	share := max(1, q.opts.Workers/max(1, active))
-	now := q.clock.Now()
 	for range len(q.ring) {
 		q.cursor = (q.cursor + 1) % len(q.ring)
 		name := q.ring[q.cursor]
