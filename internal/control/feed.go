@@ -59,11 +59,8 @@ func (a *admissionFeed) Apply(b *store.Batch) {
 			// Most writes of a function record (publishing, tags) leave
 			// its reservation alone; only a change is passed on, so that
 			// functions never configured cost admission nothing.
-			if !sameReservation(c.Func.Reserved, c.PrevFunc) {
-				n, ok := 0, c.Func.Reserved != nil
-				if ok {
-					n = *c.Func.Reserved
-				}
+			n, ok := reservationOf(c.Func)
+			if pn, pok := reservationOf(c.PrevFunc); n != pn || ok != pok {
 				a.limits.SetReserved(c.Function, n, ok)
 			}
 		case store.KindProvisioned:
@@ -76,11 +73,13 @@ func (a *admissionFeed) Apply(b *store.Batch) {
 	}
 }
 
-func sameReservation(r *int, prev *function.Function) bool {
-	if prev == nil || prev.Reserved == nil || r == nil {
-		return (prev == nil || prev.Reserved == nil) && r == nil
+// reservationOf is a function record's reservation; ok is false when it
+// has none (or there is no record).
+func reservationOf(f *function.Function) (n int, ok bool) {
+	if f == nil || f.Reserved == nil {
+		return 0, false
 	}
-	return *prev.Reserved == *r
+	return *f.Reserved, true
 }
 
 // Retirer stops the environments of a function whose code or configuration
