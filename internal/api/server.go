@@ -12,9 +12,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/apimodel"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/control"
@@ -24,6 +24,7 @@ import (
 // Server serves the API.
 type Server struct {
 	model   *apimodel.Model
+	auth    Authenticator
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
@@ -40,18 +41,13 @@ type call struct {
 	deferred  error
 	body      []byte
 	requestID string
-	// withCaller is ctx's answer once made.
+	// withCaller is the request's context carrying its caller.
 	withCaller context.Context
 }
 
-// ctx is the request's context carrying its caller, for the control plane's
-// audit trail; it is made on first use, so invocations never pay for it.
-func (c *call) ctx() context.Context {
-	if c.withCaller == nil {
-		c.withCaller = control.WithCaller(c.r.Context(), control.Caller{RequestID: c.requestID, AccessKeyID: accessKeyID(c.r)})
-	}
-	return c.withCaller
-}
+// ctx is the request's context carrying its caller (account.CallerOf):
+// the account every operation acts in, and who to name in the audit trail.
+func (c *call) ctx() context.Context { return c.withCaller }
 
 // str is a decoded string member, "" when absent.
 func (c *call) str(name string) string {
@@ -93,6 +89,9 @@ type route struct {
 type Backends struct {
 	Invoker Invoker
 	Queue   Queue
+	// Auth establishes each request's caller; nil is OneAccount in the
+	// control plane's account.
+	Auth Authenticator
 }
 
 // New builds the server.
@@ -104,7 +103,10 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{model: model, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	if b.Auth == nil {
+		b.Auth = OneAccount{Account: ctl.Options().AccountID}
+	}
+	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -231,6 +233,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 func (s *Server) run(c *call, rt route) (any, error) {
+	ctx, err := s.authenticate(c.r, c.requestID)
+	if err != nil {
+		return nil, err
+	}
+	c.withCaller = ctx
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
@@ -249,6 +256,16 @@ func (s *Server) run(c *call, rt route) (any, error) {
 	}
 	c.in, c.deferred = in, deferred
 	return rt.h(c)
+}
+
+// authenticate returns the request's context carrying its caller.
+func (s *Server) authenticate(r *http.Request, requestID string) (context.Context, error) {
+	caller, err := s.auth.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	caller.RequestID = requestID
+	return account.WithCaller(r.Context(), caller), nil
 }
 
 // opDisplayName is the operation name AWS uses in size-limit messages.
@@ -290,16 +307,4 @@ func writeResult(w http.ResponseWriter, status int, result any) int {
 	w.WriteHeader(status)
 	w.Write(body)
 	return status
-}
-
-// accessKeyID is the access key a SigV4-signed request names, for the audit
-// trail; "" for unsigned requests.
-func accessKeyID(r *http.Request) string {
-	auth := r.Header.Get("Authorization")
-	_, cred, ok := strings.Cut(auth, "Credential=")
-	if !ok {
-		return ""
-	}
-	key, _, _ := strings.Cut(cred, "/")
-	return key
 }

@@ -20,7 +20,7 @@ var layer = map[string]int{
 	"runtimes":            0,
 	"internal/function":   1,
 	"internal/archive":    1,
-	"internal/admission":  1,
+	"internal/admission":  2,
 	"internal/runtimeapi": 1,
 	"internal/store":      2,
 	"internal/execenv":    2,

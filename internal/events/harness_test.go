@@ -102,11 +102,11 @@ type invoker struct {
 }
 
 func (iv *invoker) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Response, error) {
-	ref, err := iv.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	ref, err := iv.ctl.NamesOf(ctx).ParseWithQualifier(req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := iv.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier)
+	cfg, _, err := iv.ctl.ResolveTarget(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -169,11 +169,12 @@ func newEnv(t *testing.T, opts events.Options) *env {
 func (e *env) open() {
 	e.t.Helper()
 	var err error
-	if e.db, err = store.Open(e.dir); err != nil {
+	if e.db, err = store.Open(e.dir, store.Options{}); err != nil {
 		e.t.Fatal(err)
 	}
-	e.adm = admission.New(1000)
-	if err := e.db.Subscribe(control.AdmissionFeed(e.adm, 1000)); err != nil {
+	accts := admission.NewAccounts("123456789012", func(string) int { return 1000 })
+	e.adm = accts.For("123456789012")
+	if err := e.db.Subscribe(control.AdmissionFeed(accts)); err != nil {
 		e.t.Fatal(err)
 	}
 	if e.ctl, err = control.New(control.Bolt(e.db), control.Options{Region: "us-east-1", AccountID: "123456789012",
@@ -181,6 +182,7 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.inv.ctl, e.inv.adm = e.ctl, e.adm
+	e.opts.Account = "123456789012"
 	if e.q, err = events.New(e.db, e.ctl, e.inv, e.opts); err != nil {
 		e.t.Fatal(err)
 	}

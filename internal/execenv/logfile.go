@@ -26,9 +26,9 @@ type logFiles struct {
 	stop chan struct{} // closed by close: stops the flusher
 	done chan struct{} // closed when the flusher has returned
 
-	mu     sync.Mutex          // guards the following; taken after env.logMu
-	files  map[string]*logFile // per-function log files, opened on first write
-	closed bool                // set by close; later writes are dropped
+	mu     sync.Mutex             // guards the following; taken after env.logMu
+	files  map[[2]string]*logFile // by account and function, opened on first write
+	closed bool                   // set by close; later writes are dropped
 }
 
 // logFile is one function's log file.
@@ -52,7 +52,7 @@ func newLogFiles(dir string, log *slog.Logger) *logFiles {
 		log:   log,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-		files: map[string]*logFile{},
+		files: map[[2]string]*logFile{},
 	}
 	if dir == "" {
 		close(l.done)
@@ -83,7 +83,7 @@ func (l *logFiles) flush() {
 	defer l.mu.Unlock()
 	for fn, f := range l.files {
 		if err := f.w.Flush(); err != nil {
-			l.log.Warn("writing the function log failed", "function", fn, "err", err)
+			l.log.Warn("writing the function log failed", "account", fn[0], "function", fn[1], "err", err)
 		}
 	}
 }
@@ -108,7 +108,7 @@ func (l *logFiles) close() {
 // begins (see LogLine). A line that does not end in b (output cut at
 // maxLogBuffer, or left without its newline when an invocation ended) is
 // ended here; its rest becomes a line of its own.
-func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
+func (l *logFiles) write(account, function, version string, b []byte, marks []logMark) {
 	if l.dir == "" || len(b) == 0 {
 		return
 	}
@@ -117,15 +117,18 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 	if l.closed {
 		return
 	}
-	f := l.files[function]
+	id := [2]string{account, function}
+	f := l.files[id]
 	if f == nil {
-		file, err := os.OpenFile(LogFile(l.dir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		path := LogFile(l.dir, account, function)
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			l.log.Warn("opening the function log failed", "function", function, "err", err)
 			return
 		}
 		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
-		l.files[function] = f
+		l.files[id] = f
 	}
 	var off, mi int
 	for off < len(b) {
@@ -200,11 +203,16 @@ func ParseLogLine(line []byte) (l LogLine, ok bool) {
 // FlushLogs writes every buffered log line out to the log files now.
 func (m *Manager) FlushLogs() { m.logs.flush() }
 
-// LogFile is the path of function's log file under logDir. Function names
-// are [A-Za-z0-9_-]; anything else is replaced so a name can never leave
-// logDir.
-func LogFile(logDir, function string) string {
-	b := []byte(function)
+// LogFile is the path of the log file of account's function under logDir:
+// <logDir>/<account>/<function>.log. Accounts are digits and function names
+// [A-Za-z0-9_-]; anything else is replaced so a name can never leave its
+// directory.
+func LogFile(logDir, account, function string) string {
+	return filepath.Join(logDir, pathSafe(account), pathSafe(function)+".log")
+}
+
+func pathSafe(s string) string {
+	b := []byte(s)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			b[i] = '_'
@@ -213,5 +221,5 @@ func LogFile(logDir, function string) string {
 	if len(b) == 0 {
 		b = []byte("_")
 	}
-	return filepath.Join(logDir, string(b)+".log")
+	return string(b)
 }
