@@ -123,7 +123,7 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 			return err
 		}
 		out = AccountSettings{
-			ConcurrentExecutions:           s.opts.AccountConcurrency,
+			ConcurrentExecutions:           s.limits(ctx).Concurrency,
 			UnreservedConcurrentExecutions: int(s.limits(ctx).Unreserved(sums.Claimed())),
 			FunctionCount:                  sums.FunctionCount,
 			TotalCodeSize:                  sums.TotalCodeSize,

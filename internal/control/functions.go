@@ -113,7 +113,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	if ref.Qualifier != "" {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Unsupported function name: %s. A function name must not carry a qualifier.", in.FunctionName)
 	}
-	if err := s.checkRole(in.Role); err != nil {
+	if err := s.checkRole(ctx, in.Role); err != nil {
 		return nil, err
 	}
 	if in.PackageType == "Image" {
@@ -418,7 +418,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		return nil, err
 	}
 	if in.Role != nil {
-		if err := s.checkRole(*in.Role); err != nil {
+		if err := s.checkRole(ctx, *in.Role); err != nil {
 			return nil, err
 		}
 	}

@@ -97,7 +97,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 		if old != nil {
 			others -= old.Requested
 		}
-		L := s.opts.AccountConcurrency
+		L := s.limits(ctx).Concurrency
 		if n > L {
 			return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", L)
 		}

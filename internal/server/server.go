@@ -47,6 +47,12 @@ type Options struct {
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
 	Logger         *slog.Logger
+	// Auth establishes each request's caller and so its account; nil
+	// means one account, AccountID, whatever the credentials.
+	Auth api.Authenticator
+	// Accounts gives each account its limits L and M; nil means every
+	// account has AccountConcurrency and MinUnreserved.
+	Accounts account.Settings
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -177,7 +183,10 @@ func (n *Node) build() error {
 	}
 	// Without access control there is one account, the server's, and every
 	// account has the limits of the flags.
-	limits := account.Uniform{Concurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved}
+	var limits account.Settings = account.Uniform{Concurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved}
+	if o.Accounts != nil {
+		limits = o.Accounts
+	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
 	// Environments' private directories do not outlive a run: what a
 	// killed process left is removed.
@@ -224,7 +233,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
