@@ -37,6 +37,7 @@ var layer = map[string]int{
 // exempt are packages outside the layering: test fixtures and this one.
 var exempt = map[string]bool{
 	"internal/lambdatest":        true,
+	"internal/storetest":         true,
 	"internal/lambdatest/testfn": true,
 	"internal/deps":              true,
 }

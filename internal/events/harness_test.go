@@ -183,7 +183,7 @@ func (e *env) open() {
 	}
 	e.inv.ctl, e.inv.adm = e.ctl, e.adm
 	e.opts.Account = "123456789012"
-	if e.q, err = events.New(e.db, e.ctl, e.inv, e.opts); err != nil {
+	if e.q, err = events.New(events.Bolt(e.db), e.ctl, e.inv, e.opts); err != nil {
 		e.t.Fatal(err)
 	}
 	e.q.Start()

@@ -103,7 +103,7 @@ type Stats struct {
 
 // Queue is the durable event queue and its dispatcher.
 type Queue struct {
-	db    *store.DB
+	db    Store
 	ctl   Control
 	inv   Invoker
 	opts  Options
@@ -165,7 +165,7 @@ type pendingWrite struct {
 
 // New opens the queue over db, loading every event a previous run left
 // unfinished. Start begins dispatching.
-func New(db *store.DB, ctl Control, inv Invoker, opts Options) (*Queue, error) {
+func New(db Store, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 	if opts.Account == "" {
 		return nil, errors.New("events: no account for events that name none")
 	}
@@ -186,7 +186,7 @@ func New(db *store.DB, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 		byFn: map[function.Key]*fnQueue{}}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	now := opts.Clock.Now()
-	err := db.View(func(tx *store.Tx) error {
+	err := db.View(context.Background(), func(tx Tx) error {
 		return tx.Events(func(e *store.Event) error {
 			q.push(&item{ev: e, due: now})
 			return nil
@@ -309,7 +309,7 @@ func (q *Queue) commitLoop() {
 				break more
 			}
 		}
-		err := q.db.Update(func(tx *store.Tx) error {
+		err := q.db.Update(context.Background(), func(tx Tx) error {
 			for _, w := range batch {
 				if err := tx.AddEvent(w.ev); err != nil {
 					return err

@@ -168,7 +168,7 @@ func backoff(n int) time.Duration {
 
 // retry stores the event's new counts and schedules it after wait.
 func (q *Queue) retry(it *item, wait time.Duration) {
-	err := q.db.Update(func(tx *store.Tx) error { return tx.UpdateEvent(it.ev) })
+	err := q.db.Update(context.Background(), func(tx Tx) error { return tx.UpdateEvent(it.ev) })
 	if err != nil {
 		q.log.Error("event: storing retry state", "request_id", it.ev.RequestID, "err", err)
 	}
@@ -201,7 +201,7 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	}
 	body, _ := json.Marshal(rec)
 	var follow *store.Event
-	err := q.db.Update(func(tx *store.Tx) error {
+	err := q.db.Update(context.Background(), func(tx Tx) error {
 		if err := tx.DeleteEvent(ev.Seq); err != nil {
 			return err
 		}
@@ -292,7 +292,7 @@ func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) 
 func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 	var ev *store.Event
 	acct := account.Of(ctx, q.opts.Account)
-	err := q.db.Update(func(tx *store.Tx) error {
+	err := q.db.Update(ctx, func(tx Tx) error {
 		d, err := tx.DeadLetter(seq)
 		if errors.Is(err, store.ErrNotFound) || err == nil && q.accountOf(&d.Event) != acct {
 			return awserr.New(awserr.ResourceNotFound, "No dead letter %d", seq)
@@ -323,7 +323,7 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 func (q *Queue) DeadLetters(ctx context.Context, after uint64, limit int) ([]*store.DeadLetter, error) {
 	acct := account.Of(ctx, q.opts.Account)
 	var out []*store.DeadLetter
-	err := q.db.View(func(tx *store.Tx) error {
+	err := q.db.View(ctx, func(tx Tx) error {
 		out = out[:0]
 		// The list is shared by the accounts; pages are read until limit
 		// of the caller's are found or the list ends.

@@ -226,7 +226,7 @@ func (n *Node) build() error {
 	}
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
 		Logger: o.Logger.With("part", "invoke")})
-	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
+	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 	})
