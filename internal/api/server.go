@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -81,6 +82,9 @@ type route struct {
 	deferBody bool
 	// bodyLimit bounds the request body; 0 means maxBody.
 	bodyLimit int64
+	// notServed marks an operation this server does not run: it is
+	// answered so before its input is read.
+	notServed bool
 }
 
 // Backends are what the server hands work to beyond the control plane;
@@ -140,6 +144,22 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+	}
+	// Every other operation of the model answers too, AWS-shaped: that
+	// this server does not run it, never an unknown operation.
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[rt.op] = true
+	}
+	var others []string
+	for name := range model.Operations {
+		if !served[name] {
+			others = append(others, name)
+		}
+	}
+	sort.Strings(others)
+	for _, name := range others {
+		routes = append(routes, route{op: name, h: notServed(name), notServed: true})
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).
@@ -238,6 +258,9 @@ func (s *Server) run(c *call, rt route) (any, error) {
 		return nil, err
 	}
 	c.withCaller = ctx
+	if rt.notServed {
+		return rt.h(c)
+	}
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
