@@ -144,6 +144,19 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+		{op: "CreateCodeSigningConfig", h: s.createCodeSigningConfig},
+		{op: "GetCodeSigningConfig", h: s.getCodeSigningConfig},
+		{op: "UpdateCodeSigningConfig", h: s.updateCodeSigningConfig},
+		{op: "DeleteCodeSigningConfig", h: s.deleteCodeSigningConfig},
+		{op: "ListCodeSigningConfigs", h: s.listCodeSigningConfigs},
+		{op: "ListFunctionsByCodeSigningConfig", h: s.listFunctionsByCodeSigningConfig},
+		{op: "PutFunctionCodeSigningConfig", h: s.putFunctionCodeSigningConfig},
+		{op: "GetFunctionCodeSigningConfig", h: s.getFunctionCodeSigningConfig},
+		{op: "DeleteFunctionCodeSigningConfig", h: s.deleteFunctionCodeSigningConfig},
+		{op: "GetFunctionRecursionConfig", h: s.getRecursionConfig},
+		{op: "PutFunctionRecursionConfig", h: s.putRecursionConfig},
+		{op: "GetRuntimeManagementConfig", h: s.getRuntimeManagement},
+		{op: "PutRuntimeManagementConfig", h: s.putRuntimeManagement},
 	}
 	// Every other operation of the model answers too, AWS-shaped: that
 	// this server does not run it, never an unknown operation.
