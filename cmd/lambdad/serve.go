@@ -28,6 +28,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	pos, err := c.parse(args)
 	if err != nil {
@@ -36,7 +37,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	if len(pos) > 0 {
 		return c.usagef("unexpected argument %q", pos[0])
 	}
-	o.MinUnreserved = minUnreserved
+	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return c.usagef("--log-level: %v", err)
@@ -48,6 +49,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--account-concurrency must be from 1 to %d", admission.MaxConcurrency)
 	case *o.MinUnreserved < 0:
 		return c.usagef("--min-unreserved must be at least 0")
+	case *o.InvocationRate < 0:
+		return c.usagef("--invocation-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
 	case o.AsyncWorkers < 1:

@@ -56,6 +56,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
 )
 
@@ -66,6 +67,8 @@ import (
 // account's settings give. All methods are safe for concurrent use.
 type Accounts struct {
 	limit func(account string) int
+	// rate is the request rate of every account's Controller.
+	rate atomic.Int64
 	// home is the Controller of the server's own account, found without a
 	// map lookup: a server without access control has no other.
 	homeID string
@@ -76,7 +79,17 @@ type Accounts struct {
 // NewAccounts returns admission for the accounts whose limits limit gives;
 // home is the server's own account.
 func NewAccounts(home string, limit func(account string) int) *Accounts {
-	return &Accounts{limit: limit, homeID: home, home: New(limit(home))}
+	a := &Accounts{limit: limit, homeID: home, home: New(limit(home))}
+	a.rate.Store(DefaultRequestRate)
+	return a
+}
+
+// SetRequestRate sets every account's request rate (see
+// Controller.SetRequestRate), now and for accounts seen later.
+func (a *Accounts) SetRequestRate(perUnit int) {
+	a.rate.Store(int64(perUnit))
+	a.home.SetRequestRate(perUnit)
+	a.others.Range(func(_, c any) bool { c.(*Controller).SetRequestRate(perUnit); return true })
 }
 
 // For returns the Controller of account.
@@ -87,7 +100,9 @@ func (a *Accounts) For(account string) *Controller {
 	if c, ok := a.others.Load(account); ok {
 		return c.(*Controller)
 	}
-	c, _ := a.others.LoadOrStore(account, New(a.limit(account)))
+	n := New(a.limit(account))
+	n.SetRequestRate(int(a.rate.Load()))
+	c, _ := a.others.LoadOrStore(account, n)
 	return c.(*Controller)
 }
 
@@ -155,6 +170,13 @@ type Controller struct {
 	// Throttles by reason; written only when an admission fails.
 	throttledReserved   atomic.Uint64
 	throttledUnreserved atomic.Uint64
+	throttledRate       [2]atomic.Uint64 // the request rate's, unreserved and reserved
+
+	// requestRate is the requests per second allowed per unit of
+	// concurrency (see rate.go); 0 turns the request rate off.
+	requestRate atomic.Int64
+	// now reads the clock the request rate is paced on.
+	now atomic.Pointer[func() int64]
 
 	mu sync.Mutex // guards the following fields and every entry's settings
 	// limit is the account concurrency limit L.
@@ -209,6 +231,8 @@ func field(packed int64, shift int) int { return int(packed >> shift & valueMask
 // accountLimit, with no reservations and no provisioned concurrency.
 func New(accountLimit int) *Controller {
 	c := &Controller{limit: clamp(accountLimit)}
+	c.requestRate.Store(DefaultRequestRate)
+	c.SetClock(clock.Real)
 	c.storeCaps()
 	return c
 }
@@ -219,6 +243,8 @@ type entry struct {
 	cfg       atomic.Pointer[fnConfig]
 	name      string
 	throttles atomic.Uint64
+	// requests paces the function's requests (rate.go).
+	requests pacer
 
 	// Settings, guarded by Controller.mu. The hot path never reads them; it
 	// reads cfg, which is rebuilt from them after every change.
@@ -249,6 +275,8 @@ type targetRec struct {
 // modified once published.
 type fnConfig struct {
 	reserved bool
+	// reservation is R; meaningful when reserved.
+	reservation int64
 	// onDemandCap is R − P clamped at 0; meaningful when reserved.
 	onDemandCap int64
 	// targets holds the targets with provisioned environments that may
@@ -324,6 +352,7 @@ func (s *Slot) Provisioned() bool { return s != nil && s.kind == provisionedSlot
 // the AWS Reason. It never blocks. A function with no settings is an
 // unreserved one without provisioned concurrency.
 func (c *Controller) Acquire(function, target string) (*Slot, error) {
+	rated := false
 	for {
 		e := c.lookup(function)
 		cfg := e.cfg.Load()
@@ -332,6 +361,14 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 			// it in the map or takes it out.
 			runtime.Gosched()
 			continue
+		}
+		// The request rate is checked once per request, however often
+		// the request is judged again below.
+		if !rated {
+			if err := c.checkRate(e, cfg); err != nil {
+				return nil, err
+			}
+			rated = true
 		}
 		s, err := c.admit(e, cfg, target)
 		// The slot counts on e now. If e's settings are still those it
@@ -637,6 +674,7 @@ func (e *entry) config() *fnConfig {
 	// the total to L.
 	return &fnConfig{
 		reserved:    e.hasReserved,
+		reservation: e.reserved,
 		onDemandCap: max(0, e.reserved-e.provConfigured),
 		targets:     targets,
 	}

@@ -46,6 +46,10 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
+	// InvocationRate is the invocation requests per second allowed per
+	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
+	// off. A pointer because 0 is a real setting: nil means the default.
+	InvocationRate *int
 	Logger         *slog.Logger
 	// Auth establishes each request's caller and so its account; nil
 	// means one account, AccountID, whatever the credentials.
@@ -63,6 +67,7 @@ var Defaults = Options{
 	AccountID:          "123456789012",
 	AccountConcurrency: 1000,
 	MinUnreserved:      new(100),
+	InvocationRate:     new(admission.DefaultRequestRate),
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
@@ -86,6 +91,9 @@ func (o *Options) fill() {
 		o.AccountConcurrency = d.AccountConcurrency
 	}
 	// A copy, so that neither the caller nor Defaults shares the node's.
+	if o.InvocationRate == nil {
+		o.InvocationRate = new(*d.InvocationRate)
+	}
 	if o.MinUnreserved == nil {
 		o.MinUnreserved = new(*d.MinUnreserved)
 	} else {
@@ -188,6 +196,7 @@ func (n *Node) build() error {
 		limits = o.Accounts
 	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
+	n.adm.SetRequestRate(*o.InvocationRate)
 	// Environments' private directories do not outlive a run: what a
 	// killed process left is removed.
 	tmp := filepath.Join(o.DataDir, "tmp")
