@@ -70,4 +70,3 @@ func SQS(endpoint string) *sqs.Client {
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
 	}, func(o *sqs.Options) { o.BaseEndpoint = aws.String(endpoint) })
 }
-
