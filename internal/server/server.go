@@ -23,6 +23,7 @@ import (
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -46,6 +47,10 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
+	// DebugEndpoints serves Go's profiles (net/http/pprof) under
+	// /lambdad/debug/pprof/. Off by default: profiles reveal the server's
+	// internals and cost CPU while they run.
+	DebugEndpoints bool
 	Logger         *slog.Logger
 }
 
@@ -109,6 +114,7 @@ type Node struct {
 	queue     *events.Queue
 	prov      *provision.Provisioner
 	api       *api.Server
+	metrics   *metrics.Metrics
 	http      *http.Server
 	listener  net.Listener
 	lock      *os.File // the data directory's lock file, held until closeParts
@@ -157,7 +163,7 @@ func Start(opts Options) (*Node, error) {
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
-		Handler:           n.api,
+		Handler:           n.handler(),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -209,15 +215,16 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.metrics = metrics.New(n.adm, queueStats{n}, metrics.Options{})
 	inv := invoke.New(invoke.Parts{Names: n.ctl.Names(), Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
-		Logger: o.Logger.With("part", "invoke")})
+		Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 	})
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Requests: n.metrics}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
@@ -262,6 +269,7 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) close(ctx context.Context) error {
 	n.cancelAll()
+	n.metrics.Close()
 	err := n.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = n.http.Close()

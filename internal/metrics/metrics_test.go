@@ -1,0 +1,121 @@
+package metrics
+
+import (
+	"bytes"
+	"fmt"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/invoke"
+)
+
+func gather(t testing.TB, m *Metrics) map[string]*dto.MetricFamily {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/lambdad/metrics", nil))
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fams
+}
+
+// TestHotPathDoesNotAllocate: once a function and an operation have been
+// seen, recording an invocation and a request allocates nothing.
+func TestHotPathDoesNotAllocate(t *testing.T) {
+	m := New(admission.New(10), nil, Options{})
+	o := invoke.Outcome{Duration: 3 * time.Millisecond, InitDuration: time.Millisecond, Error: true, Spillover: true}
+	m.Invoked("f", o)
+	m.ObserveRequest("Invoke", 200, time.Millisecond)
+	if n := testing.AllocsPerRun(1000, func() {
+		m.Invoked("f", o)
+		m.ObserveRequest("Invoke", 200, time.Millisecond)
+	}); n != 0 {
+		t.Errorf("recording allocates %v times", n)
+	}
+}
+
+// TestCardinalityIsBounded: past MaxFunctions, functions are summed into
+// function="(other)", and the ones that had series keep them.
+func TestCardinalityIsBounded(t *testing.T) {
+	adm := admission.New(1000)
+	m := New(adm, nil, Options{MaxFunctions: 3})
+	for i := range 3 {
+		m.Invoked(fmt.Sprintf("a%d", i), invoke.Outcome{})
+	}
+	gather(t, m)
+	for i := range 10 {
+		name := fmt.Sprintf("b%d", i)
+		adm.SetReserved(name, 1, true)
+		m.Invoked(name, invoke.Outcome{Error: true})
+	}
+	fams := gather(t, m)
+	values := map[string]float64{}
+	for _, s := range fams["lambdad_invocations_total"].Metric {
+		values[s.Label[0].GetValue()] = s.Counter.GetValue()
+	}
+	want := map[string]float64{"a0": 1, "a1": 1, "a2": 1, Other: 10}
+	if fmt.Sprint(values) != fmt.Sprint(want) {
+		t.Errorf("invocations by function = %v, want %v", values, want)
+	}
+	if got := len(fams["lambdad_reserved_concurrency"].Metric); got != 1 {
+		t.Errorf("%d reserved series, want 1 (the sum)", got)
+	}
+	if got := fams["lambdad_reserved_concurrency"].Metric[0].Gauge.GetValue(); got != 10 {
+		t.Errorf("summed reservation %v, want 10", got)
+	}
+}
+
+func TestPictureSumsPastMaxPools(t *testing.T) {
+	adm := admission.New(1000)
+	for i := range MaxPools + 3 {
+		adm.SetReserved(fmt.Sprintf("r%02d", i), 1+i, true)
+	}
+	s, err := adm.Acquire("u", "$LATEST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Release()
+	p := pictureOf(adm.Snapshot(), time.Now())
+	if len(p.Reserved) != MaxPools || p.OtherReserved == nil || p.OtherReserved.Functions != 3 || p.OtherReserved.Capacity != 1+2+3 {
+		t.Errorf("reserved pools %d, other %+v", len(p.Reserved), p.OtherReserved)
+	}
+	if p.Reserved[0].Function != fmt.Sprintf("r%02d", MaxPools+2) {
+		t.Errorf("the largest pool is not first: %+v", p.Reserved[0])
+	}
+	if p.Unreserved.InUse != 1 || p.Unreserved.Capacity != adm.Unreserved() {
+		t.Errorf("unreserved pool %+v", p.Unreserved)
+	}
+}
+
+// BenchmarkScrape is one whole scrape (collection and text encoding) with
+// 10,000 functions, each reserved and invoked: with the default bound on
+// functions with series of their own, and with every function given its
+// own.
+func BenchmarkScrape(b *testing.B) {
+	b.Run("default", func(b *testing.B) { benchmarkScrape(b, 0) })
+	b.Run("unbounded", func(b *testing.B) { benchmarkScrape(b, 10000) })
+}
+
+func benchmarkScrape(b *testing.B, maxFunctions int) {
+	adm := admission.New(admission.MaxConcurrency)
+	m := New(adm, nil, Options{MaxFunctions: maxFunctions})
+	for i := range 10000 {
+		name := fmt.Sprintf("fn-%05d", i)
+		adm.SetReserved(name, 1, true)
+		m.Invoked(name, invoke.Outcome{Duration: time.Millisecond})
+	}
+	req := httptest.NewRequest("GET", "/lambdad/metrics", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, req)
+	}
+}
