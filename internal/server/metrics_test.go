@@ -119,6 +119,15 @@ func TestMetricsAfterThrottles(t *testing.T) {
 	if fams := scrape(t, n.URL()); fams["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
 	}
+
+	// The console shows each function's recent log from the same node.
+	logs := lambdatest.Do(t, "GET", n.URL()+"/lambdad/functions/u/logs?bytes=300", nil, nil)
+	if logs.Status != 200 || !bytes.Contains(logs.Body, []byte("REPORT RequestId")) || len(logs.Body) > 300 {
+		t.Errorf("u's log tail: %d %q", logs.Status, logs.Body)
+	}
+	if none := lambdatest.Do(t, "GET", n.URL()+"/lambdad/functions/nobody/logs", nil, nil); none.Status != 200 || len(none.Body) != 0 {
+		t.Errorf("the log of a function that never ran: %d %q", none.Status, none.Body)
+	}
 }
 
 func TestDebugEndpointsAreOffByDefault(t *testing.T) {
