@@ -10,13 +10,15 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 )
 
-// handler routes what a node serves: lambdad's metrics and live picture
-// and, with Options.DebugEndpoints, Go's profiles, all under /lambdad/
-// where AWS has no routes; everything else goes to the API.
+// handler routes what a node serves: lambdad's metrics, live picture, logs,
+// the console's assets and, with Options.DebugEndpoints, Go's profiles, all
+// under /lambdad/ where AWS has no routes; the console's page at / for
+// browsers; everything else goes to the API.
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /lambdad/metrics", n.metrics.Handler())
@@ -33,7 +35,17 @@ func (n *Node) handler() http.Handler {
 		prof.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		mux.Handle("/lambdad/debug/pprof/", http.StripPrefix("/lambdad", prof))
 	}
-	mux.Handle("/", n.api)
+	mux.HandleFunc("GET "+console.AssetPrefix, n.console.ServeAsset)
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A browser asking for / gets the console; every other request,
+		// of / or anything else, is the API's (which answers an unknown
+		// route in AWS's JSON).
+		if console.WantsPage(r) {
+			n.console.ServePage(w, r)
+			return
+		}
+		n.api.ServeHTTP(w, r)
+	}))
 	return mux
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
+	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
@@ -115,6 +116,7 @@ type Node struct {
 	prov      *provision.Provisioner
 	api       *api.Server
 	metrics   *metrics.Metrics
+	console   *console.Console
 	http      *http.Server
 	listener  net.Listener
 	lock      *os.File // the data directory's lock file, held until closeParts
@@ -226,6 +228,9 @@ func (n *Node) build() error {
 	}
 	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Requests: n.metrics}, o.Logger.With("part", "api"))
 	if err != nil {
+		return err
+	}
+	if n.console, err = console.New(console.Options{}); err != nil {
 		return err
 	}
 	n.prov.Start(inv)
