@@ -49,6 +49,7 @@ var exempt = map[string]bool{
 var onlyIn = map[string]string{
 	"go.etcd.io/bbolt": "internal/store",
 	"github.com/prometheus/client_golang/prometheus": "internal/metrics",
+	"github.com/chromedp/chromedp":                   "internal/consoletest",
 }
 
 func TestImportsPointOneWay(t *testing.T) {
