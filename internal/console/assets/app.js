@@ -337,6 +337,7 @@ async function accountView() {
   const status = h('p', {class: 'live', id: 'live', role: 'status'}, 'Connecting…');
   const summary = h('dl', {class: 'kv', id: 'account-summary'});
   const picture = h('div', {class: 'picture', id: 'picture', role: 'img', 'aria-label': 'Account concurrency pools'});
+  const gauges = h('ul', {class: 'gauges', 'aria-hidden': 'true'});
   const tbody = h('tbody', {});
   const chartC = s('svg', {class: 'chart', viewBox: '0 0 600 180', role: 'img', 'aria-labelledby': 'chart-c-h'});
   const chartT = s('svg', {class: 'chart', viewBox: '0 0 600 140', role: 'img', 'aria-labelledby': 'chart-t-h'});
@@ -346,7 +347,7 @@ async function accountView() {
     h('section', {class: 'panel', 'aria-labelledby': 'pools-h'},
       h('h2', {id: 'pools-h'}, 'Concurrency pools'),
       h('p', {class: 'hint'}, 'Functions with reserved concurrency have pools of their own; the other functions share the unreserved pool. Throttling occurs when all of the concurrency in a pool is in use.'),
-      picture,
+      picture, gauges,
       h('ul', {class: 'legend'},
         h('li', {}, h('span', {class: 'swatch sw-use'}), 'Function concurrency (in use)'),
         h('li', {}, h('span', {class: 'swatch sw-res'}), 'Reserved concurrency'),
@@ -365,6 +366,7 @@ async function accountView() {
       h('p', {class: 'hint'}, 'Since this page was opened, up to 5 minutes. The table above holds the current figures.')));
 
   const history = [];
+  const throttledAt = {};
   let last = null;
   const apply = (p) => {
     const pools = [];
@@ -373,8 +375,14 @@ async function accountView() {
     pools.push({key: 'unreserved', label: 'Unreserved', kind: 'unreserved', ...p.unreserved});
     const prevThr = last ? last.thr : {};
     const thr = {};
-    for (const pool of pools) thr[pool.key] = pool.throttles;
-    const throttling = (k) => last && thr[k] > (prevThr[k] || 0);
+    const now = Date.parse(p.time);
+    for (const pool of pools) {
+      thr[pool.key] = pool.throttles;
+      if (last && pool.throttles > (prevThr[pool.key] || 0)) throttledAt[pool.key] = now;
+    }
+    // A pool is drawn as throttling for 2 s after its last throttle, so
+    // that a burst stays visible.
+    const throttling = (k) => throttledAt[k] !== undefined && now - throttledAt[k] < 2000;
     history.push({t: Date.parse(p.time), pools, thr});
     if (history.length > historyLength) history.shift();
     last = {thr};
@@ -384,20 +392,32 @@ async function accountView() {
       h('dt', {}, 'Unreserved account concurrency'), h('dd', {id: 'unreserved-capacity'}, fmtInt(p.unreserved.capacity)),
       h('dt', {}, 'In use in the account'), h('dd', {id: 'account-in-use'}, fmtInt(p.inFlight)),
       h('dt', {}, 'Throttles since start'), h('dd', {id: 'account-throttles'}, fmtInt(totalThr)));
+    // The account bar: each pool's share of L, every pool wide enough
+    // to see; below it one gauge per pool, full width, for what is in use.
+    const minShare = p.accountLimit * 0.06;
     const segments = [];
+    const rows = [];
     for (const pool of pools) {
+      const share = pool.capacity ? Math.min(1, pool.inUse / pool.capacity) : (pool.inUse ? 1 : 0);
       const fill = h('div', {class: 'fill'});
-      fill.style.height = pool.capacity ? Math.min(100, 100 * pool.inUse / pool.capacity) + '%' : '0';
+      fill.style.height = (100 * share) + '%';
       const seg = h('div', {class: 'pool ' + pool.kind + (throttling(pool.key) ? ' throttling' : ''), title: `${pool.label}: ${pool.inUse} of ${pool.capacity} in use, ${pool.throttles} throttles`},
         h('span', {class: 'tag'}, pool.label), fill);
-      seg.style.flexGrow = String(Math.max(pool.capacity, 0.5));
+      seg.style.flexGrow = String(Math.max(pool.capacity, minShare));
       segments.push(seg);
+      const bar = h('div', {class: 'gauge-fill'});
+      bar.style.width = pool.inUse > 0 ? `max(4px, ${100 * share}%)` : '0';
+      rows.push(h('li', {class: 'gauge ' + pool.kind + (throttling(pool.key) ? ' throttling' : '')},
+        h('span', {class: 'gauge-label'}, pool.label),
+        h('span', {class: 'gauge-bar'}, bar),
+        h('span', {class: 'gauge-text'}, `${fmtInt(pool.inUse)} of ${fmtInt(pool.capacity)} in use · ${fmtInt(pool.throttles)} throttles` + (throttling(pool.key) ? ' · throttling now' : ''))));
     }
     if (p.unreservedProvisioned > 0) {
       const seg = h('div', {class: 'pool prov', title: `Provisioned concurrency of unreserved functions: ${p.unreservedProvisioned}`}, h('span', {class: 'tag'}, 'Provisioned'));
-      seg.style.flexGrow = String(p.unreservedProvisioned);
+      seg.style.flexGrow = String(Math.max(p.unreservedProvisioned, minShare));
       segments.push(seg);
     }
+    gauges.replaceChildren(...rows);
     picture.replaceChildren(...segments);
     picture.setAttribute('aria-label', 'Account concurrency pools: ' + pools.map((x) => `${x.label} ${x.inUse} of ${x.capacity} in use`).join('; '));
     tbody.replaceChildren(...pools.map((pool) => h('tr', {id: 'pool-' + pool.key.replace(':', '-'), class: throttling(pool.key) ? 'throttling' : null},
@@ -424,7 +444,8 @@ function drawCharts(history, chartC, chartT, legend) {
   const lastPools = history[history.length - 1].pools;
   const keys = ['unreserved', ...lastPools.filter((p) => p.key !== 'unreserved').slice(0, palette.length - 1).map((p) => p.key)];
   const labels = Object.fromEntries(lastPools.map((p) => [p.key, p.label]));
-  const t1 = history[history.length - 1].t, t0 = t1 - historyLength * 500;
+  // The window is what has been seen, at least a minute, at most five.
+  const t1 = history[history.length - 1].t, t0 = Math.min(history[0].t, t1 - 60000);
   const x = (t) => 40 + 555 * (t - t0) / (t1 - t0);
   const series = (f) => keys.map((k) => history.map((sample, i) => [sample.t, f(sample, i, k)]));
   const inUse = series((sample, i, k) => (sample.pools.find((p) => p.key === k) || {inUse: 0}).inUse);
@@ -447,7 +468,7 @@ function drawCharts(history, chartC, chartT, legend) {
       s('line', {x1: 40, y1: y(top), x2: 595, y2: y(top), stroke: '#c9ced6', 'stroke-dasharray': '3 3'}),
       s('text', {x: 2, y: y(top) + 4}, fmtInt(Math.round(top * 10) / 10)),
       s('text', {x: 2, y: y(0) + 4}, '0'),
-      s('text', {x: 40, y: height - 4}, '−5 min'),
+      s('text', {x: 40, y: height - 4}, '−' + Math.round((t1 - t0) / 1000) + ' s'),
       s('text', {x: 560, y: height - 4}, 'now'),
       ...lines.map((pts, i) => s('polyline', {fill: 'none', stroke: palette[i], 'stroke-width': 2,
         points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' ')})));
