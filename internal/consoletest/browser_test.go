@@ -209,8 +209,13 @@ func clickButton(t *testing.T, ctx context.Context, text string) {
 func enter(t *testing.T, ctx context.Context, label, value string) {
 	t.Helper()
 	sel := fmt.Sprintf(`//input[@id=//label[normalize-space(.)=%q]/@for]`, label)
-	run(t, ctx, "enter "+label, chromedp.WaitVisible(chromedp.Search(sel)),
-		chromedp.SetValue(chromedp.Search(sel), ""), chromedp.SendKeys(chromedp.Search(sel), value))
+	run(t, ctx, "enter "+label, chromedp.WaitVisible(chromedp.Search(sel)))
+	// Empty the field first, as a user selecting its text would.
+	clear := fmt.Sprintf(`(() => { const l = [...document.querySelectorAll('label')].find(l => l.textContent.trim() === %q); document.getElementById(l.htmlFor).value = ''; return true })()`, label)
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](clear)); err != nil {
+		t.Fatalf("empty %s: %v", label, err)
+	}
+	run(t, ctx, "enter "+label, chromedp.SendKeys(chromedp.Search(sel), value))
 }
 
 func reservation(t *testing.T, c *lambda.Client, name string) *int32 {
