@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -143,5 +146,46 @@ func TestDebugEndpointsAreOffByDefault(t *testing.T) {
 				t.Errorf("without DebugEndpoints: %d %.200s, want the API's unknown-operation error", res.Status, res.Body)
 			}
 		})
+	}
+}
+
+// TestStreamsEndOnShutdown: an open server-sent event stream of the
+// account picture neither outlives the node nor holds up its shutdown.
+func TestStreamsEndOnShutdown(t *testing.T) {
+	t.Parallel()
+	n, err := server.Start(server.Options{Listen: "127.0.0.1:0", DataDir: t.TempDir(), Logger: lambdatest.Logger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(n.URL() + "/lambdad/concurrency/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if ct := res.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	first := make([]byte, 64)
+	if k, err := res.Body.Read(first); err != nil || !bytes.HasPrefix(first[:k], []byte("event: picture\ndata: {")) {
+		t.Fatalf("the first event: %q, %v", first[:k], err)
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, res.Body)
+		ended <- err
+	}()
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := n.Close(c); err != nil {
+		t.Fatalf("close with a stream open: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the shutdown took %v with a stream open", took)
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream is still open after the node closed")
 	}
 }
