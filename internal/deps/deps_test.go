@@ -35,7 +35,9 @@ var layer = map[string]int{
 	"internal/console": 0,
 	"internal/server":  7,
 	"internal/bench":   8,
-	"cmd/lambdad":      9,
+	// The console's browser tests drive a whole node.
+	"internal/consoletest": 8,
+	"cmd/lambdad":          9,
 }
 
 // exempt are packages outside the layering: test fixtures and this one.
