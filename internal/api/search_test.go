@@ -56,3 +56,21 @@ func TestSearchFunctions(t *testing.T) {
 		t.Errorf("limit=0: %d %s", res.Status, res.Body)
 	}
 }
+
+// BenchmarkSearchFunctions: the console's functions list with 10,000
+// functions: a page, a page from the middle, and a search that must walk
+// every name (it matches 10).
+func BenchmarkSearchFunctions(b *testing.B) {
+	h := filled(b, 10000)
+	for _, c := range []struct{ name, query string }{
+		{"first-page", "limit=50"},
+		{"middle-page", "limit=50&after=fn-005000"},
+		{"search-all", "limit=50&q=fn-00999"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				call(b, h, "GET", "/lambdad/functions?"+c.query, "", 200)
+			}
+		})
+	}
+}

@@ -21,10 +21,16 @@ type FunctionSummary struct {
 // ListFunctions (no filter) cannot serve.
 func (s *Service) SearchFunctions(ctx context.Context, after, substr string, limit int) (out []FunctionSummary, next string, err error) {
 	substr = strings.ToLower(substr)
+	// Without a filter one read more than a page says whether another
+	// follows; with one, names are read in larger batches.
+	batch := limit + 1
+	if substr != "" {
+		batch = 500
+	}
 	err = s.db.View(ctx, func(tx Tx) error {
 		out, next = nil, "" // the body may run again: it starts afresh
 		for cursor := after; ; {
-			fns, err := tx.Functions(cursor, 500)
+			fns, err := tx.Functions(cursor, batch)
 			if err != nil || len(fns) == 0 {
 				return err
 			}
