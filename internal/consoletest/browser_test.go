@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/server"
@@ -294,14 +295,43 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 		t.Fatalf("after choosing unreserved account concurrency the SDK reads %d", *r)
 	}
 
-	// The audit trail shows the two changes, newest first.
+	// The same with the keyboard alone: Edit is focused by Tab like any
+	// link; in the form the first choice has the focus, the arrow key
+	// moves to "Reserve concurrency", Tab reaches the field and Enter
+	// saves.
+	run(t, ctx, "focus Edit", chromedp.Focus(chromedp.CSS(`#edit-concurrency`)))
+	run(t, ctx, "keyboard: Edit", chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(chromedp.CSS(`#concurrency-form`)))
+	focused := func() string {
+		id, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement.id`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	if id := focused(); id != "mode-unreserved" {
+		t.Errorf("the edit form opens with %q focused, want the first choice", id)
+	}
+	run(t, ctx, "keyboard: choose", chromedp.KeyEvent(kb.ArrowDown))
+	if id := focused(); id != "reserved-concurrency" && id != "mode-reserve" {
+		t.Errorf("after the arrow key %q has the focus", id)
+	}
+	if id := focused(); id == "mode-reserve" {
+		run(t, ctx, "keyboard: to the field", chromedp.KeyEvent(kb.Tab))
+	}
+	run(t, ctx, "keyboard: type", chromedp.KeyEvent("50"), chromedp.KeyEvent(kb.Enter))
+	waitText(t, ctx, "#function-concurrency", "Reserved concurrency: 50", 5*time.Second)
+	if r := reservation(t, client, "orders"); r == nil || *r != 50 {
+		t.Fatalf("after the keyboard's Save the SDK reads %v, want 50", r)
+	}
+
+	// The audit trail shows the changes, newest first.
 	clickLink(t, ctx, "Audit trail")
 	run(t, ctx, "the audit trail", chromedp.WaitVisible(chromedp.CSS(`#audit tbody tr`)))
 	ops, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#audit tbody tr')].map(r => r.cells[2].textContent + ' ' + r.cells[4].textContent)`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(ops, "; ") != "DeleteFunctionConcurrency none; PutFunctionConcurrency 100" {
+	if strings.Join(ops, "; ") != "PutFunctionConcurrency 50; DeleteFunctionConcurrency none; PutFunctionConcurrency 100" {
 		t.Errorf("the audit trail reads %q", ops)
 	}
 	screenshot(t, ctx, dir, "audit")

@@ -235,7 +235,7 @@ async function concurrencyPanel(name, fn, base) {
   return h('div', {},
     h('section', {class: 'panel', 'aria-labelledby': 'concurrency-h'},
       h('div', {class: 'panel-head'}, h('h2', {id: 'concurrency-h'}, 'Concurrency'),
-        h('a', {class: 'button', href: base + '/configuration/concurrency/edit', role: 'button', id: 'edit-concurrency'}, 'Edit')),
+        h('a', {class: 'button', href: base + '/configuration/concurrency/edit', id: 'edit-concurrency'}, 'Edit')),
       h('dl', {class: 'kv'},
         h('dt', {}, 'Function concurrency'),
         h('dd', {id: 'function-concurrency'}, reserved == null ? 'Use unreserved account concurrency' : 'Reserved concurrency: ' + fmtInt(reserved)),
@@ -536,5 +536,9 @@ async function deadLettersView(params) {
   const m = document.querySelector('meta[name="lambdad-principal"]');
   document.getElementById('who').textContent = m.content ? `Signed in as ${m.content} (account ${m.dataset.account})` : 'No access control: every request is allowed';
 })();
-window.addEventListener('hashchange', () => { route().then(() => main.focus({preventScroll: true})); });
+// After a change of view, focus goes to the new content (for screen
+// readers and keyboards), unless the view focused a field of its own.
+window.addEventListener('hashchange', () => {
+  route().then(() => { if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({preventScroll: true}); });
+});
 route();
