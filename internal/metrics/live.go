@@ -136,7 +136,9 @@ func (m *Metrics) figuresOf(name string) FunctionFigures {
 func (m *Metrics) ServePicture(w http.ResponseWriter, r *http.Request) {
 	names := r.URL.Query()["function"]
 	if len(names) > maxNamed {
-		http.Error(w, fmt.Sprintf(`{"message":"at most %d functions"}`, maxNamed), http.StatusBadRequest)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"message":"at most %d functions may be named"}`+"\n", maxNamed)
 		return
 	}
 	p := *m.picture()

@@ -2,8 +2,10 @@ package metrics
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,5 +119,30 @@ func benchmarkScrape(b *testing.B, maxFunctions int) {
 	for b.Loop() {
 		rec := httptest.NewRecorder()
 		m.Handler().ServeHTTP(rec, req)
+	}
+}
+
+func TestServePicture(t *testing.T) {
+	adm := admission.New(100)
+	adm.SetReserved("r", 5, true)
+	m := New(adm, nil, Options{})
+	m.Invoked("r", invoke.Outcome{Error: true})
+	rec := httptest.NewRecorder()
+	m.ServePicture(rec, httptest.NewRequest("GET", "/lambdad/concurrency?function=r&function=nobody", nil))
+	var p Picture
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Reserved) != 1 || p.Reserved[0].Function != "r" || p.Reserved[0].Capacity != 5 || p.Unreserved.Capacity != 95 {
+		t.Errorf("pools %+v, unreserved %+v", p.Reserved, p.Unreserved)
+	}
+	if len(p.Functions) != 2 || p.Functions[0].Reserved == nil || *p.Functions[0].Reserved != 5 || p.Functions[0].Errors != 1 || p.Functions[1].Reserved != nil {
+		t.Errorf("the named functions: %+v", p.Functions)
+	}
+	many := "/lambdad/concurrency?" + strings.Repeat("function=x&", maxNamed+1)
+	rec = httptest.NewRecorder()
+	m.ServePicture(rec, httptest.NewRequest("GET", many, nil))
+	if rec.Code != 400 || rec.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("too many functions: %d %s", rec.Code, rec.Body)
 	}
 }
