@@ -15,29 +15,28 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 }
 
 var (
-	descAccountLimit     = desc("lambdad_account_concurrency_limit", "The account concurrency limit L.")
-	descUnreservedLimit  = desc("lambdad_unreserved_concurrency_limit", "U: the capacity of the unreserved pool (GetAccountSettings' UnreservedConcurrentExecutions).")
-	descAccountConc      = desc("lambdad_account_concurrent_executions", "Invocations running in the account (CloudWatch ConcurrentExecutions without dimensions).")
-	descUnreservedConc   = desc("lambdad_unreserved_concurrent_executions", "Invocations running in the unreserved pool (CloudWatch UnreservedConcurrentExecutions).")
-	descClaimed          = desc("lambdad_claimed_account_concurrency", "Concurrency unavailable to on-demand invocations of unreserved functions: the unreserved pool's running invocations plus what reservations and provisioned concurrency claim (CloudWatch ClaimedAccountConcurrency).")
-	descConc             = desc("lambdad_concurrent_executions", "Invocations of the function running now, on-demand and provisioned (CloudWatch ConcurrentExecutions; resource is the function as a whole).", "function", "resource")
-	descReserved         = desc("lambdad_reserved_concurrency", "The function's reserved concurrency, for functions that have one.", "function")
-	descThrottles        = desc("lambdad_throttles_total", "Invocations refused with 429 TooManyRequestsException (CloudWatch Throttles), by AWS Reason.", "function", "reason")
-	descInvocations      = desc("lambdad_invocations_total", "Invocations that ran the function's code, errors included (CloudWatch Invocations).", "function")
-	descErrors           = desc("lambdad_errors_total", "Invocations that ended in a function error, a timeout or a crash (CloudWatch Errors).", "function")
-	descProvConc         = desc("lambdad_provisioned_concurrent_executions", "Invocations running on provisioned environments (CloudWatch ProvisionedConcurrentExecutions); resource is function:qualifier.", "function", "resource")
-	descProvUtil         = desc("lambdad_provisioned_concurrency_utilization", "Provisioned environments in use over those allocated, 0 to 1 (CloudWatch ProvisionedConcurrencyUtilization).", "function", "resource")
-	descProvConfigured   = desc("lambdad_provisioned_concurrency_configured", "Provisioned concurrency requested on the target.", "function", "resource")
-	descProvAllocated    = desc("lambdad_provisioned_concurrency_allocated", "Provisioned environments ready on the target.", "function", "resource")
-	descProvInvocations  = desc("lambdad_provisioned_concurrency_invocations_total", "Invocations that ran on provisioned environments (CloudWatch ProvisionedConcurrencyInvocations).", "function")
-	descSpillover        = desc("lambdad_provisioned_concurrency_spillover_invocations_total", "Invocations of a provisioned target that ran on-demand because its environments were all busy (CloudWatch ProvisionedConcurrencySpilloverInvocations).", "function")
-	descAsyncReceived    = desc("lambdad_async_events_received_total", "Asynchronous events accepted (CloudWatch AsyncEventsReceived).")
-	descAsyncDropped     = desc("lambdad_async_events_dropped_total", "Asynchronous events that failed and went to a destination or the dead-letter list (CloudWatch AsyncEventsDropped).")
-	descAsyncAge         = desc("lambdad_async_event_age_seconds", "Age of the last event taken to run, from acceptance to that attempt (CloudWatch AsyncEventAge).")
-	descAsyncPending     = desc("lambdad_async_events_pending", "Asynchronous events waiting to run.")
-	reasonReserved       = awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded
-	reasonAccount        = awserr.ReasonConcurrentInvocationLimitExceeded
-	otherResourceOfOther = Other
+	descAccountLimit    = desc("lambdad_account_concurrency_limit", "The account concurrency limit L.")
+	descUnreservedLimit = desc("lambdad_unreserved_concurrency_limit", "U: the capacity of the unreserved pool (GetAccountSettings' UnreservedConcurrentExecutions).")
+	descAccountConc     = desc("lambdad_account_concurrent_executions", "Invocations running in the account (CloudWatch ConcurrentExecutions without dimensions).")
+	descUnreservedConc  = desc("lambdad_unreserved_concurrent_executions", "Invocations running in the unreserved pool (CloudWatch UnreservedConcurrentExecutions).")
+	descClaimed         = desc("lambdad_claimed_account_concurrency", "Concurrency unavailable to on-demand invocations of unreserved functions: the unreserved pool's running invocations plus what reservations and provisioned concurrency claim (CloudWatch ClaimedAccountConcurrency).")
+	descConc            = desc("lambdad_concurrent_executions", "Invocations of the function running now, on-demand and provisioned (CloudWatch ConcurrentExecutions; resource is the function as a whole).", "function", "resource")
+	descReserved        = desc("lambdad_reserved_concurrency", "The function's reserved concurrency, for functions that have one.", "function")
+	descThrottles       = desc("lambdad_throttles_total", "Invocations refused with 429 TooManyRequestsException (CloudWatch Throttles), by AWS Reason.", "function", "reason")
+	descInvocations     = desc("lambdad_invocations_total", "Invocations that ran the function's code, errors included (CloudWatch Invocations).", "function")
+	descErrors          = desc("lambdad_errors_total", "Invocations that ended in a function error, a timeout or a crash (CloudWatch Errors).", "function")
+	descProvConc        = desc("lambdad_provisioned_concurrent_executions", "Invocations running on provisioned environments (CloudWatch ProvisionedConcurrentExecutions); resource is function:qualifier.", "function", "resource")
+	descProvUtil        = desc("lambdad_provisioned_concurrency_utilization", "Provisioned environments in use over those allocated, 0 to 1 (CloudWatch ProvisionedConcurrencyUtilization).", "function", "resource")
+	descProvConfigured  = desc("lambdad_provisioned_concurrency_configured", "Provisioned concurrency requested on the target.", "function", "resource")
+	descProvAllocated   = desc("lambdad_provisioned_concurrency_allocated", "Provisioned environments ready on the target.", "function", "resource")
+	descProvInvocations = desc("lambdad_provisioned_concurrency_invocations_total", "Invocations that ran on provisioned environments (CloudWatch ProvisionedConcurrencyInvocations).", "function")
+	descSpillover       = desc("lambdad_provisioned_concurrency_spillover_invocations_total", "Invocations of a provisioned target that ran on-demand because its environments were all busy (CloudWatch ProvisionedConcurrencySpilloverInvocations).", "function")
+	descAsyncReceived   = desc("lambdad_async_events_received_total", "Asynchronous events accepted (CloudWatch AsyncEventsReceived).")
+	descAsyncDropped    = desc("lambdad_async_events_dropped_total", "Asynchronous events that failed and went to a destination or the dead-letter list (CloudWatch AsyncEventsDropped).")
+	descAsyncAge        = desc("lambdad_async_event_age_seconds", "Age of the last event taken to run, from acceptance to that attempt (CloudWatch AsyncEventAge).")
+	descAsyncPending    = desc("lambdad_async_events_pending", "Asynchronous events waiting to run.")
+	reasonReserved      = awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded
+	reasonAccount       = awserr.ReasonConcurrentInvocationLimitExceeded
 )
 
 // Describe sends nothing: the per-function families' label values are
@@ -87,9 +86,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descSpillover, f.spillover, name)
 		}
 		for _, t := range f.targets {
+			// The targets summed into Other are one resource, Other.
 			res := name + ":" + t.Target
 			if name == Other {
-				res = otherResourceOfOther
+				res = Other
 			}
 			gauge(descProvConc, float64(t.InFlight), name, res)
 			gauge(descProvConfigured, float64(t.Configured), name, res)
