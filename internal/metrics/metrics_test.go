@@ -146,3 +146,40 @@ func TestServePicture(t *testing.T) {
 		t.Errorf("too many functions: %d %s", rec.Code, rec.Body)
 	}
 }
+
+func TestProvisionedFamilies(t *testing.T) {
+	adm := admission.New(100)
+	adm.SetProvisionedConfigured("p", "live", 2)
+	adm.SetProvisioned("p", "live", 2)
+	s, err := adm.Acquire("p", "live")
+	if err != nil || !s.Provisioned() {
+		t.Fatalf("acquire: %v, provisioned %v", err, s.Provisioned())
+	}
+	defer s.Release()
+	m := New(adm, nil, Options{})
+	m.Invoked("p", invoke.Outcome{Provisioned: true})
+	m.Invoked("p", invoke.Outcome{Spillover: true})
+	fams := gather(t, m)
+	get := func(name string) float64 {
+		for _, s := range fams[name].GetMetric() {
+			v := s.GetGauge().GetValue() + s.GetCounter().GetValue()
+			return v
+		}
+		return -1
+	}
+	for name, want := range map[string]float64{
+		"lambdad_provisioned_concurrent_executions":                   1,
+		"lambdad_provisioned_concurrency_utilization":                 0.5,
+		"lambdad_provisioned_concurrency_configured":                  2,
+		"lambdad_provisioned_concurrency_invocations_total":           1,
+		"lambdad_provisioned_concurrency_spillover_invocations_total": 1,
+		"lambdad_claimed_account_concurrency":                         2,
+	} {
+		if got := get(name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	if res := fams["lambdad_provisioned_concurrent_executions"].Metric[0].Label[1].GetValue(); res != "p:live" {
+		t.Errorf("resource %q, want p:live", res)
+	}
+}
