@@ -108,6 +108,19 @@ func TestAccountPictureUnderLoad(t *testing.T) {
 	waitText(t, ctx, "#pool-unreserved .in-use", "0", time.Until(ended.Add(2*time.Second)))
 	screenshot(t, ctx, dir, "account-after-load")
 
+	// Opened again, the page draws the last minutes from the server's
+	// history at once, the load included.
+	run(t, ctx, "leave and come back", chromedp.Navigate(n.URL()+"/#/functions"), chromedp.WaitVisible(chromedp.CSS(`#functions`)),
+		chromedp.Navigate(n.URL()+"/#/account"), chromedp.WaitVisible(chromedp.CSS(`#pool-r-busy`)))
+	points, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(document.querySelector('svg.chart polyline')?.getAttribute('points') || '').split(' ').length`))
+	if err != nil || points < 4 {
+		t.Errorf("the reopened chart has %d points (%v), want the history's", points, err)
+	}
+	top, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelectorAll('svg.chart')[0].querySelectorAll('text')[0].textContent`))
+	if err != nil || top != "3" {
+		t.Errorf("the reopened concurrency chart's top is %q (%v), want the load's 3", top, err)
+	}
+
 	// The scrape agrees with the load.
 	res, err := http.Get(n.URL() + "/lambdad/metrics")
 	if err != nil {

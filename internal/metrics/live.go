@@ -184,8 +184,10 @@ func (m *Metrics) ServeStream(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// Close ends every open stream; call it when the server shuts down, since
-// a stream never ends by itself and a graceful shutdown waits for it.
+// Close ends every open stream and stops the history, waiting for it;
+// call it when the server shuts down, since a stream never ends by itself
+// and a graceful shutdown waits for it.
 func (m *Metrics) Close() {
 	m.closeOnce.Do(func() { close(m.done) })
+	m.wg.Wait()
 }

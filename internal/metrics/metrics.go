@@ -53,6 +53,8 @@ type Options struct {
 	// MaxFunctions bounds the functions given series of their own; 0 means
 	// 1,000.
 	MaxFunctions int
+	// HistoryInterval is how often Start records the picture; 0 means 1 s.
+	HistoryInterval time.Duration
 }
 
 // Other is the function label of the sum over functions past
@@ -82,8 +84,12 @@ type Metrics struct {
 	opVec *prometheus.HistogramVec
 
 	pic       pictureCache
-	done      chan struct{} // closed by Close: streams end
+	done      chan struct{} // closed by Close: streams and the history end
 	closeOnce sync.Once
+	wg        sync.WaitGroup // the history's goroutine
+
+	histMu sync.Mutex // guards hist's ring
+	hist   history
 
 	mu sync.Mutex // guards the following; taken by scrapes only
 	// own holds the functions that have series of their own.
@@ -101,8 +107,12 @@ func New(adm Admission, ev Events, o Options) *Metrics {
 	if o.MaxFunctions <= 0 {
 		o.MaxFunctions = 1000
 	}
+	if o.HistoryInterval <= 0 {
+		o.HistoryInterval = time.Second
+	}
 	m := &Metrics{adm: adm, events: ev, reg: prometheus.NewRegistry(), max: o.MaxFunctions, own: map[string]bool{},
 		done: make(chan struct{})}
+	m.hist = history{interval: o.HistoryInterval, ring: make([]*Picture, max(1, int(HistoryLength/o.HistoryInterval)))}
 	// Buckets from 1 ms to about 16 min: Lambda's durations run from
 	// under a millisecond to the 15-minute timeout.
 	buckets := prometheus.ExponentialBuckets(0.001, 4, 11)

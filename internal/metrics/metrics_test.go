@@ -183,3 +183,40 @@ func TestProvisionedFamilies(t *testing.T) {
 		t.Errorf("resource %q, want p:live", res)
 	}
 }
+
+// TestHistory: Start records the picture every interval, the ring keeps
+// the last HistoryLength, and Close stops it.
+func TestHistory(t *testing.T) {
+	adm := admission.New(100)
+	m := New(adm, nil, Options{HistoryInterval: HistoryLength / 4})
+	for i := range 6 {
+		adm.SetReserved("r", i+1, true)
+		m.record(pictureOf(adm.Snapshot(), time.Unix(int64(i), 0)))
+	}
+	got := m.samples()
+	if len(got) != 4 || got[0].Reserved[0].Capacity != 3 || got[3].Reserved[0].Capacity != 6 {
+		t.Fatalf("the ring holds %d pictures from %+v", len(got), got[0].Reserved)
+	}
+
+	m = New(adm, nil, Options{HistoryInterval: 5 * time.Millisecond})
+	m.Start()
+	time.Sleep(60 * time.Millisecond)
+	m.Close()
+	n := len(m.samples())
+	if n < 3 {
+		t.Errorf("%d pictures after 60 ms at one per 5 ms", n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if len(m.samples()) != n {
+		t.Error("the history goes on after Close")
+	}
+	rec := httptest.NewRecorder()
+	m.ServeHistory(rec, httptest.NewRequest("GET", "/lambdad/concurrency/history", nil))
+	var h struct {
+		IntervalMillis int64
+		Pictures       []Picture
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || len(h.Pictures) != n || h.IntervalMillis != 5 {
+		t.Errorf("history answer: %v, %d pictures, interval %d", err, len(h.Pictures), h.IntervalMillis)
+	}
+}

@@ -24,6 +24,7 @@ func (n *Node) handler() http.Handler {
 	mux.Handle("GET /lambdad/metrics", n.metrics.Handler())
 	mux.HandleFunc("GET /lambdad/concurrency", n.metrics.ServePicture)
 	mux.HandleFunc("GET /lambdad/concurrency/stream", n.metrics.ServeStream)
+	mux.HandleFunc("GET /lambdad/concurrency/history", n.metrics.ServeHistory)
 	mux.HandleFunc("GET /lambdad/functions/{name}/logs", n.serveLogs)
 	if n.opts.DebugEndpoints {
 		// net/http/pprof names profiles by what follows /debug/pprof/.

@@ -235,6 +235,7 @@ func (n *Node) build() error {
 	}
 	n.prov.Start(inv)
 	n.queue.Start()
+	n.metrics.Start()
 	return nil
 }
 
@@ -287,6 +288,9 @@ func (n *Node) close(ctx context.Context) error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.metrics != nil {
+		n.metrics.Close()
+	}
 	if n.queue != nil {
 		errs = append(errs, n.queue.Close())
 	}

@@ -330,7 +330,7 @@ async function logsView(name, head) {
 
 // ---- the account picture ---------------------------------------------
 
-const historyLength = 600; // samples: 5 minutes at the stream's 500 ms
+const historySpan = 5 * 60 * 1000; // the charts' reach, as the server's history
 const palette = ['#0a58ca', '#7a4cc2', '#0f7b6c', '#9a5b00', '#b3261e', '#3d5a80', '#6b4226'];
 
 async function accountView() {
@@ -363,12 +363,13 @@ async function accountView() {
       h('h2', {id: 'chart-h'}, 'The last minutes'),
       h('h3', {id: 'chart-c-h'}, 'Concurrency in use, by pool'), chartC,
       h('h3', {id: 'chart-t-h'}, 'Throttles per second, by pool'), chartT, chartLegend,
-      h('p', {class: 'hint'}, 'Since this page was opened, up to 5 minutes. The table above holds the current figures.')));
+      h('p', {class: 'hint'}, 'The last 5 minutes (the server keeps them from its start). The table above holds the current figures.')));
 
   const history = [];
   const throttledAt = {};
   let last = null;
-  const apply = (p) => {
+  // sample reads one picture into the history and returns its pools.
+  const sample = (p) => {
     const pools = [];
     for (const r of p.reserved) pools.push({key: 'r:' + r.function, label: r.function + ' (reserved)', kind: 'reserved', ...r});
     if (p.otherReserved) pools.push({key: 'other', label: p.otherReserved.functions + ' more reserved pools', kind: 'reserved', ...p.otherReserved});
@@ -376,16 +377,23 @@ async function accountView() {
     const prevThr = last ? last.thr : {};
     const thr = {};
     const now = Date.parse(p.time);
+    if (last && now <= last.t) return null; // already in the history
     for (const pool of pools) {
       thr[pool.key] = pool.throttles;
       if (last && pool.throttles > (prevThr[pool.key] || 0)) throttledAt[pool.key] = now;
     }
+    history.push({t: now, pools, thr});
+    while (history.length > 1 && history[0].t < now - historySpan) history.shift();
+    last = {t: now, thr};
+    return pools;
+  };
+  const apply = (p) => {
+    const pools = sample(p);
+    if (!pools) return;
+    const now = Date.parse(p.time);
     // A pool is drawn as throttling for 2 s after its last throttle, so
     // that a burst stays visible.
     const throttling = (k) => throttledAt[k] !== undefined && now - throttledAt[k] < 2000;
-    history.push({t: Date.parse(p.time), pools, thr});
-    if (history.length > historyLength) history.shift();
-    last = {thr};
     const totalThr = Object.values(p.throttles || {}).reduce((a, b) => a + b, 0);
     summary.replaceChildren(
       h('dt', {}, 'Account concurrency limit'), h('dd', {id: 'account-limit'}, fmtInt(p.accountLimit)),
@@ -427,6 +435,13 @@ async function accountView() {
       h('td', {class: 'num throttles'}, fmtInt(pool.throttles)))));
     drawCharts(history, chartC, chartT, chartLegend);
   };
+  // The server keeps the last minutes; the stream goes on from there.
+  try {
+    const past = await call('GET', '/lambdad/concurrency/history');
+    for (const p of past.pictures || []) sample(p);
+  } catch (err) {
+    status.textContent = 'No history: ' + err.message;
+  }
   const es = new EventSource('/lambdad/concurrency/stream');
   es.addEventListener('picture', (e) => {
     status.textContent = 'Live';
@@ -444,7 +459,7 @@ function drawCharts(history, chartC, chartT, legend) {
   const lastPools = history[history.length - 1].pools;
   const keys = ['unreserved', ...lastPools.filter((p) => p.key !== 'unreserved').slice(0, palette.length - 1).map((p) => p.key)];
   const labels = Object.fromEntries(lastPools.map((p) => [p.key, p.label]));
-  // The window is what has been seen, at least a minute, at most five.
+  // The window is the history's, at least a minute, at most five.
   const t1 = history[history.length - 1].t, t0 = Math.min(history[0].t, t1 - 60000);
   const x = (t) => 40 + 555 * (t - t0) / (t1 - t0);
   const series = (f) => keys.map((k) => history.map((sample, i) => [sample.t, f(sample, i, k)]));
