@@ -30,6 +30,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
 	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
+	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	pos, err := c.parse(args)
 	if err != nil {
