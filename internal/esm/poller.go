@@ -26,6 +26,7 @@ const (
 
 // Stats are a mapping's counters.
 type Stats struct {
+	Function, Queue                                             string
 	Batches, Messages, Deleted, ThrottledBatches, FailedBatches int64
 	// Concurrency is the number of batches the mapping may run at once
 	// now; InFlight the ones running.
@@ -77,7 +78,7 @@ func (p *poller) start() {
 func (p *poller) stop() { p.cancel() }
 
 func (p *poller) stats() Stats {
-	return Stats{Batches: p.batches.Load(), Messages: p.messages.Load(), Deleted: p.deleted.Load(),
+	return Stats{Function: p.mp.Function, Queue: p.mp.EventSourceArn, Batches: p.batches.Load(), Messages: p.messages.Load(), Deleted: p.deleted.Load(),
 		ThrottledBatches: p.throttledBatches.Load(), FailedBatches: p.failedBatches.Load(),
 		Concurrency: p.target.Load(), InFlight: p.inFlight.Load()}
 }

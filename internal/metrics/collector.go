@@ -56,6 +56,7 @@ type fnFigures struct {
 // Collect reads admission's snapshot and the invocation counters.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	m := (*Metrics)(c)
+	m.collectMappings(ch)
 	s := m.adm.Snapshot()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)

@@ -64,10 +64,11 @@ const Other = "(other)"
 // Metrics records what the invoke path reports and serves every family.
 // The zero value is not usable; call New.
 type Metrics struct {
-	adm    Admission
-	events Events
-	reg    *prometheus.Registry
-	max    int
+	adm      Admission
+	events   Events
+	mappings atomic.Pointer[Mappings]
+	reg      *prometheus.Registry
+	max      int
 
 	// functions maps a function name to its *counters. Entries are made
 	// on a function's first invocation and kept for the life of the

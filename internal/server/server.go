@@ -271,6 +271,7 @@ func (n *Node) build() error {
 		return err
 	}
 	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
+	n.metrics.SetMappings(mappingFigures{n.esm})
 	n.metrics.Start()
 	return n.db.Subscribe(n.esm)
 }
@@ -377,4 +378,16 @@ func (n *Node) closeParts() error {
 		return fmt.Errorf("close: %w", err)
 	}
 	return nil
+}
+
+// mappingFigures reports the event source mappings to the metrics.
+type mappingFigures struct{ m *esm.Manager }
+
+func (f mappingFigures) MappingFigures() []metrics.MappingFigures {
+	var out []metrics.MappingFigures
+	for id, s := range f.m.Stats() {
+		out = append(out, metrics.MappingFigures{UUID: id, Function: s.Function, Queue: s.Queue, Batches: s.Batches, Messages: s.Messages,
+			Deleted: s.Deleted, ThrottledBatches: s.ThrottledBatches, FailedBatches: s.FailedBatches, InFlight: s.InFlight, Concurrency: s.Concurrency})
+	}
+	return out
 }

@@ -186,6 +186,11 @@ func TestSQSMappingDeliversEverything(t *testing.T) {
 	if peak > 2 || s.ThrottledBatches != 0 {
 		t.Errorf("peak concurrency %d with MaximumConcurrency 2; %d batches throttled", peak, s.ThrottledBatches)
 	}
+	scrape := lambdatest.Do(t, "GET", f.n.URL()+"/lambdad/metrics", nil, nil)
+	want := `lambdad_event_source_mapping_deleted_total{function="worker",queue="` + f.queueArn + `",uuid="` + uuid + `"} 180`
+	if !strings.Contains(string(scrape.Body), want) {
+		t.Errorf("/lambdad/metrics lacks %s", want)
+	}
 	got, err := f.n.client.GetEventSourceMapping(ctx, &lambda.GetEventSourceMappingInput{UUID: aws.String(uuid)})
 	if err != nil || aws.ToString(got.State) != "Enabled" || aws.ToInt32(got.ScalingConfig.MaximumConcurrency) != 2 {
 		t.Errorf("mapping: %+v %v", got, err)
