@@ -140,6 +140,12 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+		{op: "PublishLayerVersion", h: s.publishLayerVersion},
+		{op: "GetLayerVersion", h: s.getLayerVersion},
+		{op: "GetLayerVersionByArn", h: s.getLayerVersionByArn},
+		{op: "ListLayers", h: s.listLayers},
+		{op: "ListLayerVersions", h: s.listLayerVersions},
+		{op: "DeleteLayerVersion", h: s.deleteLayerVersion},
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).

@@ -314,9 +314,9 @@ func TestUnknownOperationsAreLogged(t *testing.T) {
 	logs := &syncBuffer{mu: make(chan struct{}, 1)}
 	srv := newEdge(t, 1000, 100, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))).srv
 	for _, c := range []struct{ method, path string }{
-		{"GET", "/2015-03-31/functions/f/url"},    // an operation lambdad does not serve
-		{"PATCH", "/2015-03-31/functions/f"},      // a route with another method
-		{"POST", "/2018-10-31/layers/l/versions"}, // another unserved one
+		{"GET", "/2015-03-31/functions/f/url"},        // an operation lambdad does not serve
+		{"PATCH", "/2015-03-31/functions/f"},          // a route with another method
+		{"POST", "/2015-03-31/event-source-mappings"}, // another unserved one
 	} {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))

@@ -40,6 +40,21 @@ type Tx interface {
 	PutEventConfig(c *store.EventConfig) error
 	DeleteEventConfig(name, qualifier string) error
 
+	Layer(name string) (*function.Layer, error)
+	PutLayer(l *function.Layer) error
+	Layers(after string, limit int) ([]*function.Layer, error)
+	LayerVersion(name string, version int64) (*function.LayerVersion, error)
+	PutLayerVersion(v *function.LayerVersion) error
+	DeleteLayerVersion(name string, version int64) error
+	LayerVersions(name string, before int64, limit int) ([]*function.LayerVersion, error)
+
+	URLConfig(name, qualifier string) (*function.URLConfig, error)
+	PutURLConfig(u *function.URLConfig) error
+	DeleteURLConfig(name, qualifier string) error
+	URLConfigs(name string) ([]*function.URLConfig, error)
+	// URLByID finds a URL by its id in whichever account holds it.
+	URLByID(id string) (account string, u *function.URLConfig, err error)
+
 	AppendAudit(r *store.AuditRecord) error
 	Audit(before uint64, limit int) ([]*store.AuditRecord, error)
 
