@@ -28,6 +28,8 @@ type Server struct {
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
+	urlAuth URLAuthorizer
+	region  string
 	log     *slog.Logger
 	mux     *http.ServeMux
 }
@@ -92,6 +94,9 @@ type Backends struct {
 	// Auth establishes each request's caller; nil is OneAccount in the
 	// control plane's account.
 	Auth Authenticator
+	// URLAuth authorizes requests to function URLs whose AuthType is
+	// AWS_IAM; nil refuses them all (see serveURL).
+	URLAuth URLAuthorizer
 }
 
 // New builds the server.
@@ -106,7 +111,8 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Auth == nil {
 		b.Auth = OneAccount{Account: ctl.Options().AccountID}
 	}
-	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, urlAuth: b.URLAuth,
+		region: ctl.Options().Region, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -146,6 +152,11 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "ListLayers", h: s.listLayers},
 		{op: "ListLayerVersions", h: s.listLayerVersions},
 		{op: "DeleteLayerVersion", h: s.deleteLayerVersion},
+		{op: "CreateFunctionUrlConfig", h: s.createURLConfig},
+		{op: "GetFunctionUrlConfig", h: s.getURLConfig},
+		{op: "UpdateFunctionUrlConfig", h: s.updateURLConfig},
+		{op: "DeleteFunctionUrlConfig", h: s.deleteURLConfig},
+		{op: "ListFunctionUrlConfigs", h: s.listURLConfigs},
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).
@@ -188,6 +199,10 @@ const requestIDHeader = "X-Amzn-Requestid"
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := uuid.New()
 	w.Header()["X-Amzn-Requestid"] = []string{id}
+	if urlID, path, ok := urlID(r.Host, r.URL.Path, s.region); ok {
+		s.serveURL(w, r, id, urlID, path)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

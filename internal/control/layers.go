@@ -63,6 +63,9 @@ func layerAccessDenied(ctx context.Context, arn string) error {
 
 func callerARN(ctx context.Context) string {
 	c := callerOf(ctx)
+	if c.Principal != "" {
+		return c.Principal
+	}
 	if c.Account == "" {
 		return "anonymous"
 	}
