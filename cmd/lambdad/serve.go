@@ -28,6 +28,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	pos, err := c.parse(args)
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/provision"
+	"github.com/lambdad/lambdad/internal/s3code"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -53,6 +54,13 @@ type Options struct {
 	// Accounts gives each account its limits L and M; nil means every
 	// account has AccountConcurrency and MinUnreserved.
 	Accounts account.Settings
+	// S3Endpoint is where code given as an S3 object is read from; ""
+	// leaves it to the standard AWS configuration (AWS_ENDPOINT_URL_S3,
+	// AWS_ENDPOINT_URL, the shared config files), as any AWS client does.
+	S3Endpoint string
+	// URLAuth authorizes requests to function URLs with AuthType AWS_IAM;
+	// nil refuses them (there is no access control to decide).
+	URLAuth api.URLAuthorizer
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -216,8 +224,12 @@ func (n *Node) build() error {
 			return err
 		}
 	}
+	fetcher, err := s3code.New(context.Background(), s3code.Options{Endpoint: o.S3Endpoint, Region: o.Region})
+	if err != nil {
+		return err
+	}
 	n.ctl, err = control.New(control.Bolt(n.db), control.Options{
-		Region: o.Region, AccountID: o.AccountID,
+		Region: o.Region, AccountID: o.AccountID, S3: fetcher,
 		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved, Limits: limits,
 		Logger: o.Logger.With("part", "control"),
 	}, n.prov)
@@ -233,7 +245,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, URLAuth: o.URLAuth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
