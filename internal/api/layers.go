@@ -25,14 +25,15 @@ type wireLayerVersion struct {
 
 // layerWire renders a layer version; content is false in lists, which
 // carry neither the code nor the layer's own ARN.
-func layerWire(c *call, v *control.LayerVersionView, content bool) *wireLayerVersion {
+func (s *Server) layerWire(c *call, v *function.LayerVersion, content bool) *wireLayerVersion {
+	names := s.ctl.NamesOf(c.ctx())
 	w := &wireLayerVersion{
-		LayerVersionArn: v.LayerVersionArn, Description: v.Description,
+		LayerVersionArn: names.LayerVersionARN(v.Name, v.Version), Description: v.Description,
 		CreatedDate: function.FormatTime(v.Created), Version: v.Version, CompatibleRuntimes: v.CompatibleRuntimes,
 		CompatibleArchitectures: v.CompatibleArchitectures, LicenseInfo: v.LicenseInfo,
 	}
 	if content {
-		w.LayerArn = v.LayerArn
+		w.LayerArn = names.LayerARN(v.Name)
 		w.Content = &wireLayerContent{Location: codeURL(c.r, v.CodeSha256), CodeSha256: v.CodeSha256, CodeSize: v.CodeSize}
 	}
 	return w
@@ -47,7 +48,7 @@ func (s *Server) publishLayerVersion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return layerWire(c, v, true), nil
+	return s.layerWire(c, v, true), nil
 }
 
 func (c *call) int64(name string) int64 {
@@ -60,7 +61,7 @@ func (s *Server) getLayerVersion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return layerWire(c, v, true), nil
+	return s.layerWire(c, v, true), nil
 }
 
 func (s *Server) getLayerVersionByArn(c *call) (any, error) {
@@ -68,7 +69,7 @@ func (s *Server) getLayerVersionByArn(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return layerWire(c, v, true), nil
+	return s.layerWire(c, v, true), nil
 }
 
 func (s *Server) deleteLayerVersion(c *call) (any, error) {
@@ -86,8 +87,8 @@ type wireLayerList struct {
 	NextMarker string          `json:"NextMarker,omitempty"`
 }
 
-func (c *call) layerFilter() control.LayerFilter {
-	return control.LayerFilter{CompatibleRuntime: c.str("CompatibleRuntime"), CompatibleArchitecture: c.str("CompatibleArchitecture")}
+func (c *call) layerFilter() function.LayerFilter {
+	return function.LayerFilter{CompatibleRuntime: c.str("CompatibleRuntime"), CompatibleArchitecture: c.str("CompatibleArchitecture")}
 }
 
 func (s *Server) listLayers(c *call) (any, error) {
@@ -96,8 +97,8 @@ func (s *Server) listLayers(c *call) (any, error) {
 		return nil, err
 	}
 	out := &wireLayerList{Layers: make([]wireLayerItem, len(items)), NextMarker: next}
-	for i, it := range items {
-		out.Layers[i] = wireLayerItem{LayerName: it.Name, LayerArn: it.LayerArn, LatestMatchingVersion: layerWire(c, it.Latest, false)}
+	for i, v := range items {
+		out.Layers[i] = wireLayerItem{LayerName: v.Name, LayerArn: s.ctl.NamesOf(c.ctx()).LayerARN(v.Name), LatestMatchingVersion: s.layerWire(c, v, false)}
 	}
 	return out, nil
 }
@@ -114,7 +115,7 @@ func (s *Server) listLayerVersions(c *call) (any, error) {
 	}
 	out := &wireLayerVersionList{LayerVersions: make([]*wireLayerVersion, len(vs)), NextMarker: next}
 	for i, v := range vs {
-		out.LayerVersions[i] = layerWire(c, v, false)
+		out.LayerVersions[i] = s.layerWire(c, v, false)
 	}
 	return out, nil
 }

@@ -37,9 +37,9 @@ func FunctionURL(id, region, apiHost string) string {
 // urlWire renders a URL. AWS leaves InvokeMode out of the answers of
 // Create and Update unless the request named it, and LastModifiedTime out
 // of Create's (recorded).
-func (s *Server) urlWire(c *call, u *control.URLView, lastModified, invokeMode bool) *wireURLConfig {
+func (s *Server) urlWire(c *call, u *function.URLConfig, lastModified, invokeMode bool) *wireURLConfig {
 	w := &wireURLConfig{
-		FunctionUrl: FunctionURL(u.ID, s.ctl.Options().Region, c.r.Host), FunctionArn: u.FunctionArn,
+		FunctionUrl: FunctionURL(u.ID, s.ctl.Options().Region, c.r.Host), FunctionArn: s.ctl.ARN(c.ctx(), u.Function, u.Qualifier),
 		AuthType: u.AuthType, Cors: u.Cors, CreationTime: u.Created.UTC().Format(urlTimeFormat),
 	}
 	if lastModified {

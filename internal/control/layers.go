@@ -31,17 +31,6 @@ type PublishLayerVersionInput struct {
 	LicenseInfo             string
 }
 
-// LayerVersionView is a layer version with the ARNs the caller sees.
-type LayerVersionView struct {
-	*function.LayerVersion
-	LayerArn, LayerVersionArn string
-}
-
-func (s *Service) layerView(ctx context.Context, v *function.LayerVersion) *LayerVersionView {
-	p := s.names(ctx)
-	return &LayerVersionView{LayerVersion: v, LayerArn: p.LayerARN(v.Name), LayerVersionArn: p.LayerVersionARN(v.Name, v.Version)}
-}
-
 // layerRef parses a LayerName parameter into a layer of the caller's.
 func (s *Service) layerRef(ctx context.Context, name string) (function.LayerRef, error) {
 	p := s.names(ctx)
@@ -74,7 +63,7 @@ func callerARN(ctx context.Context) string {
 
 // PublishLayerVersion publishes the next version of a layer, creating the
 // layer with version 1.
-func (s *Service) PublishLayerVersion(ctx context.Context, in *PublishLayerVersionInput) (*LayerVersionView, error) {
+func (s *Service) PublishLayerVersion(ctx context.Context, in *PublishLayerVersionInput) (*function.LayerVersion, error) {
 	ref, err := s.layerRef(ctx, in.LayerName)
 	if err != nil {
 		return nil, err
@@ -120,7 +109,7 @@ func (s *Service) PublishLayerVersion(ctx context.Context, in *PublishLayerVersi
 	if err != nil {
 		return nil, internal("publish layer version", err)
 	}
-	return s.layerView(ctx, lv), nil
+	return lv, nil
 }
 
 func layerVersionNotFound() error {
@@ -128,7 +117,7 @@ func layerVersionNotFound() error {
 }
 
 // GetLayerVersion reads one version of a layer of the caller's.
-func (s *Service) GetLayerVersion(ctx context.Context, name string, version int64) (*LayerVersionView, error) {
+func (s *Service) GetLayerVersion(ctx context.Context, name string, version int64) (*function.LayerVersion, error) {
 	ref, err := s.layerRef(ctx, name)
 	if err != nil {
 		return nil, err
@@ -144,11 +133,11 @@ func (s *Service) GetLayerVersion(ctx context.Context, name string, version int6
 	if err != nil {
 		return nil, internal("get layer version", err)
 	}
-	return s.layerView(ctx, lv), nil
+	return lv, nil
 }
 
 // GetLayerVersionByArn reads a layer version by its ARN.
-func (s *Service) GetLayerVersionByArn(ctx context.Context, arn string) (*LayerVersionView, error) {
+func (s *Service) GetLayerVersionByArn(ctx context.Context, arn string) (*function.LayerVersion, error) {
 	ref, ok := function.ParseLayerVersionARN(arn)
 	if !ok {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Invalid Layer Version Arn: %s", arn)
@@ -177,18 +166,6 @@ func (s *Service) DeleteLayerVersion(ctx context.Context, name string, version i
 	return internal("delete layer version", err)
 }
 
-// LayerFilter is the CompatibleRuntime and CompatibleArchitecture filters
-// of ListLayers and ListLayerVersions.
-type LayerFilter struct {
-	CompatibleRuntime      string
-	CompatibleArchitecture string
-}
-
-func (f LayerFilter) match(v *function.LayerVersion) bool {
-	return (f.CompatibleRuntime == "" || slices.Contains(v.CompatibleRuntimes, f.CompatibleRuntime)) &&
-		(f.CompatibleArchitecture == "" || slices.Contains(v.CompatibleArchitectures, f.CompatibleArchitecture))
-}
-
 func pageSize(maxItems *int) int {
 	if maxItems != nil {
 		return min(*maxItems, 50)
@@ -196,22 +173,16 @@ func pageSize(maxItems *int) int {
 	return 50
 }
 
-// LayerListItem is one layer of ListLayers, with its newest version that
-// passes the filter.
-type LayerListItem struct {
-	Name, LayerArn string
-	Latest         *LayerVersionView
-}
-
 // ListLayers lists the caller's layers that have a version passing the
 // filter, in name order, a page at a time.
-func (s *Service) ListLayers(ctx context.Context, f LayerFilter, marker string, maxItems *int) ([]LayerListItem, string, error) {
+// Each item is a layer's newest version that passes the filter.
+func (s *Service) ListLayers(ctx context.Context, f function.LayerFilter, marker string, maxItems *int) ([]*function.LayerVersion, string, error) {
 	limit := pageSize(maxItems)
 	after, _, err := decodeMarker(marker)
 	if err != nil {
 		return nil, "", err
 	}
-	var out []LayerListItem
+	var out []*function.LayerVersion
 	next := ""
 	err = s.view(ctx, func(tx Tx) error {
 		out, next = nil, ""
@@ -224,7 +195,7 @@ func (s *Service) ListLayers(ctx context.Context, f LayerFilter, marker string, 
 			if err != nil {
 				return err
 			}
-			i := slices.IndexFunc(vs, f.match)
+			i := slices.IndexFunc(vs, f.Match)
 			if i < 0 {
 				continue
 			}
@@ -232,7 +203,7 @@ func (s *Service) ListLayers(ctx context.Context, f LayerFilter, marker string, 
 				next = encodeMarker(out[limit-1].Name, "")
 				return nil
 			}
-			out = append(out, LayerListItem{Name: l.Name, LayerArn: s.names(ctx).LayerARN(l.Name), Latest: s.layerView(ctx, vs[i])})
+			out = append(out, vs[i])
 		}
 		return nil
 	})
@@ -241,7 +212,7 @@ func (s *Service) ListLayers(ctx context.Context, f LayerFilter, marker string, 
 
 // ListLayerVersions lists a layer's versions that pass the filter, newest
 // first, a page at a time. A layer that does not exist has none.
-func (s *Service) ListLayerVersions(ctx context.Context, name string, f LayerFilter, marker string, maxItems *int) ([]*LayerVersionView, string, error) {
+func (s *Service) ListLayerVersions(ctx context.Context, name string, f function.LayerFilter, marker string, maxItems *int) ([]*function.LayerVersion, string, error) {
 	ref, err := s.layerRef(ctx, name)
 	if err != nil {
 		return nil, "", err
@@ -255,7 +226,7 @@ func (s *Service) ListLayerVersions(ctx context.Context, name string, f LayerFil
 		}
 		before = n
 	}
-	var out []*LayerVersionView
+	var out []*function.LayerVersion
 	next := ""
 	err = s.view(ctx, func(tx Tx) error {
 		out, next = nil, ""
@@ -264,14 +235,14 @@ func (s *Service) ListLayerVersions(ctx context.Context, name string, f LayerFil
 			return err
 		}
 		for _, v := range vs {
-			if !f.match(v) {
+			if !f.Match(v) {
 				continue
 			}
 			if len(out) == limit {
 				next = strconv.FormatInt(out[limit-1].Version, 10)
 				return nil
 			}
-			out = append(out, s.layerView(ctx, v))
+			out = append(out, v)
 		}
 		return nil
 	})

@@ -2,10 +2,8 @@ package control
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"slices"
-	"strings"
 
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
@@ -20,12 +18,6 @@ type URLConfigInput struct {
 	AuthType     string
 	Cors         *function.Cors
 	InvokeMode   string
-}
-
-// URLView is a function URL with the function ARN it invokes.
-type URLView struct {
-	*function.URLConfig
-	FunctionArn string
 }
 
 // AWS's words for a function URL's errors (recorded): CreateFunctionUrlConfig
@@ -77,31 +69,13 @@ func urlExists(tx Tx, ref function.Ref) (bool, error) {
 	return err == nil, err
 }
 
-func (s *Service) urlView(ctx context.Context, u *function.URLConfig) *URLView {
-	return &URLView{URLConfig: u, FunctionArn: s.ARN(ctx, u.Function, u.Qualifier)}
-}
-
-func checkURLSettings(in *URLConfigInput) error {
-	if in.InvokeMode == function.InvokeStreaming {
-		return awserr.New(awserr.InvalidParameterValue, "InvokeMode RESPONSE_STREAM is not supported by this server; use BUFFERED.")
-	}
-	if in.Cors != nil {
-		for _, m := range in.Cors.AllowMethods {
-			if m != "*" && strings.ToUpper(m) != m {
-				return awserr.New(awserr.InvalidParameterValue, "Invalid HTTP method in AllowMethods: %s", m)
-			}
-		}
-	}
-	return nil
-}
-
 // CreateFunctionURLConfig gives a function, or one of its aliases, a URL.
-func (s *Service) CreateFunctionURLConfig(ctx context.Context, in *URLConfigInput) (*URLView, error) {
+func (s *Service) CreateFunctionURLConfig(ctx context.Context, in *URLConfigInput) (*function.URLConfig, error) {
 	ref, err := s.urlTarget(ctx, in.FunctionName, in.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkURLSettings(in); err != nil {
+	if err := function.CheckURLSettings(in.InvokeMode, in.Cors); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now()
@@ -122,31 +96,17 @@ func (s *Service) CreateFunctionURLConfig(ctx context.Context, in *URLConfigInpu
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		u.ID = newURLID() // a fresh id on every run of the body
+		u.ID = function.NewURLID() // a fresh id on every run of the body
 		return tx.PutURLConfig(u)
 	})
 	if err != nil {
 		return nil, internal("create function url config", err)
 	}
-	return s.urlView(ctx, u), nil
-}
-
-// urlIDChars are the characters of a URL id: lowercase letters and
-// digits, as in AWS's host names.
-const urlIDChars = "abcdefghijklmnopqrstuvwxyz0123456789"
-
-// newURLID is a random 32-character URL id (about 165 bits).
-func newURLID() string {
-	var b [32]byte
-	rand.Read(b[:])
-	for i := range b {
-		b[i] = urlIDChars[int(b[i])%len(urlIDChars)]
-	}
-	return string(b[:])
+	return u, nil
 }
 
 // GetFunctionURLConfig reads a function's or an alias's URL.
-func (s *Service) GetFunctionURLConfig(ctx context.Context, name, qualifier string) (*URLView, error) {
+func (s *Service) GetFunctionURLConfig(ctx context.Context, name, qualifier string) (*function.URLConfig, error) {
 	ref, err := s.urlTarget(ctx, name, qualifier)
 	if err != nil {
 		return nil, err
@@ -162,17 +122,17 @@ func (s *Service) GetFunctionURLConfig(ctx context.Context, name, qualifier stri
 	if err != nil {
 		return nil, internal("get function url config", err)
 	}
-	return s.urlView(ctx, u), nil
+	return u, nil
 }
 
 // UpdateFunctionURLConfig changes the settings given; a Cors given
 // replaces the old one whole.
-func (s *Service) UpdateFunctionURLConfig(ctx context.Context, in *URLConfigInput) (*URLView, error) {
+func (s *Service) UpdateFunctionURLConfig(ctx context.Context, in *URLConfigInput) (*function.URLConfig, error) {
 	ref, err := s.urlTarget(ctx, in.FunctionName, in.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkURLSettings(in); err != nil {
+	if err := function.CheckURLSettings(in.InvokeMode, in.Cors); err != nil {
 		return nil, err
 	}
 	var out *function.URLConfig
@@ -199,7 +159,7 @@ func (s *Service) UpdateFunctionURLConfig(ctx context.Context, in *URLConfigInpu
 	if err != nil {
 		return nil, internal("update function url config", err)
 	}
-	return s.urlView(ctx, out), nil
+	return out, nil
 }
 
 // DeleteFunctionURLConfig removes a URL; its id never answers again.
@@ -220,7 +180,7 @@ func (s *Service) DeleteFunctionURLConfig(ctx context.Context, name, qualifier s
 
 // ListFunctionURLConfigs lists a function's URLs (its own and its
 // aliases'), a page at a time.
-func (s *Service) ListFunctionURLConfigs(ctx context.Context, functionName, marker string, maxItems *int) ([]*URLView, string, error) {
+func (s *Service) ListFunctionURLConfigs(ctx context.Context, functionName, marker string, maxItems *int) ([]*function.URLConfig, string, error) {
 	name, err := s.unqualified(ctx, functionName)
 	if err != nil {
 		return nil, "", err
@@ -234,7 +194,7 @@ func (s *Service) ListFunctionURLConfigs(ctx context.Context, functionName, mark
 		}
 		after = q
 	}
-	var out []*URLView
+	var out []*function.URLConfig
 	next := ""
 	err = s.view(ctx, func(tx Tx) error {
 		out, next = nil, ""
@@ -255,10 +215,10 @@ func (s *Service) ListFunctionURLConfigs(ctx context.Context, functionName, mark
 		}
 		for _, u := range us {
 			if len(out) == limit {
-				next = encodeMarker(name, markerOf(out[limit-1].URLConfig))
+				next = encodeMarker(name, markerOf(out[limit-1]))
 				return nil
 			}
-			out = append(out, s.urlView(ctx, u))
+			out = append(out, u)
 		}
 		return nil
 	})

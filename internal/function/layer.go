@@ -1,6 +1,7 @@
 package function
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -117,4 +118,17 @@ func isLayerName(s string) bool {
 		}
 	}
 	return true
+}
+
+// LayerFilter is the CompatibleRuntime and CompatibleArchitecture filters
+// of ListLayers and ListLayerVersions; "" passes everything.
+type LayerFilter struct {
+	CompatibleRuntime      string
+	CompatibleArchitecture string
+}
+
+// Match reports whether v passes the filter.
+func (f LayerFilter) Match(v *LayerVersion) bool {
+	return (f.CompatibleRuntime == "" || slices.Contains(v.CompatibleRuntimes, f.CompatibleRuntime)) &&
+		(f.CompatibleArchitecture == "" || slices.Contains(v.CompatibleArchitectures, f.CompatibleArchitecture))
 }

@@ -1,6 +1,12 @@
 package function
 
-import "time"
+import (
+	"crypto/rand"
+	"strings"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/awserr"
+)
 
 // URLConfig is a function URL: an HTTP endpoint of its own that invokes the
 // function's $LATEST (Qualifier "") or one alias.
@@ -35,3 +41,33 @@ const (
 	InvokeBuffered  = "BUFFERED"
 	InvokeStreaming = "RESPONSE_STREAM"
 )
+
+// CheckURLSettings refuses what this server does not serve: streamed
+// responses, and CORS methods that are not upper case or "*".
+func CheckURLSettings(invokeMode string, c *Cors) error {
+	if invokeMode == InvokeStreaming {
+		return awserr.New(awserr.InvalidParameterValue, "InvokeMode RESPONSE_STREAM is not supported by this server; use BUFFERED.")
+	}
+	if c != nil {
+		for _, m := range c.AllowMethods {
+			if m != "*" && strings.ToUpper(m) != m {
+				return awserr.New(awserr.InvalidParameterValue, "Invalid HTTP method in AllowMethods: %s", m)
+			}
+		}
+	}
+	return nil
+}
+
+// urlIDChars are the characters of a URL id: lowercase letters and
+// digits, as in AWS's host names.
+const urlIDChars = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+// NewURLID is a random 32-character URL id (about 165 bits).
+func NewURLID() string {
+	var b [32]byte
+	rand.Read(b[:])
+	for i := range b {
+		b[i] = urlIDChars[int(b[i])%len(urlIDChars)]
+	}
+	return string(b[:])
+}
