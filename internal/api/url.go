@@ -256,10 +256,10 @@ func writeURLResponse(w http.ResponseWriter, payload []byte, cors bool) int {
 	contentType := "application/json"
 	var res urlResult
 	var str string
-	switch {
-	case json.Unmarshal(payload, &str) == nil:
+	switch first := firstByte(payload); {
+	case first == '"' && json.Unmarshal(payload, &str) == nil:
 		body = []byte(str)
-	case json.Unmarshal(payload, &res) == nil && res.StatusCode != nil:
+	case first == '{' && json.Unmarshal(payload, &res) == nil && res.StatusCode != nil:
 		status = *res.StatusCode
 		if status < 100 || status > 599 {
 			return urlError(w, http.StatusBadGateway, "", "Internal Server Error")
@@ -370,4 +370,14 @@ func preflight(h http.Header, r *http.Request, c *function.Cors) {
 	if c.AllowCredentials != nil && *c.AllowCredentials {
 		h.Set("Access-Control-Allow-Credentials", "true")
 	}
+}
+
+// firstByte is the first byte of b that is not JSON white space, 0 if none.
+func firstByte(b []byte) byte {
+	for _, c := range b {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return c
+		}
+	}
+	return 0
 }

@@ -239,8 +239,16 @@ type URLTarget struct {
 }
 
 // ResolveURL finds the URL with the given id, in whichever account holds
-// it; ok is false when no URL has that id.
+// it; ok is false when no URL has that id. Answers are cached as
+// ResolveTarget's are, until the next committed change (a URL, alias or
+// function deleted moves the epoch on), so a warm URL request reads no
+// store.
 func (s *Service) ResolveURL(ctx context.Context, id string) (t URLTarget, ok bool, err error) {
+	epoch := s.cache.epoch.Load()
+	if c, hit := s.cache.urls.Load(id); hit && c.(*cachedURL).epoch == epoch {
+		c := c.(*cachedURL)
+		return c.target, c.ok, nil
+	}
 	err = s.db.View(ctx, s.opts.AccountID, func(tx Tx) error {
 		acct, u, err := tx.URLByID(id)
 		if errors.Is(err, store.ErrNotFound) {
@@ -250,5 +258,21 @@ func (s *Service) ResolveURL(ctx context.Context, id string) (t URLTarget, ok bo
 		t, ok = URLTarget{Account: acct, Config: u}, err == nil
 		return err
 	})
-	return t, ok, internal("resolve url", err)
+	if err != nil {
+		return URLTarget{}, false, internal("resolve url", err)
+	}
+	// Only ids that exist are kept: requests for made-up ids must not
+	// grow the cache, and a deleted URL's entry goes.
+	if ok {
+		s.cache.urls.Store(id, &cachedURL{epoch: epoch, target: t, ok: ok})
+	} else {
+		s.cache.urls.Delete(id)
+	}
+	return t, ok, nil
+}
+
+type cachedURL struct {
+	epoch  uint64
+	target URLTarget
+	ok     bool
 }

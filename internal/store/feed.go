@@ -9,7 +9,7 @@ import (
 )
 
 // The change feed: every committed transaction that changed a function,
-// version, alias or provisioned-concurrency config is published, once and
+// version, alias, provisioned-concurrency config or function URL is published, once and
 // in commit order, to every subscriber. It is the only way the in-memory
 // owners of derived state (admission, the resolve cache, environment
 // retirement, the provisioner) hear about changes, which is what keeps them
@@ -31,6 +31,9 @@ const (
 	KindVersion
 	KindAlias
 	KindProvisioned
+	// KindURL is a function URL written or deleted (URL is set when
+	// written); its id stops or starts answering with the batch.
+	KindURL
 )
 
 func (k Kind) String() string {
@@ -43,6 +46,8 @@ func (k Kind) String() string {
 		return "alias"
 	case KindProvisioned:
 		return "provisioned"
+	case KindURL:
+		return "url"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -67,6 +72,7 @@ type Change struct {
 	Version     *function.Config
 	Alias       *function.Alias
 	Provisioned *ProvisionedConfig
+	URL         *function.URLConfig
 	// ProvisionedVersion is, for a written provisioned config, the version
 	// its qualifier named when it was written.
 	ProvisionedVersion string
@@ -74,7 +80,7 @@ type Change struct {
 
 // Deleted reports whether the change removed the record.
 func (c *Change) Deleted() bool {
-	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil
+	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil && c.URL == nil
 }
 
 // Batch is the changes of one committed transaction.

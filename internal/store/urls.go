@@ -45,7 +45,10 @@ func (t *Tx) PutURLConfig(u *function.URLConfig) error {
 	if err := put(ix, []byte(u.ID), urlIndex{t.account, u.Function, u.Qualifier}); err != nil {
 		return err
 	}
-	return put(b, urlKey(u.Function, u.Qualifier), u)
+	if err := put(b, urlKey(u.Function, u.Qualifier), u); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindURL, Function: u.Function, Key: u.Qualifier, URL: clone(u)})
 }
 
 // DeleteURLConfig removes a URL and its entry in the index.
@@ -64,7 +67,10 @@ func (t *Tx) DeleteURLConfig(name, qualifier string) error {
 			return err
 		}
 	}
-	return b.Delete(key)
+	if err := b.Delete(key); err != nil {
+		return err
+	}
+	return t.record(Change{Kind: KindURL, Function: name, Key: qualifier})
 }
 
 // URLConfigs lists a function's URLs (its own first, then its aliases' in
