@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -182,5 +183,67 @@ func TestLayerAPI(t *testing.T) {
 	_, err = n.client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("bad name!"), Content: &types.LayerVersionContentInput{ZipFile: []byte("x")}})
 	if code, _ := lambdatest.APIError(t, err); code != "ValidationException" {
 		t.Errorf("a bad layer name: %v", err)
+	}
+}
+
+// TestLayersAndURLsAreAnAccounts: one account's layers and URLs are not
+// another's: B lists none of A's layers, cannot read or use A's layer
+// version (AWS's AccessDeniedException, as without a layer version
+// policy), publishes its own layer of the same name from version 1, and
+// a URL request runs in the account that owns the URL.
+func TestLayersAndURLsAreAnAccounts(t *testing.T) {
+	n, a, b := startAccounts(t, t.TempDir())
+	pub := func(c *lambda.Client) *lambda.PublishLayerVersionOutput {
+		t.Helper()
+		out, err := c.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("shared"),
+			Content: &types.LayerVersionContentInput{ZipFile: lambdatest.Zip(t, map[string]string{"f": "x"})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	la := pub(a)
+	pub(a)
+	if ll, err := b.ListLayers(ctx, &lambda.ListLayersInput{}); err != nil || len(ll.Layers) != 0 {
+		t.Errorf("B lists %v %+v", err, ll)
+	}
+	_, err := b.GetLayerVersionByArn(ctx, &lambda.GetLayerVersionByArnInput{Arn: la.LayerVersionArn})
+	if code, _ := lambdatest.APIError(t, err); code != "AccessDeniedException" || lambdatest.Status(t, err) != 403 {
+		t.Errorf("B reads A's layer version: %v", err)
+	}
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::" + accountB + ":role/r")
+	in.Layers = []string{aws.ToString(la.LayerVersionArn)}
+	_, err = b.CreateFunction(ctx, in)
+	if code, _ := lambdatest.APIError(t, err); code != "AccessDeniedException" {
+		t.Errorf("B uses A's layer version: %v", err)
+	}
+	if lb := pub(b); lb.Version != 1 || aws.ToString(lb.LayerVersionArn) != "arn:aws:lambda:us-east-1:"+accountB+":layer:shared:1" {
+		t.Errorf("B's own layer: %d %s", lb.Version, aws.ToString(lb.LayerVersionArn))
+	}
+
+	// The same name in both accounts, each recording its events apart.
+	dirs := map[string]string{"a": t.TempDir(), "b": t.TempDir()}
+	for mark, c := range map[string]*lambda.Client{"a": a, "b": b} {
+		in := goFunctionInput(t, "web")
+		in.Role = aws.String("arn:aws:iam::" + map[string]string{"a": accountA, "b": accountB}[mark] + ":role/r")
+		in.Environment = &types.Environment{Variables: map[string]string{"RECORD_DIR": dirs[mark]}}
+		if _, err := c.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := b.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("web"), AuthType: types.FunctionUrlAuthTypeNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetFunctionUrlConfig(ctx, &lambda.GetFunctionUrlConfigInput{FunctionName: aws.String("web")}); err == nil {
+		t.Error("A reads B's URL")
+	}
+	id := strings.SplitN(strings.TrimPrefix(aws.ToString(u.FunctionUrl), "http://"), ".", 2)[0]
+	res := lambdatest.Do(t, "POST", n.URL()+"/lambda-url/"+id+"/", []byte(`{}`), nil)
+	ranA, _ := filepath.Glob(filepath.Join(dirs["a"], "*"))
+	ranB, _ := filepath.Glob(filepath.Join(dirs["b"], "*"))
+	if res.Status != 200 || len(ranA) != 0 || len(ranB) != 1 {
+		t.Errorf("B's URL: %d %s; events recorded by A's function %d, by B's %d", res.Status, res.Body, len(ranA), len(ranB))
 	}
 }
