@@ -69,7 +69,7 @@ func (s *Service) PublishLayerVersion(ctx context.Context, in *PublishLayerVersi
 		return nil, err
 	}
 	for _, rt := range in.CompatibleRuntimes {
-		if err := s.checkRuntime(rt); err != nil {
+		if err := function.CheckLayerRuntime(rt); err != nil {
 			return nil, err
 		}
 	}

@@ -180,6 +180,15 @@ func TestLayerAPI(t *testing.T) {
 			t.Errorf("Layers %v: %s %q, want %q", c.layers, code, msg, c.want)
 		}
 	}
+	// A layer may declare runtimes this server does not run.
+	if v := n.publishLayer(t, "java", map[string]string{"f": "x"}, types.RuntimeJava21); len(v.CompatibleRuntimes) != 1 {
+		t.Errorf("a java21 layer: %+v", v.CompatibleRuntimes)
+	}
+	_, err = n.client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("x"),
+		Content: &types.LayerVersionContentInput{ZipFile: lambdatest.Zip(t, map[string]string{"f": "x"})}, CompatibleRuntimes: []types.Runtime{"cobol9"}})
+	if code, _ := lambdatest.APIError(t, err); code != "InvalidParameterValueException" {
+		t.Errorf("an unknown compatible runtime: %v", err)
+	}
 	_, err = n.client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("bad name!"), Content: &types.LayerVersionContentInput{ZipFile: []byte("x")}})
 	if code, _ := lambdatest.APIError(t, err); code != "ValidationException" {
 		t.Errorf("a bad layer name: %v", err)
