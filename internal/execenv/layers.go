@@ -1,6 +1,7 @@
 package execenv
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 )
@@ -62,4 +63,21 @@ func layerPaths(s *Spec, env map[string]string) {
 	if len(node) > 0 {
 		env["NODE_PATH"] = strings.Join(node, ":")
 	}
+}
+
+// bootstrapOf is the bootstrap of a provided runtime: the function's own,
+// else the last layer's that has one, as AWS looks in /var/task and then
+// in /opt. A custom runtime is often shipped as a layer.
+func bootstrapOf(s *Spec) string {
+	own := filepath.Join(s.CodeDir, "bootstrap")
+	if _, err := os.Lstat(own); err == nil || len(s.LayerDirs) == 0 {
+		return own
+	}
+	for i := len(s.LayerDirs) - 1; i >= 0; i-- {
+		p := filepath.Join(s.LayerDirs[i], "bootstrap")
+		if _, err := os.Lstat(p); err == nil {
+			return p
+		}
+	}
+	return own
 }

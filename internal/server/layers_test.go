@@ -256,3 +256,24 @@ func TestLayersAndURLsAreAnAccounts(t *testing.T) {
 		t.Errorf("B's URL: %d %s; events recorded by A's function %d, by B's %d", res.Status, res.Body, len(ranA), len(ranB))
 	}
 }
+
+// TestCustomRuntimeFromALayer: a provided-runtime function whose code has
+// no bootstrap runs the bootstrap of its layer, as AWS finds it in /opt.
+func TestCustomRuntimeFromALayer(t *testing.T) {
+	n := start(t, server.Options{})
+	rt, err := n.client.PublishLayerVersion(ctx, &lambda.PublishLayerVersionInput{LayerName: aws.String("runtime"),
+		Content: &types.LayerVersionContentInput{ZipFile: lambdatest.GoFunction(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.client.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("custom"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("handler"), Role: aws.String(role),
+		Code: &types.FunctionCode{ZipFile: lambdatest.Zip(t, map[string]string{"handler.txt": "x"})}, Layers: []string{aws.ToString(rt.LayerVersionArn)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.invoke(t, "custom", `{"echo":"from a layer"}`)
+	if err != nil || out.FunctionError != nil || decode(t, out).Echo != "from a layer" {
+		t.Fatalf("invoke: %v %s", err, out.Payload)
+	}
+}
