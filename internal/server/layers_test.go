@@ -277,3 +277,26 @@ func TestCustomRuntimeFromALayer(t *testing.T) {
 		t.Fatalf("invoke: %v %s", err, out.Payload)
 	}
 }
+
+// TestNodeRequiresFromLayers: a Node function requires a package from a
+// layer's nodejs/node_modules, and one from nodejs/nodeNN/node_modules.
+func TestNodeRequiresFromLayers(t *testing.T) {
+	requireTool(t, "node")
+	n := start(t, server.Options{})
+	l := n.publishLayer(t, "nodelib", map[string]string{
+		"nodejs/node_modules/greet/index.js":      "exports.greet = (n) => 'hi ' + n;\n",
+		"nodejs/node20/node_modules/ver/index.js": "exports.v = 'node20 dir';\n",
+	}, types.RuntimeNodejs20x)
+	_, err := n.client.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("js"),
+		Runtime: types.RuntimeNodejs20x, Handler: aws.String("index.handler"), Role: aws.String(role),
+		Code: &types.FunctionCode{ZipFile: lambdatest.Zip(t, map[string]string{"index.js": `const {greet} = require('greet'); const {v} = require('ver');
+exports.handler = async (e) => greet(e.name) + ' from ' + v;
+`})}, Layers: []string{aws.ToString(l.LayerVersionArn)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.invoke(t, "js", `{"name":"node"}`)
+	if err != nil || out.FunctionError != nil || string(out.Payload) != `"hi node from node20 dir"` {
+		t.Fatalf("invoke: %v %s", err, out.Payload)
+	}
+}
