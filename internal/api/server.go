@@ -134,6 +134,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetAccountSettings", h: s.getAccountSettings},
 		{op: "Invoke", h: s.invoke, bodyLimit: maxSyncPayload},
 		{op: "InvokeAsync", h: s.invokeAsync, bodyLimit: maxAsyncLegacyPayload},
+		{op: "InvokeWithResponseStream", h: s.invokeStream, bodyLimit: maxSyncPayload},
 		{op: "PutFunctionEventInvokeConfig", h: s.putEventInvokeConfig(true)},
 		{op: "UpdateFunctionEventInvokeConfig", h: s.putEventInvokeConfig(false)},
 		{op: "GetFunctionEventInvokeConfig", h: s.getEventInvokeConfig},
