@@ -107,7 +107,6 @@ func (s *Server) serveURLRequest(w http.ResponseWriter, r *http.Request, request
 		return s.urlInvokeError(ctx, w, r, requestID, err)
 	}
 	if res.FunctionError != "" {
-		w.Header().Set("X-Amzn-ErrorType", "Function."+res.FunctionError)
 		return urlError(w, http.StatusBadGateway, "", "Internal Server Error")
 	}
 	return writeURLResponse(w, res.Payload, u.Cors != nil)

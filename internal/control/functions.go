@@ -89,7 +89,7 @@ func (s *Service) code(ctx context.Context, c *Code) ([]byte, error) {
 			return nil, awserr.New(awserr.InvalidParameterValue, "Please provide a source for function code.")
 		}
 		if s.opts.S3 == nil {
-			return nil, awserr.New(awserr.InvalidParameterValue, "This server reads no code from S3: it was started without an S3 endpoint.")
+			return nil, awserr.New(awserr.InvalidParameterValue, "This server reads no code from S3: its AWS configuration could not be loaded (see its log).")
 		}
 		var err error
 		if zip, err = s.opts.S3.Fetch(ctx, c.S3Bucket, c.S3Key, c.S3ObjectVersion); err != nil {

@@ -76,3 +76,19 @@ func TestCodeFromS3(t *testing.T) {
 		t.Errorf("an object that is not a zip: %s %q", code, msg)
 	}
 }
+
+// TestBrokenAWSConfiguration: a server whose AWS configuration cannot be
+// loaded (a profile that does not exist) still starts; only code from S3
+// is refused, with a message that says why.
+func TestBrokenAWSConfiguration(t *testing.T) {
+	t.Setenv("AWS_PROFILE", "no-such-profile")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/config")
+	n := start(t, server.Options{})
+	_, err := n.client.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("f"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
+		Code: &types.FunctionCode{S3Bucket: aws.String("bucket"), S3Key: aws.String("k")}})
+	if code, msg := lambdatest.APIError(t, err); code != "InvalidParameterValueException" || !strings.Contains(msg, "AWS configuration could not be loaded") {
+		t.Errorf("S3 code with no configuration: %s %s", code, msg)
+	}
+	n.createShell(t, "zip")
+}

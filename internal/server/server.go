@@ -224,9 +224,13 @@ func (n *Node) build() error {
 			return err
 		}
 	}
-	fetcher, err := s3code.New(context.Background(), s3code.Options{Endpoint: o.S3Endpoint, Region: o.Region})
-	if err != nil {
-		return err
+	// A broken AWS configuration costs only code from S3, not the server:
+	// such code is then refused, and the log says why.
+	var fetcher control.CodeFetcher
+	if f, err := s3code.New(context.Background(), s3code.Options{Endpoint: o.S3Endpoint, Region: o.Region}); err != nil {
+		o.Logger.Warn("code from S3 is off", "err", err)
+	} else {
+		fetcher = f
 	}
 	n.ctl, err = control.New(control.Bolt(n.db), control.Options{
 		Region: o.Region, AccountID: o.AccountID, S3: fetcher,
