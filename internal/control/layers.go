@@ -166,6 +166,7 @@ func (s *Service) DeleteLayerVersion(ctx context.Context, name string, version i
 	return internal("delete layer version", err)
 }
 
+// pageSize is a List operation's page: MaxItems, at most AWS's 50.
 func pageSize(maxItems *int) int {
 	if maxItems != nil {
 		return min(*maxItems, 50)
@@ -174,8 +175,9 @@ func pageSize(maxItems *int) int {
 }
 
 // ListLayers lists the caller's layers that have a version passing the
-// filter, in name order, a page at a time.
-// Each item is a layer's newest version that passes the filter.
+// filter, in name order, a page at a time: for each, its newest version
+// that passes. It reads every version of the layers it passes over, which
+// is cheap while an account has layers by the hundred, not the million.
 func (s *Service) ListLayers(ctx context.Context, f function.LayerFilter, marker string, maxItems *int) ([]*function.LayerVersion, string, error) {
 	limit := pageSize(maxItems)
 	after, _, err := decodeMarker(marker)
