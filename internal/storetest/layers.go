@@ -138,8 +138,13 @@ func layerCodeLifetime(t *testing.T, s control.Store) {
 }
 
 // urlsRoundTrip: a URL is its account's, found by its id from any
-// account's view, and goes with its function.
+// account's view, goes with its function, and every write of one is on
+// the feed (the URL cache follows it).
 func urlsRoundTrip(t *testing.T, s control.Store) {
+	rec := &recorder{}
+	if err := s.Subscribe(rec); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Unix(0, 0).UTC()
 	update(t, s, A, func(tx control.Tx) error {
 		if err := tx.PutFunction(fn("f", nil, 0)); err != nil {
@@ -177,6 +182,17 @@ func urlsRoundTrip(t *testing.T, s control.Store) {
 		return nil
 	})
 	update(t, s, A, func(tx control.Tx) error { return tx.DeleteURLConfig("f", "beta") })
+	var urls []string
+	for _, b := range rec.batches() {
+		for _, c := range b.Changes {
+			if c.Kind == store.KindURL {
+				urls = append(urls, fmt.Sprintf("%s:%q deleted=%v", c.Account, c.Key, c.Deleted()))
+			}
+		}
+	}
+	if got, want := fmt.Sprint(urls), fmt.Sprintf(`[%[1]s:"" deleted=false %[1]s:"live" deleted=false %[1]s:"beta" deleted=false %[1]s:"beta" deleted=true]`, A); got != want {
+		t.Errorf("URL changes on the feed: %s, want %s", got, want)
+	}
 	view(t, s, A, func(tx control.Tx) error {
 		if _, _, err := tx.URLByID("id2"); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a deleted URL's id still resolves: %v", err)
