@@ -174,6 +174,7 @@ func TestLayerAPI(t *testing.T) {
 		{[]string{"arn:aws:lambda:us-east-1:123456789012:layer:nope:1"}, "Layer version arn:aws:lambda:us-east-1:123456789012:layer:nope:1 does not exist."},
 	} {
 		in := goFunctionInput(t, "f")
+		in.Code.ZipFile = lambdatest.Zip(t, map[string]string{"bootstrap": "#!/bin/sh\n"}) // never runs
 		in.Layers = c.layers
 		_, err := n.client.CreateFunction(ctx, in)
 		if code, msg := lambdatest.APIError(t, err); code != "InvalidParameterValueException" || msg != c.want {
@@ -221,6 +222,7 @@ func TestLayersAndURLsAreAnAccounts(t *testing.T) {
 		t.Errorf("B reads A's layer version: %v", err)
 	}
 	in := goFunctionInput(t, "f")
+	in.Code.ZipFile = lambdatest.Zip(t, map[string]string{"bootstrap": "#!/bin/sh\n"}) // never runs
 	in.Role = aws.String("arn:aws:iam::" + accountB + ":role/r")
 	in.Layers = []string{aws.ToString(la.LayerVersionArn)}
 	_, err = b.CreateFunction(ctx, in)
