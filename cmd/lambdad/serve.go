@@ -31,6 +31,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
 	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
+	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	pos, err := c.parse(args)
 	if err != nil {

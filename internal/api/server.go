@@ -30,6 +30,8 @@ type Server struct {
 	invoker Invoker
 	queue   Queue
 	obs     RequestObserver
+	urlAuth URLAuthorizer
+	region  string
 	log     *slog.Logger
 	mux     *http.ServeMux
 }
@@ -99,6 +101,9 @@ type Backends struct {
 	Auth Authenticator
 	// Requests hears of every operation served; nil for none.
 	Requests RequestObserver
+	// URLAuth authorizes requests to function URLs whose AuthType is
+	// AWS_IAM; nil refuses them all (see serveURL).
+	URLAuth URLAuthorizer
 }
 
 // New builds the server.
@@ -116,7 +121,8 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Requests == nil {
 		b.Requests = noRequestObserver{}
 	}
-	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, log: log, mux: http.NewServeMux()}
+	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, urlAuth: b.URLAuth,
+		region: ctl.Options().Region, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -138,6 +144,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetAccountSettings", h: s.getAccountSettings},
 		{op: "Invoke", h: s.invoke, bodyLimit: maxSyncPayload},
 		{op: "InvokeAsync", h: s.invokeAsync, bodyLimit: maxAsyncLegacyPayload},
+		{op: "InvokeWithResponseStream", h: s.invokeStream, bodyLimit: maxSyncPayload},
 		{op: "PutFunctionEventInvokeConfig", h: s.putEventInvokeConfig(true)},
 		{op: "UpdateFunctionEventInvokeConfig", h: s.putEventInvokeConfig(false)},
 		{op: "GetFunctionEventInvokeConfig", h: s.getEventInvokeConfig},
@@ -168,6 +175,17 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "UpdateEventSourceMapping", h: s.updateMapping},
 		{op: "DeleteEventSourceMapping", h: s.deleteMapping},
 		{op: "ListEventSourceMappings", h: s.listMappings},
+		{op: "PublishLayerVersion", h: s.publishLayerVersion},
+		{op: "GetLayerVersion", h: s.getLayerVersion},
+		{op: "GetLayerVersionByArn", h: s.getLayerVersionByArn},
+		{op: "ListLayers", h: s.listLayers},
+		{op: "ListLayerVersions", h: s.listLayerVersions},
+		{op: "DeleteLayerVersion", h: s.deleteLayerVersion},
+		{op: "CreateFunctionUrlConfig", h: s.createURLConfig},
+		{op: "GetFunctionUrlConfig", h: s.getURLConfig},
+		{op: "UpdateFunctionUrlConfig", h: s.updateURLConfig},
+		{op: "DeleteFunctionUrlConfig", h: s.deleteURLConfig},
+		{op: "ListFunctionUrlConfigs", h: s.listURLConfigs},
 	}
 	// Every other operation of the model answers too, AWS-shaped: that
 	// this server does not run it, never an unknown operation.
@@ -226,6 +244,10 @@ const requestIDHeader = "X-Amzn-Requestid"
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := uuid.New()
 	w.Header()["X-Amzn-Requestid"] = []string{id}
+	if urlID, path, ok := urlID(r.Host, r.URL.Path, s.region); ok {
+		s.serveURL(w, r, id, urlID, path)
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

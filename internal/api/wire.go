@@ -51,6 +51,12 @@ type wireConfig struct {
 	EphemeralStorage wireEphemeral    `json:"EphemeralStorage"`
 	SnapStart        wireSnapStart    `json:"SnapStart"`
 	LoggingConfig    wireLogging      `json:"LoggingConfig"`
+	Layers           []wireLayer      `json:"Layers,omitempty"`
+}
+
+type wireLayer struct {
+	Arn      string `json:"Arn"`
+	CodeSize int64  `json:"CodeSize"`
 }
 
 func configWire(c *function.Config, arn string) *wireConfig {
@@ -65,6 +71,9 @@ func configWire(c *function.Config, arn string) *wireConfig {
 	}
 	if c.TracingMode != "" {
 		w.TracingConfig.Mode = c.TracingMode
+	}
+	for _, l := range c.Layers {
+		w.Layers = append(w.Layers, wireLayer{Arn: l.Arn, CodeSize: l.CodeSize})
 	}
 	if len(c.Environment) > 0 {
 		w.Environment = &wireEnvironment{Variables: c.Environment}

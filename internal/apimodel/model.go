@@ -111,14 +111,13 @@ var lookaround = map[string]func(string) bool{
 	`(?!^[0-9]+$)([a-zA-Z0-9-_]+)`: func(s string) bool {
 		return aliasChars.MatchString(s) && !allDigits.MatchString(s)
 	},
+	// A function URL's qualifier: an alias name (never all digits).
+	`((?!^\d+$)^[0-9a-zA-Z-_]+$)`: func(s string) bool {
+		return aliasChars.MatchString(s) && !allDigits.MatchString(s)
+	},
 	// A name that does not end with a dot.
 	`[0-9A-Za-z\.\-_]*(?<!\.)`: func(s string) bool {
 		return dottedName.MatchString(s) && !strings.HasSuffix(s, ".")
-	},
-	// A function URL's qualifier: an alias name (or $LATEST), never all
-	// digits.
-	`((?!^\d+$)^[0-9a-zA-Z-_]+$)`: func(s string) bool {
-		return aliasChars.MatchString(s) && !allDigits.MatchString(s)
 	},
 	// A collection name (document-database event sources): not starting
 	// with "system.", first character a word character, no '$'.

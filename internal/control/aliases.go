@@ -182,6 +182,10 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 		if err := s.dropProvisioned(ctx, tx, name, alias); err != nil {
 			return err
 		}
+		// and its function URL, whose id then answers no more.
+		if err := tx.DeleteURLConfig(name, alias); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		return tx.DeleteAlias(name, alias)
 	})
 	if err != nil {

@@ -42,6 +42,15 @@ type Options struct {
 	// machine's PATH, so that CreateFunction refuses a runtime this machine
 	// cannot start; exec.LookPath when nil.
 	LookPath func(file string) (string, error)
+	// S3 reads code given as an S3 object (Code.S3Bucket and S3Key); nil
+	// refuses such code.
+	S3 CodeFetcher
+}
+
+// CodeFetcher reads an S3 object holding a code archive, answering AWS's
+// errors when the bucket or object is missing or the object too large.
+type CodeFetcher interface {
+	Fetch(ctx context.Context, bucket, key, version string) ([]byte, error)
 }
 
 // Service is the control plane.

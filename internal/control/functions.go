@@ -49,6 +49,7 @@ type CreateFunctionInput struct {
 	PackageType      string
 	EphemeralStorage *struct{ Size int }
 	TracingConfig    *TracingConfig
+	Layers           []string
 }
 
 // TracingConfig is a function's X-Ray setting; lambdad keeps it as set
@@ -72,17 +73,46 @@ func (s *Service) ARN(ctx context.Context, name, qualifier string) string {
 	return s.names(ctx).QualifiedARN(name, qualifier)
 }
 
-func codeOf(c *Code) ([]byte, error) {
-	if c.S3Bucket != "" || c.S3Key != "" || c.ImageUri != "" {
-		return nil, awserr.New(awserr.InvalidParameterValue, "lambdad accepts function code as ZipFile only; S3 and image locations are not supported.")
+// code reads a function's or a layer's archive from where the request
+// says it is (inline, or an S3 object through Options.S3), and checks it.
+// unzipped is its size once unpacked.
+func (s *Service) code(ctx context.Context, c *Code) ([]byte, error) {
+	if c.ImageUri != "" {
+		return nil, awserr.New(awserr.InvalidParameterValue, "lambdad runs Zip packages only; container images are not supported.")
 	}
-	if len(c.ZipFile) == 0 {
+	zip := c.ZipFile
+	if c.S3Bucket != "" || c.S3Key != "" {
+		if len(c.ZipFile) > 0 {
+			return nil, awserr.New(awserr.InvalidParameterValue, "Please do not provide other FunctionCode parameters when providing a ZipFile.")
+		}
+		if c.S3Bucket == "" || c.S3Key == "" {
+			return nil, awserr.New(awserr.InvalidParameterValue, "Please provide a source for function code.")
+		}
+		if s.opts.S3 == nil {
+			return nil, awserr.New(awserr.InvalidParameterValue, "This server reads no code from S3: its AWS configuration could not be loaded (see its log).")
+		}
+		var err error
+		if zip, err = s.opts.S3.Fetch(ctx, c.S3Bucket, c.S3Key, c.S3ObjectVersion); err != nil {
+			return nil, err
+		}
+	}
+	if len(zip) == 0 {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Please provide a source for function code.")
 	}
-	if _, err := archive.Check(c.ZipFile, archive.MaxUnzipped); err != nil {
-		return nil, err
+	return zip, nil
+}
+
+// checkedCode is code with its archive checked, and its unzipped size.
+func (s *Service) checkedCode(ctx context.Context, c *Code) ([]byte, int64, error) {
+	zip, err := s.code(ctx, c)
+	if err != nil {
+		return nil, 0, err
 	}
-	return c.ZipFile, nil
+	n, err := archive.Check(zip, archive.MaxUnzipped)
+	if err != nil {
+		return nil, 0, err
+	}
+	return zip, n, nil
 }
 
 func sha(zip []byte) string {
@@ -125,7 +155,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	if err := s.checkRuntime(in.Runtime); err != nil {
 		return nil, err
 	}
-	zip, err := codeOf(&in.Code)
+	zip, unzipped, err := s.checkedCode(ctx, &in.Code)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +164,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 		Name: ref.Name, Version: function.Latest, Runtime: in.Runtime, Role: in.Role, Handler: in.Handler,
 		Description: in.Description, Timeout: function.DefaultTimeout, MemorySize: function.DefaultMemorySize,
 		Ephemeral: function.DefaultEphemeral, Architectures: []string{function.DefaultArch},
-		CodeSha256: sha(zip), CodeSize: int64(len(zip)), LastModified: now, RevisionID: uuid.New(),
+		CodeSha256: sha(zip), CodeSize: int64(len(zip)), UnzippedSize: unzipped, LastModified: now, RevisionID: uuid.New(),
 	}
 	if in.Timeout != nil {
 		cfg.Timeout = *in.Timeout
@@ -167,6 +197,14 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 			return err
 		}
 		f := &function.Function{Name: ref.Name, Tags: in.Tags}
+		layers, err := s.layersOf(ctx, tx, in.Layers)
+		if err != nil {
+			return err
+		}
+		cfg.Layers = layers // set afresh on every run of the body
+		if err := s.checkUnzipped(cfg); err != nil {
+			return err
+		}
 		if err := tx.PutVersion(cfg); err != nil {
 			return err
 		}
@@ -313,15 +351,16 @@ func decodeMarker(m string) (fn, version string, err error) {
 
 // UpdateFunctionCodeInput is UpdateFunctionCode's request.
 type UpdateFunctionCodeInput struct {
-	FunctionName  string
-	ZipFile       []byte
-	S3Bucket      string
-	S3Key         string
-	ImageUri      string
-	Publish       bool
-	DryRun        bool
-	RevisionId    string
-	Architectures []string
+	FunctionName    string
+	ZipFile         []byte
+	S3Bucket        string
+	S3Key           string
+	S3ObjectVersion string
+	ImageUri        string
+	Publish         bool
+	DryRun          bool
+	RevisionId      string
+	Architectures   []string
 }
 
 func checkRevision(want, have string) error {
@@ -354,7 +393,7 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 	if err != nil {
 		return nil, err
 	}
-	zip, err := codeOf(&Code{ZipFile: in.ZipFile, S3Bucket: in.S3Bucket, S3Key: in.S3Key, ImageUri: in.ImageUri})
+	zip, unzipped, err := s.checkedCode(ctx, &Code{ZipFile: in.ZipFile, S3Bucket: in.S3Bucket, S3Key: in.S3Key, S3ObjectVersion: in.S3ObjectVersion, ImageUri: in.ImageUri})
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +412,10 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 			return err
 		}
 		c := *latest
-		c.CodeSha256, c.CodeSize = digest, int64(len(zip))
+		c.CodeSha256, c.CodeSize, c.UnzippedSize = digest, int64(len(zip)), unzipped
+		if err := s.checkUnzipped(&c); err != nil {
+			return err
+		}
 		if len(in.Architectures) > 0 {
 			c.Architectures = in.Architectures
 		}
@@ -409,6 +451,9 @@ type UpdateFunctionConfigurationInput struct {
 	RevisionId       string
 	EphemeralStorage *struct{ Size int }
 	TracingConfig    *TracingConfig
+	// Layers replaces the function's layers when set (an empty list
+	// removes them all).
+	Layers *[]string
 }
 
 // UpdateFunctionConfiguration changes $LATEST's settings.
@@ -454,6 +499,14 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		}
 		if in.TracingConfig != nil && in.TracingConfig.Mode != "" {
 			c.TracingMode = in.TracingConfig.Mode
+		}
+		if in.Layers != nil {
+			if c.Layers, err = s.layersOf(ctx, tx, *in.Layers); err != nil {
+				return err
+			}
+			if err := s.checkUnzipped(&c); err != nil {
+				return err
+			}
 		}
 		c.LastModified, c.RevisionID = s.opts.Now(), uuid.New()
 		out = &c

@@ -72,6 +72,7 @@ func resolve(tx Tx, name, qualifier string, arn string) (*function.Config, *func
 type resolveCache struct {
 	epoch   atomic.Uint64
 	targets sync.Map // name \x00 qualifier → *cachedTarget
+	urls    sync.Map // URL id → *cachedURL (urls.go)
 }
 
 type cachedTarget struct {

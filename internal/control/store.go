@@ -49,6 +49,20 @@ type Tx interface {
 	PutEventSourceMapping(m *store.EventSourceMapping) error
 	DeleteEventSourceMapping(m *store.EventSourceMapping) error
 	EventSourceMappings(after string, limit int) ([]*store.EventSourceMapping, error)
+	Layer(name string) (*function.Layer, error)
+	PutLayer(l *function.Layer) error
+	Layers(after string, limit int) ([]*function.Layer, error)
+	LayerVersion(name string, version int64) (*function.LayerVersion, error)
+	PutLayerVersion(v *function.LayerVersion) error
+	DeleteLayerVersion(name string, version int64) error
+	LayerVersions(name string, before int64, limit int) ([]*function.LayerVersion, error)
+
+	URLConfig(name, qualifier string) (*function.URLConfig, error)
+	PutURLConfig(u *function.URLConfig) error
+	DeleteURLConfig(name, qualifier string) error
+	URLConfigs(name string) ([]*function.URLConfig, error)
+	// URLByID finds a URL by its id in whichever account holds it.
+	URLByID(id string) (account string, u *function.URLConfig, err error)
 
 	AppendAudit(r *store.AuditRecord) error
 	Audit(before uint64, limit int) ([]*store.AuditRecord, error)

@@ -21,6 +21,7 @@ var layer = map[string]int{
 	"runtimes":            0,
 	"internal/function":   1,
 	"internal/archive":    1,
+	"internal/s3code":     2,
 	"internal/admission":  2,
 	"internal/runtimeapi": 1,
 	"internal/store":      2,
@@ -56,9 +57,10 @@ var exempt = map[string]bool{
 var onlyIn = map[string][]string{
 	"go.etcd.io/bbolt":                               {"internal/store"},
 	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server"},
-	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm"},
+	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm", "internal/s3code"},
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},
 	"github.com/chromedp/chromedp":                   {"internal/consoletest"},
+	"github.com/aws/aws-sdk-go-v2/service/s3":        {"internal/s3code"},
 }
 
 func TestImportsPointOneWay(t *testing.T) {

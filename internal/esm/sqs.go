@@ -3,6 +3,7 @@ package esm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -122,4 +123,19 @@ func (q *SQS) Delete(ctx context.Context, arn string, msgs []Message) (int, erro
 		msgs = msgs[n:]
 	}
 	return deleted, nil
+}
+
+// Unavailable is Queues when no SQS client could be made (the AWS
+// configuration could not be loaded): every mapping's receives fail with
+// err, which the pollers log, and the server runs on.
+func Unavailable(err error) Queues { return unavailable{err} }
+
+type unavailable struct{ err error }
+
+func (u unavailable) Receive(context.Context, string, int, time.Duration) ([]Message, error) {
+	return nil, fmt.Errorf("esm: the AWS configuration could not be loaded: %w", u.err)
+}
+
+func (u unavailable) Delete(context.Context, string, []Message) (int, error) {
+	return 0, fmt.Errorf("esm: the AWS configuration could not be loaded: %w", u.err)
 }

@@ -158,7 +158,18 @@ func (e *env) start(l launch) error {
 			Pdeathsig: syscall.SIGKILL,
 		},
 	}
-	if err := e.cmd.Start(); err != nil {
+	err = e.cmd.Start()
+	// ETXTBSY: a file of the code was still open for writing in a process
+	// being forked at that moment (another tree unpacking while another
+	// environment starts: the child holds the descriptor until its exec).
+	// It passes as soon as that exec happens.
+	for try := 0; try < 50 && errors.Is(err, syscall.ETXTBSY); try++ {
+		time.Sleep(time.Millisecond)
+		old := e.cmd
+		e.cmd = &exec.Cmd{Path: old.Path, Args: old.Args, Env: old.Env, Dir: old.Dir, Stdout: old.Stdout, Stderr: old.Stderr, SysProcAttr: old.SysProcAttr}
+		err = e.cmd.Start()
+	}
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ENOEXEC) {
 			return &errInvalidEntrypoint{err.Error()}
 		}

@@ -57,6 +57,7 @@ func buildEnviron(p envParams) []string {
 	if p.launch.extraPath != "" {
 		defaults["PATH"] = p.launch.extraPath + ":" + basePath
 	}
+	layerPaths(s, defaults)
 	fixed := map[string]string{
 		"AWS_LAMBDA_RUNTIME_API":          p.runtimeAPI,
 		"_HANDLER":                        s.Handler,

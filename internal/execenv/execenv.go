@@ -95,6 +95,13 @@ type Spec struct {
 	// and a warm invocation never asks for it.
 	Code    CodeSource
 	CodeSHA string
+	// LayerSHAs are the CodeSha256 of the function's layers, in order;
+	// each new environment holds their directories from Code as it holds
+	// its own code, and LayerDirs is set to them. Without a filesystem
+	// sandbox there is no /opt to merge them into: the runtime's search
+	// paths name them instead, the last layer first (see layerPaths).
+	LayerSHAs []string
+	LayerDirs []string
 }
 
 // CodeSource gives an environment the directory of its code, by

@@ -276,6 +276,11 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 			return nil, nil, 0, err
 		}
 		s.CodeDir, held = dir, release
+		if len(s.LayerSHAs) > 0 {
+			if held, err = holdLayers(s, held); err != nil {
+				return nil, nil, 0, err
+			}
+		}
 	}
 	l, err := m.launchFor(s)
 	if err != nil {

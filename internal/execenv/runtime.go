@@ -92,7 +92,7 @@ func (m *Manager) launchFor(spec *Spec) (launch, error) {
 	switch {
 	case rt == "provided" || rt == "provided.al2" || rt == "provided.al2023":
 		return launch{
-			argv:       []string{filepath.Join(spec.CodeDir, "bootstrap")},
+			argv:       []string{bootstrapOf(spec)},
 			runtimeDir: m.shimDir,
 			provided:   true,
 		}, nil

@@ -35,11 +35,16 @@ type Config struct {
 	Architectures []string          `json:"architectures,omitempty"`
 	// TracingMode is TracingConfig.Mode as set ("Active", "PassThrough");
 	// "" means never set, which AWS reports as PassThrough.
-	TracingMode  string    `json:"tracingMode,omitempty"`
-	CodeSha256   string    `json:"codeSha256"`
-	CodeSize     int64     `json:"codeSize"`
-	LastModified time.Time `json:"lastModified"`
-	RevisionID   string    `json:"revisionId"`
+	TracingMode string `json:"tracingMode,omitempty"`
+	CodeSha256  string `json:"codeSha256"`
+	CodeSize    int64  `json:"codeSize"`
+	// UnzippedSize is the code's size once unpacked; 0 in records
+	// written before it was kept.
+	UnzippedSize int64 `json:"unzippedSize,omitempty"`
+	// Layers are the layer versions the configuration uses, in order.
+	Layers       []LayerUse `json:"layers,omitempty"`
+	LastModified time.Time  `json:"lastModified"`
+	RevisionID   string     `json:"revisionId"`
 	// UpdateRuntimeOn and RuntimeVersionArn are the runtime management
 	// configuration; "" is Auto, AWS's default.
 	UpdateRuntimeOn   string `json:"updateRuntimeOn,omitempty"`

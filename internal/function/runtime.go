@@ -125,3 +125,15 @@ func isAWSRuntime(rt string) bool {
 	}
 	return false
 }
+
+// CheckLayerRuntime checks one of a layer's CompatibleRuntimes: any runtime
+// AWS names will do, retired or not, and whether this server runs it or
+// not, since a layer only declares what it is built for.
+func CheckLayerRuntime(rt string) error {
+	if isAWSRuntime(rt) || retiredRuntimes[rt] {
+		return nil
+	}
+	return awserr.New(awserr.InvalidParameterValue,
+		"Value %s at 'compatibleRuntimes' failed to satisfy constraint: Member must satisfy enum value set: [%s]",
+		clip(rt), strings.Join(awsRuntimes, ", "))
+}

@@ -201,8 +201,20 @@ func (iv *Invoker) spec(account string, cfg *function.Config, invokedARN string)
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
 		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
-		Region:  iv.region, Account: account,
+		Region:  iv.region, Account: account, LayerSHAs: layerSHAs(cfg),
 	}
+}
+
+// layerSHAs are the archives of cfg's layers, in order.
+func layerSHAs(cfg *function.Config) []string {
+	if len(cfg.Layers) == 0 {
+		return nil
+	}
+	out := make([]string, len(cfg.Layers))
+	for i, l := range cfg.Layers {
+		out[i] = l.CodeSha256
+	}
+	return out
 }
 
 // ProvisionedSpec is the environment of a provisioned config on

@@ -27,6 +27,7 @@ import (
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
+	"github.com/lambdad/lambdad/internal/s3code"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -68,6 +69,13 @@ type Options struct {
 	// means what the standard AWS configuration names
 	// (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the shared config files).
 	SQSEndpoint string
+	// S3Endpoint is where code given as an S3 object is read from; ""
+	// leaves it to the standard AWS configuration (AWS_ENDPOINT_URL_S3,
+	// AWS_ENDPOINT_URL, the shared config files), as any AWS client does.
+	S3Endpoint string
+	// URLAuth authorizes requests to function URLs with AuthType AWS_IAM;
+	// nil refuses them (there is no access control to decide).
+	URLAuth api.URLAuthorizer
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -239,8 +247,16 @@ func (n *Node) build() error {
 			return err
 		}
 	}
+	// A broken AWS configuration costs only code from S3, not the server:
+	// such code is then refused, and the log says why.
+	var fetcher control.CodeFetcher
+	if f, err := s3code.New(context.Background(), s3code.Options{Endpoint: o.S3Endpoint, Region: o.Region}); err != nil {
+		o.Logger.Warn("code from S3 is off", "err", err)
+	} else {
+		fetcher = f
+	}
 	n.ctl, err = control.New(control.Bolt(n.db), control.Options{
-		Region: o.Region, AccountID: o.AccountID,
+		Region: o.Region, AccountID: o.AccountID, S3: fetcher,
 		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved, Limits: limits,
 		Logger: o.Logger.With("part", "control"),
 	}, n.prov)
@@ -257,7 +273,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Requests: n.metrics}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Requests: n.metrics, URLAuth: o.URLAuth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
@@ -266,9 +282,12 @@ func (n *Node) build() error {
 	}
 	n.prov.Start(inv)
 	n.queue.Start()
-	queues, err := esm.NewSQS(context.Background(), o.Region, o.SQSEndpoint)
-	if err != nil {
-		return err
+	var queues esm.Queues
+	if q, err := esm.NewSQS(context.Background(), o.Region, o.SQSEndpoint); err != nil {
+		o.Logger.Warn("event source mappings cannot read SQS: the AWS configuration could not be loaded", "err", err)
+		queues = esm.Unavailable(err)
+	} else {
+		queues = q
 	}
 	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
 	n.metrics.SetMappings(mappingFigures{n.esm})

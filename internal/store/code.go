@@ -436,21 +436,49 @@ func (t *Tx) addCodeRef(sha string) error {
 	return b.Put([]byte(sha), binary.BigEndian.AppendUint64(nil, n+1))
 }
 
-// dropCodeRef releases one reference to a configuration's code. The file
+// addCodeRefs takes the references of a configuration: its code and
+// each layer it uses.
+func (t *Tx) addCodeRefs(c *function.Config) error {
+	if err := t.addCodeRef(c.CodeSha256); err != nil {
+		return err
+	}
+	for _, l := range c.Layers {
+		if err := t.addCodeRef(l.CodeSha256); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCodeRef releases the references of a configuration: its code and
+// each layer it uses.
+func (t *Tx) dropCodeRef(c *function.Config) error {
+	what := c.Name + " " + c.Version
+	if err := t.dropCode(c.CodeSha256, what); err != nil {
+		return err
+	}
+	for _, l := range c.Layers {
+		if err := t.dropCode(l.CodeSha256, what); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// dropCode releases one reference to an archive, held by what. The file
 // itself is looked at only after the commit (see codeFiles): the same
 // transaction may refer to the code again, and a transaction that fails
 // must lose nothing.
-func (t *Tx) dropCodeRef(c *function.Config) error {
+func (t *Tx) dropCode(sha, what string) error {
 	b := t.tx.Bucket(bucketCodeRefs)
-	key := []byte(c.CodeSha256)
+	key := []byte(sha)
 	v := b.Get(key)
 	if v == nil {
-		return fmt.Errorf("store: %s %s holds code %s that has no reference count", c.Name, c.Version, c.CodeSha256)
+		return fmt.Errorf("store: %s holds code %s that has no reference count", what, sha)
 	}
 	if n := binary.BigEndian.Uint64(v); n > 1 {
 		return b.Put(key, binary.BigEndian.AppendUint64(nil, n-1))
 	}
-	sha := c.CodeSha256
 	t.tx.OnCommit(func() { t.db.collect(sha) })
 	return b.Delete(key)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // The change feed: every committed transaction that changed a function,
-// version, alias or provisioned-concurrency config is published, once and
+// version, alias, provisioned-concurrency config or function URL is published, once and
 // in commit order, to every subscriber. It is the only way the in-memory
 // owners of derived state (admission, the resolve cache, environment
 // retirement, the provisioner) hear about changes, which is what keeps them
@@ -32,6 +32,9 @@ const (
 	KindAlias
 	KindProvisioned
 	KindMapping // an event source mapping; Key is its UUID
+	// KindURL is a function URL written or deleted (URL is set when
+	// written); its id stops or starts answering with the batch.
+	KindURL
 )
 
 func (k Kind) String() string {
@@ -46,6 +49,8 @@ func (k Kind) String() string {
 		return "provisioned"
 	case KindMapping:
 		return "mapping"
+	case KindURL:
+		return "url"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -71,6 +76,7 @@ type Change struct {
 	Alias       *function.Alias
 	Provisioned *ProvisionedConfig
 	Mapping     *EventSourceMapping
+	URL         *function.URLConfig
 	// ProvisionedVersion is, for a written provisioned config, the version
 	// its qualifier named when it was written.
 	ProvisionedVersion string
@@ -78,7 +84,7 @@ type Change struct {
 
 // Deleted reports whether the change removed the record.
 func (c *Change) Deleted() bool {
-	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil && c.Mapping == nil
+	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil && c.Mapping == nil && c.URL == nil
 }
 
 // Batch is the changes of one committed transaction.

@@ -48,7 +48,8 @@ const layoutAccounts = "accounts"
 
 // accountBuckets are the buckets every account has, in the order Open
 // moves them from the old layout.
-var accountBuckets = [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketAudit, bucketCodeSigning, bucketMappings}
+var accountBuckets = [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketAudit,
+	bucketCodeSigning, bucketMappings, bucketLayers, bucketLayerVersions, bucketURLs}
 
 // Sums are one account's totals the concurrency and account-settings
 // checks need, kept in step with the records.
@@ -306,6 +307,14 @@ func clone[T any](v *T) *T {
 	return &c
 }
 
+// unmarshal decodes the record v at key k.
+func unmarshal(k, v []byte, r any) error {
+	if err := json.Unmarshal(v, r); err != nil {
+		return fmt.Errorf("store: decode %q: %w", k, err)
+	}
+	return nil
+}
+
 func put(b *bolt.Bucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
@@ -406,7 +415,10 @@ func (t *Tx) DeleteFunction(name string) error {
 	}
 	prefix := append([]byte(name), 0)
 	gone := contribution(old)
-	for _, bn := range [][]byte{bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned} {
+	if err := t.dropURLs(name); err != nil {
+		return err
+	}
+	for _, bn := range [][]byte{bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketURLs} {
 		b, err := t.read(bn)
 		if err != nil {
 			return err
@@ -514,7 +526,7 @@ func (t *Tx) PutVersion(c *function.Config) error {
 			return err
 		}
 	}
-	if err := t.addCodeRef(c.CodeSha256); err != nil {
+	if err := t.addCodeRefs(c); err != nil {
 		return err
 	}
 	if err := put(vb, key, c); err != nil {

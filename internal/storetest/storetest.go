@@ -49,6 +49,9 @@ func Run(t *testing.T, open func(t *testing.T) control.Store) {
 		{"code lives as long as a reference", codeLifetime},
 		{"a caller that has gone starts nothing", cancelled},
 		{"code signing configs are the account's", codeSigningConfigs},
+		{"layers round trip in order, per account", layersRoundTrip},
+		{"a layer's code lives while a version or a function uses it", layerCodeLifetime},
+		{"URLs round trip and are found by id", urlsRoundTrip},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
