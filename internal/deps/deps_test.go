@@ -22,6 +22,7 @@ var layer = map[string]int{
 	"internal/archive":    1,
 	"internal/admission":  1,
 	"internal/runtimeapi": 1,
+	"internal/sandbox":    1,
 	"internal/store":      2,
 	"internal/execenv":    2,
 	"internal/control":    3,

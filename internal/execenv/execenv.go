@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
 // ErrClosed is returned by calls on a closed Manager, and by invocations
@@ -60,6 +61,7 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 	DefaultInitTimeout = 10 * time.Second
 	defaultMemoryMB    = 128
+	defaultEphemeralMB = 512 // AWS's default /tmp
 	defaultTimeout     = 3 * time.Second
 	defaultRegion      = "us-east-1"
 )
@@ -78,10 +80,13 @@ type Spec struct {
 	CodeDir  string            // unpacked code; never written or removed here
 	Env      map[string]string // the function's Environment.Variables
 	MemoryMB int               // default 128
-	Timeout  time.Duration     // default 3 s
-	Region   string            // default us-east-1
-	Account  string
-	InitType string // "on-demand" (default) or "provisioned-concurrency"
+	// EphemeralMB is the size of a sandboxed environment's /tmp (default
+	// 512, AWS's EphemeralStorage).
+	EphemeralMB int
+	Timeout     time.Duration // default 3 s
+	Region      string        // default us-east-1
+	Account     string
+	InitType    string // "on-demand" (default) or "provisioned-concurrency"
 	// Pool names the provisioned config (the version or alias) a pinned
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
@@ -136,6 +141,10 @@ type Config struct {
 	// Clock decides when idle environments are reaped, Init times out and
 	// invocations reach their deadline; nil means clock.Real.
 	Clock clock.Clock
+	// Sandbox, when set, runs every environment in a sandbox of its own
+	// (package sandbox), frozen while idle; nil runs them as the server's
+	// own child processes. The caller owns it and closes it after Close.
+	Sandbox *sandbox.Host
 }
 
 // Stats is a snapshot of the Manager's environments.

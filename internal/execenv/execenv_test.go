@@ -38,6 +38,9 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// As code directories are (see package archive): a sandboxed
+	// function, another user, reads them.
+	os.Chmod(dir, 0o755)
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if p, err := exec.LookPath("go"); err == nil {
 		gobin = p

@@ -20,6 +20,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/runtimes"
 )
 
@@ -28,8 +29,9 @@ import (
 type Manager struct {
 	cfg     Config
 	log     *slog.Logger
-	clock   clock.Clock // cfg.Clock
-	root    string      // private directory: runtimes and TMPDIRs; removed by Close
+	clock   clock.Clock   // cfg.Clock
+	box     *sandbox.Host // cfg.Sandbox
+	root    string        // private directory: runtimes and TMPDIRs; removed by Close
 	shimDir string
 	python  *interpreter
 	node    *interpreter
@@ -106,6 +108,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
+		box:        cfg.Sandbox,
 		root:       root,
 		shimDir:    shimDir,
 		python:     newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
@@ -457,6 +460,13 @@ func (m *Manager) takeIdle(k key) *env {
 		}
 		e.busy = true
 		m.setIdle(k, list)
+		if e.box != nil {
+			// Frozen while idle (see release); taken, so no release
+			// can freeze it again before this invocation ends.
+			if err := e.box.Thaw(); err != nil {
+				m.log.Warn("thawing an environment failed", "function", e.spec.Function, "err", err)
+			}
+		}
 		return e
 	}
 	m.setIdle(k, list)
@@ -474,6 +484,13 @@ func (m *Manager) setIdle(k key, list []*env) {
 // release returns e to the idle pool, or stops it when its function was
 // retired, its process is gone, or the Manager is closing.
 func (m *Manager) release(e *env) {
+	if e.box != nil {
+		// Idle environments do not run, as on AWS: frozen before anyone
+		// can take it, thawed by takeIdle, and by a kill.
+		if err := e.box.Freeze(); err != nil {
+			m.log.Warn("freezing an environment failed", "function", e.spec.Function, "err", err)
+		}
+	}
 	m.mu.Lock()
 	e.busy = false
 	if m.closed || !m.liveLocked(e) {

@@ -371,7 +371,8 @@ func receiveListener(oob []byte) (net.Listener, error) {
 // Pid is the init's pid on the host.
 func (e *Env) Pid() int { return e.pid }
 
-// Listener is the Runtime API socket, listening inside the environment.
+// Listener is the Runtime API socket, listening inside the environment;
+// the caller owns it.
 func (e *Env) Listener() net.Listener { return e.ln }
 
 // Wait waits for the init to exit and returns how the runtime ended, in
@@ -450,13 +451,10 @@ func (e *Env) PeakBytes() int64 {
 }
 
 // Release frees what the environment held once Wait has returned: the
-// control socket, the listener and the cgroup (anything the kernel has not
-// yet taken down is killed first).
+// control socket and the cgroup (anything the kernel has not yet taken
+// down is killed first). The listener belongs to whoever serves on it.
 func (e *Env) Release() {
 	e.ctl.Close()
-	if e.ln != nil {
-		e.ln.Close()
-	}
 	if e.cg != nil {
 		e.cg.killAll(time.Second)
 		e.cg.remove()
