@@ -450,7 +450,9 @@ func (e *env) peakMB() int {
 	// Reading /proc costs more than a small invocation; the peak only
 	// grows, so a reading at most peakEvery old is a close lower bound.
 	// peakEvery paces a cost of this machine: wall clock.
-	if now := time.Now(); !e.exitedNow() && now.Sub(e.peakAt) >= peakEvery {
+	// A sandbox's cgroup outlives its processes until stop: its peak
+	// is still there to read after an exit.
+	if now := time.Now(); (e.box != nil || !e.exitedNow()) && now.Sub(e.peakAt) >= peakEvery {
 		e.peakAt = now
 		if e.box != nil {
 			// The whole tree, from the cgroup (0 without one).

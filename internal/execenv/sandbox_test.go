@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
@@ -154,4 +155,201 @@ func TestSandboxHidesTheServer(t *testing.T) {
 	if fmt.Sprint(out["names"]) != "[bootstrap]" {
 		t.Errorf("its own code: %v", out)
 	}
+}
+
+func TestSandboxRuntimeAPIUnreachable(t *testing.T) {
+	m := boxManager(t, Config{})
+	victim, thief := goSpec("victim"), goSpec("thief")
+	_, res := spyCall(t, m, victim, map[string]any{"op": "id"})
+	wantOK(t, res)
+	// No other environment's Runtime API can be named ...
+	out, res := spyCall(t, m, thief, map[string]any{"op": "steal"})
+	wantOK(t, res)
+	if out["apis"] != nil {
+		t.Fatalf("the thief found other Runtime APIs: %v", out["apis"])
+	}
+	// ... nor anything on the host's loopback reached: an unsandboxed
+	// environment's Runtime API listens there.
+	plain := newManager(t, Config{})
+	e := startIdle(t, plain, goSpec("plain"))
+	out, res = spyCall(t, m, thief, map[string]any{"op": "connect", "addr": e.srv.Addr()})
+	wantOK(t, res)
+	if out["err"] == "" {
+		t.Fatalf("the thief reached %s on the host", e.srv.Addr())
+	}
+}
+
+// startIdle runs one invocation of spec on m and returns its idle
+// environment.
+func startIdle(t *testing.T, m *Manager, spec *Spec) *env {
+	t.Helper()
+	_, res := invoke(t, m, spec, `{"op":"echo"}`)
+	wantOK(t, res)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for e := range m.all {
+		if e.key == keyOf(spec) {
+			return e
+		}
+	}
+	t.Fatal("no environment")
+	return nil
+}
+
+func TestSandboxCannotSignal(t *testing.T) {
+	m := boxManager(t, Config{})
+	other := startIdle(t, m, goSpec("other"))
+	spec := goSpec("signaller")
+	for _, pid := range []int{os.Getpid(), other.box.Pid(), 1, -1} {
+		out, res := spyCall(t, m, spec, map[string]any{"op": "kill", "pid": pid, "code": 9})
+		if pid == -1 {
+			// kill(-1) reaches only its own environment: its own
+			// runtime dies, nothing else.
+			continue
+		}
+		wantOK(t, res)
+		if out["err"] == "" {
+			t.Errorf("kill(%d, SIGKILL) succeeded", pid)
+		}
+	}
+	if !alive(other.box.Pid()) {
+		t.Fatal("the other environment was killed")
+	}
+	_, res := invoke(t, m, goSpec("other"), `{"op":"echo"}`)
+	wantOK(t, res)
+	if res.ColdStart {
+		t.Fatal("the other environment was lost")
+	}
+}
+
+func TestSandboxMemoryLimitCoversTheTree(t *testing.T) {
+	m := boxManager(t, Config{})
+	for _, ev := range []map[string]any{
+		{"op": "mmap", "mb": 300},
+		{"op": "fill", "path": "/dev/shm/x", "mb": 300},
+	} {
+		spec := goSpec("hog-" + ev["op"].(string))
+		spec.MemoryMB = 128
+		spec.EphemeralMB = 512
+		out, res := spyCall(t, m, spec, ev)
+		if res.FunctionError == "" {
+			t.Errorf("%v: succeeded (%v), want the environment killed", ev, out)
+		}
+		if res.MaxMemoryUsedMB > 128+1 {
+			t.Errorf("%v: Max Memory Used %d MB, over the limit", ev, res.MaxMemoryUsedMB)
+		}
+		t.Logf("%v: %s %s, Max Memory Used %d MB", ev["op"], res.FunctionError, res.Payload, res.MaxMemoryUsedMB)
+	}
+	// Children, each under the limit, together over it: the kernel kills
+	// what does not fit; at most two of them live.
+	marker := "spy-hog-" + strconv.Itoa(os.Getpid())
+	spec := goSpec("hog-children")
+	spec.MemoryMB = 128
+	out, res := spyCall(t, m, spec, map[string]any{"op": "children", "n": 5, "mb": 50, "ms": 1500, "marker": marker})
+	if n := markerProcs(marker); n > 2 || res.MaxMemoryUsedMB > 128+1 {
+		t.Errorf("%d children of 50 MB live in 128 MB, Max Memory Used %d MB (%v %s)", n, res.MaxMemoryUsedMB, out, res.Payload)
+	}
+}
+
+func TestSandboxTmpIsPrivateAndSized(t *testing.T) {
+	m := boxManager(t, Config{})
+	spec := goSpec("filler")
+	spec.MemoryMB = 512
+	spec.EphemeralMB = 64
+	out, res := spyCall(t, m, spec, map[string]any{"op": "fill", "path": "/tmp/big", "mb": 200})
+	wantOK(t, res)
+	if out["mb"].(float64) > 64 || !strings.Contains(out["err"].(string), "no space") {
+		t.Fatalf("filling /tmp: %v, want it full at 64 MB", out)
+	}
+	// Another environment, even of the same function, starts with an
+	// empty /tmp, and nothing of it is on the host.
+	m.Retire("filler")
+	out, res = spyCall(t, m, spec, map[string]any{"op": "list", "path": "/tmp"})
+	wantOK(t, res)
+	if out["names"] != nil {
+		t.Fatalf("a new environment's /tmp holds %v", out["names"])
+	}
+}
+
+// markerProcs counts the live processes on the host whose command line
+// holds marker.
+func markerProcs(marker string) int {
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	n := 0
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), marker) {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil && alive(pid) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestSandboxNoChildOutlivesItsEnvironment(t *testing.T) {
+	m := boxManager(t, Config{})
+	marker := "spy-marker-" + strconv.Itoa(os.Getpid())
+	// A timeout ends the environment and every process in it.
+	spec := goSpec("leaver")
+	spec.Timeout = 300 * time.Millisecond
+	_, res := spyCall(t, m, spec, map[string]any{"op": "detach", "marker": marker + "-timeout", "ms": 5000})
+	if res.FunctionError == "" {
+		t.Fatalf("want a timeout: %s", res.Payload)
+	}
+	eventually(t, "the timed-out environment's child to die", func() bool { return markerProcs(marker+"-timeout") == 0 })
+
+	// Children left by invocations are frozen with their idle
+	// environment, and die with it at shutdown.
+	spec = goSpec("leaver2")
+	for i := range 3 {
+		_, res := spyCall(t, m, spec, map[string]any{"op": "detach", "marker": fmt.Sprintf("%s-idle-%d", marker, i)})
+		wantOK(t, res)
+	}
+	if n := markerProcs(marker + "-idle"); n != 3 {
+		t.Fatalf("%d children, want the 3 the one environment started", n)
+	}
+	spinning := func() bool {
+		for _, p := range markerPids(marker + "-idle") {
+			a := cpuTicks(p)
+			time.Sleep(200 * time.Millisecond)
+			if cpuTicks(p) != a {
+				return true
+			}
+		}
+		return false
+	}
+	if spinning() {
+		t.Error("an idle environment's child ran: it is not frozen")
+	}
+	m.Close()
+	if n := markerProcs(marker); n != 0 {
+		t.Fatalf("%d children outlived the shutdown", n)
+	}
+}
+
+// markerPids lists the host pids whose command line holds marker.
+func markerPids(marker string) []int {
+	paths, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []int
+	for _, p := range paths {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), marker) {
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// cpuTicks is a process's user+system time from /proc/<pid>/stat.
+func cpuTicks(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		f := strings.Fields(s[i+1:])
+		if len(f) > 13 {
+			return f[11] + "+" + f[12]
+		}
+	}
+	return ""
 }

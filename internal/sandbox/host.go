@@ -384,15 +384,22 @@ func (e *Env) Wait() (*os.ProcessState, error) {
 	e.mu.Unlock()
 	// The init's last word says how the runtime ended; without one the
 	// init itself was killed (the server stopped the environment, or
-	// the memory limit took it), and its own end is the answer.
-	e.ctl.SetReadDeadline(time.Now())
+	// the memory limit took it), and its own end is the answer. The
+	// init has exited, so whatever it sent is queued: read without
+	// waiting.
 	buf := make([]byte, 4096)
-	for {
-		n, rerr := e.ctl.Read(buf)
-		if rerr != nil {
-			break
-		}
-		if text, ok := exitText(string(buf[:n])); ok {
+	if raw, rerr := e.ctl.SyscallConn(); rerr == nil {
+		var last string
+		raw.Read(func(fd uintptr) bool {
+			for {
+				n, _, _, _, err := unix.Recvmsg(int(fd), buf, nil, unix.MSG_DONTWAIT)
+				if err != nil || n <= 0 {
+					return true
+				}
+				last = string(buf[:n])
+			}
+		})
+		if text, ok := exitText(last); ok {
 			if text == "" {
 				return e.cmd.ProcessState, nil
 			}

@@ -78,7 +78,7 @@ func spy(ev *event) (any, bool) {
 	case "children":
 		// N children that each allocate MB MiB and wait.
 		for i := 0; i < ev.N; i++ {
-			cmd := exec.Command("/proc/self/exe")
+			cmd := exec.Command("/proc/self/exe", ev.Marker)
 			cmd.Env = []string{"SPY_CHILD=alloc", "SPY_MB=" + strconv.Itoa(ev.MB)}
 			if err := cmd.Start(); err != nil {
 				return map[string]any{"err": errText(err)}, true
