@@ -28,6 +28,9 @@ import (
 var goCodeDir string
 
 func TestMain(m *testing.M) {
+	if marker := os.Getenv("LAMBDAD_TEST_BOXED_SERVER"); marker != "" {
+		os.Exit(boxedServer(marker))
+	}
 	os.Exit(runTests(m))
 }
 

@@ -5,12 +5,16 @@ package execenv
 // an unsandboxed Manager each of them succeeds.
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,4 +356,65 @@ func cpuTicks(pid int) string {
 		}
 	}
 	return ""
+}
+
+// boxedServer is the test binary run as a server by
+// TestSandboxDiesWithTheServer: it leaves a child in a sandboxed
+// environment, says so, and waits to be killed.
+func boxedServer(marker string) int {
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	m, err := NewManager(Config{Sandbox: h, TempRoot: os.Getenv("LAMBDAD_TEST_ROOT")})
+	if err != nil {
+		fmt.Println(err)
+		return 1
+	}
+	spec := goSpec("boxed")
+	spec.CodeDir = os.Getenv("LAMBDAD_TEST_CODE")
+	for _, ev := range []string{`{"op":"detach","marker":"` + marker + `"}`, `{"op":"sleep","ms":60000}`} {
+		go m.Invoke(context.Background(), spec, newRequest(ev))
+	}
+	// Ready once the child runs and its environment is idle (frozen).
+	for markerProcs(marker) == 0 || m.Stats().Idle == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	fmt.Println("ready")
+	select {}
+}
+
+func TestSandboxDiesWithTheServer(t *testing.T) {
+	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+		requireE2E(t, sandbox.Report(sandbox.Full, missing))
+	}
+	marker := "spy-orphan-" + strconv.Itoa(os.Getpid())
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "LAMBDAD_TEST_BOXED_SERVER="+marker, "LAMBDAD_TEST_CODE="+goCodeDir, "LAMBDAD_TEST_ROOT="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if line != "ready\n" {
+		cmd.Process.Kill()
+		t.Fatalf("the server said %q", line)
+	}
+	// One environment frozen with a child, one running an invocation.
+	if n := markerProcs(marker); n != 1 {
+		t.Fatalf("%d marked processes, want 1", n)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	eventually(t, "every process of the killed server's environments to die", func() bool { return markerProcs(marker) == 0 })
+	eventually(t, "the killed server's cgroups to be removed", func() bool {
+		dirs, _ := filepath.Glob("/sys/fs/cgroup/*/lambdad-" + strconv.Itoa(cmd.Process.Pid) + "-*")
+		deeper, _ := filepath.Glob("/sys/fs/cgroup/*/*/*/lambdad-" + strconv.Itoa(cmd.Process.Pid) + "-*")
+		return len(dirs)+len(deeper) == 0
+	})
 }
