@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/server"
 )
 
@@ -29,6 +30,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
+	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -37,6 +39,9 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("unexpected argument %q", pos[0])
 	}
 	o.MinUnreserved = minUnreserved
+	if o.Sandbox, err = sandbox.ParseLevel(*box); err != nil {
+		return c.usagef("--sandbox: %v", err)
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return c.usagef("--log-level: %v", err)
@@ -64,7 +69,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return err
 	}
 	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
-		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved())
+		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox)
 	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

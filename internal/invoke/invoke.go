@@ -179,7 +179,7 @@ func (iv *Invoker) spec(cfg *function.Config, invokedARN string) *execenv.Spec {
 	return &execenv.Spec{
 		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
-		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
+		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize, EphemeralMB: cfg.Ephemeral,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  iv.names.Region, Account: iv.names.Account,
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/provision"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -46,7 +47,13 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
-	Logger         *slog.Logger
+	// Sandbox is how far each execution environment is contained (see
+	// package sandbox). Unlike the other fields, "" is not replaced by
+	// the command's default (full): a program embedding a node opts in.
+	// At any other level than off, Start refuses to run when this machine
+	// cannot give every guarantee of the level, and says which it lacks.
+	Sandbox sandbox.Level
+	Logger  *slog.Logger
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -105,6 +112,7 @@ type Node struct {
 	db        *store.DB
 	adm       *admission.Controller
 	envs      *execenv.Manager
+	box       *sandbox.Host // nil when unsandboxed; closed after envs
 	ctl       *control.Service
 	queue     *events.Queue
 	prov      *provision.Provisioner
@@ -182,11 +190,20 @@ func (n *Node) build() error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	if o.Sandbox != "" && o.Sandbox != sandbox.Off {
+		if missing := sandbox.Check(o.Sandbox); len(missing) > 0 {
+			return errors.New(sandbox.Report(o.Sandbox, missing))
+		}
+		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Logger: o.Logger.With("part", "sandbox")}); err != nil {
+			return err
+		}
+	}
 	n.envs, err = execenv.NewManager(execenv.Config{
 		Logger:      o.Logger.With("part", "execenv"),
 		IdleTimeout: o.IdleTimeout,
 		LogDir:      LogDir(o.DataDir),
 		TempRoot:    tmp,
+		Sandbox:     n.box,
 	})
 	if err != nil {
 		return err
@@ -282,6 +299,9 @@ func (n *Node) closeParts() error {
 	}
 	if n.envs != nil {
 		errs = append(errs, n.envs.Close())
+	}
+	if n.box != nil {
+		errs = append(errs, n.box.Close())
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())

@@ -1,0 +1,139 @@
+package execenv
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lambdad/lambdad/internal/sandbox"
+)
+
+// benchManager is a Manager at level (sandbox.Off for none).
+func benchManager(b *testing.B, level sandbox.Level) *Manager {
+	b.Helper()
+	cfg := Config{Logger: slog.New(slog.DiscardHandler)}
+	if level != sandbox.Off {
+		if missing := sandbox.Check(level); len(missing) > 0 {
+			b.Skip(sandbox.Report(level, missing))
+		}
+		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { h.Close() })
+		cfg.Sandbox = h
+	}
+	return newManager(b, cfg)
+}
+
+func p50(d []time.Duration) float64 {
+	slices.Sort(d)
+	return float64(d[len(d)/2]) / float64(time.Millisecond)
+}
+
+// BenchmarkSandbox compares cold starts (Go and Python) and warm invokes
+// with the sandbox off and at level full, in one run:
+//
+//	go test -run '^$' -bench BenchmarkSandbox -benchtime 40x ./internal/execenv/
+func BenchmarkSandbox(b *testing.B) {
+	pyDir, err := os.MkdirTemp("", "bench-python-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(pyDir)
+	os.Chmod(pyDir, 0o755)
+	if err := os.WriteFile(pyDir+"/lambda_function.py", []byte("def handler(event, context):\n    return event\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, level := range []sandbox.Level{sandbox.Off, sandbox.Full} {
+		for _, rt := range []string{"go", "python"} {
+			b.Run("cold/"+rt+"/"+string(level), func(b *testing.B) {
+				m := benchManager(b, level)
+				spec := goSpec("cold")
+				if rt == "python" {
+					spec = &Spec{Function: "cold", Runtime: "python3.12", Handler: "lambda_function.handler", CodeDir: pyDir, Timeout: 10 * time.Second}
+				}
+				req := &Request{RequestID: "11111111-2222-4333-8444-555555555555", Payload: []byte(`{"op":"echo"}`)}
+				var ds []time.Duration
+				for b.Loop() {
+					t0 := time.Now()
+					res, err := m.Invoke(context.Background(), spec, req)
+					if err != nil || res.FunctionError != "" || !res.ColdStart {
+						b.Fatalf("%v %+v", err, res)
+					}
+					ds = append(ds, time.Since(t0))
+					if os.Getenv("BENCH_LOG") != "" {
+						b.Logf("%s", res.Log)
+					}
+					m.Retire("cold")
+				}
+				b.ReportMetric(p50(ds), "p50-ms")
+			})
+		}
+		b.Run("warm/"+string(level), func(b *testing.B) {
+			m := benchManager(b, level)
+			spec := goSpec("warm")
+			req := &Request{RequestID: "11111111-2222-4333-8444-555555555555", Payload: []byte(`{"op":"echo","text":"hello"}`)}
+			if _, err := m.Invoke(context.Background(), spec, req); err != nil {
+				b.Fatal(err)
+			}
+			var ds []time.Duration
+			for b.Loop() {
+				t0 := time.Now()
+				res, err := m.Invoke(context.Background(), spec, req)
+				if err != nil || res.FunctionError != "" || res.ColdStart {
+					b.Fatalf("%v %+v", err, res)
+				}
+				ds = append(ds, time.Since(t0))
+			}
+			b.ReportMetric(p50(ds), "p50-ms")
+		})
+	}
+}
+
+// BenchmarkIdleSandboxMemory starts 20 idle sandboxed Go environments and
+// reports what each costs: the server's own resident memory, and the
+// environment's processes (init and runtime) as its cgroup counts them.
+//
+//	go test -run '^$' -bench BenchmarkIdleSandboxMemory -benchtime 1x ./internal/execenv/
+func BenchmarkIdleSandboxMemory(b *testing.B) {
+	const n = 20
+	for b.Loop() {
+		m := benchManager(b, sandbox.Full)
+		for i := range 3 { // warm up the server's own buffers
+			invoke(b, m, goSpec("warm"+strconv.Itoa(i)), `{"op":"echo"}`)
+		}
+		before := selfRSS()
+		for i := range n {
+			invoke(b, m, goSpec(fmt.Sprintf("idle%d", i)), `{"op":"echo"}`)
+		}
+		after := selfRSS()
+		var envBytes int64
+		m.mu.Lock()
+		for e := range m.all {
+			envBytes += e.box.PeakBytes()
+		}
+		count := len(m.all)
+		m.mu.Unlock()
+		b.ReportMetric(float64(after-before)/n/1024, "server-KiB/env")
+		b.ReportMetric(float64(envBytes)/float64(count)/(1<<20), "env-peak-MiB/env")
+		m.Close()
+	}
+}
+
+func selfRSS() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
