@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
@@ -88,9 +89,10 @@ type env struct {
 
 	// Guarded by Manager.mu.
 	busy     bool
-	lastUsed time.Time // on Manager.clock
-	pinned   bool      // provisioned: never reaped for idleness, counted by Live
-	doomed   bool      // decided to stop: never handed out or counted again
+	lastUsed time.Time   // on Manager.clock
+	pinned   bool        // provisioned: never reaped for idleness, counted by Live
+	doomed   bool        // decided to stop: never handed out or counted again
+	freezer  clock.Timer // set while idle and sandboxed: freezes e (freezeIdle)
 }
 
 func newEnv(m *Manager, spec *Spec, gen uint64) *env {

@@ -460,12 +460,20 @@ func (m *Manager) takeIdle(k key) *env {
 		}
 		e.busy = true
 		m.setIdle(k, list)
+		if e.freezer != nil {
+			// Busy now, so freezeIdle leaves it alone even if its
+			// timer has fired already.
+			e.freezer.Stop()
+			e.freezer = nil
+		}
 		if e.box != nil {
-			// Frozen while idle (see release); taken, so no release
-			// can freeze it again before this invocation ends.
+			// Frozen if it was idle long enough (see freezeIdle);
+			// thawed before it runs, outside mu (a write to the cgroup).
+			m.mu.Unlock()
 			if err := e.box.Thaw(); err != nil {
 				m.log.Warn("thawing an environment failed", "function", e.spec.Function, "err", err)
 			}
+			m.mu.Lock()
 		}
 		return e
 	}
@@ -484,13 +492,6 @@ func (m *Manager) setIdle(k key, list []*env) {
 // release returns e to the idle pool, or stops it when its function was
 // retired, its process is gone, or the Manager is closing.
 func (m *Manager) release(e *env) {
-	if e.box != nil {
-		// Idle environments do not run, as on AWS: frozen before anyone
-		// can take it, thawed by takeIdle, and by a kill.
-		if err := e.box.Freeze(); err != nil {
-			m.log.Warn("freezing an environment failed", "function", e.spec.Function, "err", err)
-		}
-	}
 	m.mu.Lock()
 	e.busy = false
 	if m.closed || !m.liveLocked(e) {
@@ -500,7 +501,33 @@ func (m *Manager) release(e *env) {
 	}
 	e.lastUsed = m.clock.Now()
 	m.idle[e.key] = append(m.idle[e.key], e)
+	if e.box != nil {
+		e.freezer = m.clock.AfterFunc(freezeAfter, func() { m.freezeIdle(e) })
+	}
 	m.mu.Unlock()
+}
+
+// freezeAfter is how long an idle sandboxed environment runs on before it
+// is frozen. AWS freezes at once; lambdad waits this long so that an
+// environment reused back to back (a warm invocation takes a fraction of a
+// millisecond) does not pay a freeze and a thaw, each a write to the
+// cgroup and a wake-up of every process in it, on every invocation.
+const freezeAfter = 10 * time.Millisecond
+
+// freezeIdle freezes e if it is still idle: its processes stop where they
+// are until takeIdle thaws it, or a kill (which thaws to let it die).
+func (m *Manager) freezeIdle(e *env) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || e.busy || e.doomed || e.freezer == nil {
+		return
+	}
+	e.freezer = nil
+	// Under mu, so that a takeIdle, which thaws after it takes e under
+	// mu, always thaws after this freeze.
+	if err := e.box.Freeze(); err != nil {
+		m.log.Warn("freezing an environment failed", "function", e.spec.Function, "err", err)
+	}
 }
 
 // discard stops e: in the background while the Manager runs, at once once
@@ -644,6 +671,10 @@ func (m *Manager) Close() error {
 		envs := make([]*env, 0, len(m.all))
 		for e := range m.all {
 			envs = append(envs, e)
+			if e.freezer != nil {
+				e.freezer.Stop()
+				e.freezer = nil
+			}
 		}
 		clear(m.idle)
 		m.mu.Unlock()

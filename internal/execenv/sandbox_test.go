@@ -312,6 +312,7 @@ func TestSandboxNoChildOutlivesItsEnvironment(t *testing.T) {
 	if n := markerProcs(marker + "-idle"); n != 3 {
 		t.Fatalf("%d children, want the 3 the one environment started", n)
 	}
+	time.Sleep(2 * freezeAfter) // idle long enough to be frozen
 	spinning := func() bool {
 		for _, p := range markerPids(marker + "-idle") {
 			a := cpuTicks(p)
@@ -381,6 +382,7 @@ func boxedServer(marker string) int {
 	for markerProcs(marker) == 0 || m.Stats().Idle == 0 {
 		time.Sleep(10 * time.Millisecond)
 	}
+	time.Sleep(2 * freezeAfter)
 	fmt.Println("ready")
 	select {}
 }
