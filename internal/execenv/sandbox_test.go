@@ -71,6 +71,13 @@ func TestSandboxRunsAsUnprivilegedUser(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, status)
 		}
 	}
+	out, res = spyCall(t, m, spec, map[string]any{"op": "syscalls"})
+	wantOK(t, res)
+	for _, call := range []string{"unshare", "ptrace", "mount", "keyctl"} {
+		if out[call] != "operation not permitted" {
+			t.Errorf("%s: %v, want refused", call, out[call])
+		}
+	}
 	// Outside: the runtime's host uid is neither root nor the server's.
 	for _, pid := range boxPids(t, m) {
 		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
