@@ -78,18 +78,17 @@ type Guarantee string
 
 // The guarantees, as the README's table lists them.
 const (
-	GuaranteeUID       Guarantee = "own unprivileged uid/gid (not root, not the server's)"
-	GuaranteeUserNS    Guarantee = "user namespace"
-	GuaranteePidNS     Guarantee = "pid namespace (every process dies with the environment, and with the server)"
-	GuaranteeMountNS   Guarantee = "mount namespace and private filesystem view (/var/task read-only, private /tmp, own /proc)"
-	GuaranteeNetNS     Guarantee = "network namespace (Runtime API reachable only inside the environment)"
-	GuaranteeIPCUTS    Guarantee = "ipc and uts namespaces"
-	GuaranteeSeccomp   Guarantee = "no_new_privs and seccomp filter"
-	GuaranteeMemory    Guarantee = "memory limit of the whole process tree (cgroup)"
-	GuaranteePids      Guarantee = "pids limit (cgroup)"
-	GuaranteeCPU       Guarantee = "CPU weight in proportion to memory (cgroup)"
-	GuaranteeFreezer   Guarantee = "frozen between invocations (cgroup freezer)"
-	guaranteeCgroupAll Guarantee = ""
+	GuaranteeUID     Guarantee = "own unprivileged uid/gid (not root, not the server's)"
+	GuaranteeUserNS  Guarantee = "user namespace"
+	GuaranteePidNS   Guarantee = "pid namespace (every process dies with the environment, and with the server)"
+	GuaranteeMountNS Guarantee = "mount namespace and private filesystem view (/var/task read-only, private /tmp, own /proc)"
+	GuaranteeNetNS   Guarantee = "network namespace (Runtime API reachable only inside the environment)"
+	GuaranteeIPCUTS  Guarantee = "ipc and uts namespaces"
+	GuaranteeSeccomp Guarantee = "no_new_privs and seccomp filter"
+	GuaranteeMemory  Guarantee = "memory limit of the whole process tree (cgroup)"
+	GuaranteePids    Guarantee = "pids limit (cgroup)"
+	GuaranteeCPU     Guarantee = "CPU weight in proportion to memory (cgroup)"
+	GuaranteeFreezer Guarantee = "frozen between invocations (cgroup freezer)"
 )
 
 // Missing is a guarantee this machine cannot give, and why.
@@ -99,6 +98,8 @@ type Missing struct {
 }
 
 func (m Missing) String() string { return string(m.Guarantee) + ": " + m.Reason }
+
+func (g Guarantee) String() string { return string(g) }
 
 // Check returns what this machine cannot give at level: nothing at Off.
 // It probes for real (it starts a short-lived process in new namespaces
