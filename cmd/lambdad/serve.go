@@ -29,6 +29,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	pos, err := c.parse(args)
@@ -55,6 +56,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--min-unreserved must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
+	case o.MaxConnections < 1:
+		return c.usagef("--max-connections must be at least 1")
 	case o.AsyncWorkers < 1:
 		return c.usagef("--async-workers must be at least 1")
 	case o.AsyncTimeScale <= 0:

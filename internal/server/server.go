@@ -53,7 +53,12 @@ type Options struct {
 	// At any other level than off, Start refuses to run when this machine
 	// cannot give every guarantee of the level, and says which it lacks.
 	Sandbox sandbox.Level
-	Logger  *slog.Logger
+	// MaxConnections caps the HTTP connections open at once (default
+	// DefaultMaxConnections).
+	MaxConnections int
+	// BodyTimeout bounds reading a request's body (default 2 minutes).
+	BodyTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -100,6 +105,12 @@ func (o *Options) fill() {
 	}
 	if o.AsyncTimeScale == 0 {
 		o.AsyncTimeScale = d.AsyncTimeScale
+	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = defaultBodyTimeout
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -165,12 +176,13 @@ func Start(opts Options) (*Node, error) {
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
-		Handler:           n.api,
-		ReadHeaderTimeout: 30 * time.Second,
+		Handler:           withBodyDeadline(n.api, opts.BodyTimeout),
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
-	go func() { n.served <- n.http.Serve(ln) }()
+	go func() { n.served <- n.http.Serve(newLimitListener(ln, opts.MaxConnections)) }()
 	return n, nil
 }
 
