@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/api"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -30,6 +31,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
 	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
+	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	pos, err := c.parse(args)
@@ -56,6 +58,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--min-unreserved must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
+	case *bodyMB < 1:
+		return c.usagef("--max-body-memory must be at least 1")
 	case o.MaxConnections < 1:
 		return c.usagef("--max-connections must be at least 1")
 	case o.AsyncWorkers < 1:
@@ -65,6 +69,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	case o.Listen == "" || o.DataDir == "":
 		return c.usagef("--listen and --data-dir must not be empty")
 	}
+	o.MaxBodyMemory = int64(*bodyMB) << 20
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	o.Logger = log
 	node, err := server.Start(o)

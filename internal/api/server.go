@@ -29,6 +29,7 @@ type Server struct {
 	queue   Queue
 	log     *slog.Logger
 	mux     *http.ServeMux
+	bodies  bodyBudget // request body bytes held now, and the cap
 }
 
 // call is one request to one operation.
@@ -105,6 +106,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{model: model, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	s.bodies.max.Store(DefaultBodyMemory)
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -234,6 +236,20 @@ func (s *Server) run(c *call, rt route) (any, error) {
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
+	}
+	// The body counts against the memory of bodies from before it is
+	// read until the operation is done with it. A chunked body's size is
+	// unknown: it counts as the largest it may be.
+	if n := c.r.ContentLength; n != 0 {
+		if n < 0 || n > limit {
+			n = limit
+		}
+		if n > smallBody {
+			if !s.bodies.take(n) {
+				return nil, errBodyBudget()
+			}
+			defer s.bodies.give(n)
+		}
 	}
 	body, err := readBody(c.r, limit, opDisplayName(c.op.Name))
 	if err != nil {

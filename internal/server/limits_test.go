@@ -1,9 +1,12 @@
 package server_test
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,5 +66,39 @@ func TestConnectionCap(t *testing.T) {
 	resp.Body.Close()
 	for _, c := range held[1:] {
 		c.Close()
+	}
+}
+
+// Large bodies in memory at once are capped: past the cap a request is
+// refused with 429 at once instead of adding its body to the server's
+// memory; once the first is done, the next is served.
+func TestBodyMemoryCap(t *testing.T) {
+	n := start(t, server.Options{MaxBodyMemory: 3 << 20})
+	const size = 2 << 20
+	c, err := net.Dial("tcp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Half a 2 MB body: it holds its share until it ends.
+	fmt.Fprintf(c, "POST /2015-03-31/functions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{\"FunctionName\":\"", size)
+	c.Write(bytes.Repeat([]byte("a"), size/2))
+	time.Sleep(200 * time.Millisecond)
+	body := `{"FunctionName":"` + strings.Repeat("a", size-20) + `"}`
+	post := func() (int, string) {
+		resp, err := http.Post(n.URL()+"/2015-03-31/functions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Amzn-Errortype")
+	}
+	if status, typ := post(); status != 429 || typ != "TooManyRequestsException" {
+		t.Fatalf("a second large body: %d %s, want 429 TooManyRequestsException", status, typ)
+	}
+	c.Close()
+	time.Sleep(200 * time.Millisecond)
+	if status, typ := post(); status == 429 {
+		t.Fatalf("after the first ended: %d %s", status, typ)
 	}
 }

@@ -58,7 +58,10 @@ type Options struct {
 	MaxConnections int
 	// BodyTimeout bounds reading a request's body (default 2 minutes).
 	BodyTimeout time.Duration
-	Logger      *slog.Logger
+	// MaxBodyMemory caps the request body bytes in memory at once
+	// (default api.DefaultBodyMemory); past it, large requests get 429.
+	MaxBodyMemory int64
+	Logger        *slog.Logger
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -250,6 +253,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.api.LimitBodyMemory(o.MaxBodyMemory)
 	n.prov.Start(inv)
 	n.queue.Start()
 	return nil
