@@ -30,6 +30,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	c.IntVar(&o.MaxEnvironments, "max-environments", d.MaxEnvironments, "execution environments alive at once; at the cap idle ones are stopped oldest first, then cold starts are throttled")
+	c.Int64Var(&o.LogMaxBytes, "log-max-bytes", d.LogMaxBytes, "size at which a function's log file is rotated to <function>.log.1 (one old file is kept)")
 	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
 	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
 	level := c.String("log-level", "info", "debug, info, warn or error")
@@ -60,6 +62,10 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--idle-timeout must be positive")
 	case *bodyMB < 1:
 		return c.usagef("--max-body-memory must be at least 1")
+	case o.MaxEnvironments < 1:
+		return c.usagef("--max-environments must be at least 1")
+	case o.LogMaxBytes < 4096:
+		return c.usagef("--log-max-bytes must be at least 4096")
 	case o.MaxConnections < 1:
 		return c.usagef("--max-connections must be at least 1")
 	case o.AsyncWorkers < 1:

@@ -35,8 +35,8 @@ const (
 	// component at a time), so the bound keeps unpacking linear in the
 	// archive's size; real packages (node_modules included) stay far
 	// below it.
-	maxDepth = 128
-	maxLinkTarget   = 4096
+	maxDepth      = 128
+	maxLinkTarget = 4096
 	// maxLinkHops is how many links one resolution may follow, as Linux
 	// allows; a longer chain would fail at run time anyway.
 	maxLinkHops = 40

@@ -136,8 +136,11 @@ type Config struct {
 	IdleTimeout time.Duration // an idle environment is stopped after this (default 10 min)
 	InitTimeout time.Duration // limit of Init, start to first GET /next (default 10 s)
 	LogDir      string        // LogDir/<function>.log receives every invocation's log; "" for none
-	TempRoot    string        // parent of the Manager's private directory (default os.TempDir())
-	MaxResponse int           // largest response payload (default 6291556)
+	// LogMaxBytes rotates a function's log file to <function>.log.1 once
+	// it holds this much (one old file is kept); 0 never rotates.
+	LogMaxBytes int64
+	TempRoot    string // parent of the Manager's private directory (default os.TempDir())
+	MaxResponse int    // largest response payload (default 6291556)
 	// Clock decides when idle environments are reaped, Init times out and
 	// invocations reach their deadline; nil means clock.Real.
 	Clock clock.Clock
@@ -145,6 +148,11 @@ type Config struct {
 	// (package sandbox), frozen while idle; nil runs them as the server's
 	// own child processes. The caller owns it and closes it after Close.
 	Sandbox *sandbox.Host
+	// MaxEnvironments caps the environments alive at once (0: no cap).
+	// At the cap, a cold start stops the idle on-demand environment used
+	// least recently; when none is idle, the invocation is throttled
+	// (429, ConcurrentInvocationLimitExceeded).
+	MaxEnvironments int
 }
 
 // Stats is a snapshot of the Manager's environments.
@@ -154,6 +162,7 @@ type Stats struct {
 	Stopped    uint64
 	Reaped     uint64 // stopped for idleness
 	Retired    uint64 // stopped by Retire while idle
+	Evicted    uint64 // stopped while idle to make room under MaxEnvironments
 	ColdStarts uint64 // invocations that started an environment
 	WarmStarts uint64 // invocations served by an idle environment
 }

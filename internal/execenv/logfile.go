@@ -21,6 +21,7 @@ import (
 // write system call for its log.
 type logFiles struct {
 	dir string // "" for none: writes are dropped
+	max int64  // a file reaching this size is rotated; 0: never
 	log *slog.Logger
 
 	stop chan struct{} // closed by close: stops the flusher
@@ -35,6 +36,7 @@ type logFiles struct {
 type logFile struct {
 	f     *os.File
 	w     *bufio.Writer
+	size  int64  // bytes in the file, buffered ones included
 	stamp []byte // a line's prefix, reused
 }
 
@@ -46,9 +48,10 @@ const logFlushEvery = 200 * time.Millisecond
 
 // newLogFiles prepares the log files under dir and starts their flusher;
 // with dir "" there is nothing to flush, and no flusher.
-func newLogFiles(dir string, log *slog.Logger) *logFiles {
+func newLogFiles(dir string, max int64, log *slog.Logger) *logFiles {
 	l := &logFiles{
 		dir:   dir,
+		max:   max,
 		log:   log,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -119,13 +122,9 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 	}
 	f := l.files[function]
 	if f == nil {
-		file, err := os.OpenFile(LogFile(l.dir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			l.log.Warn("opening the function log failed", "function", function, "err", err)
+		if f = l.open(function); f == nil {
 			return
 		}
-		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
-		l.files[function] = f
 	}
 	var off, mi int
 	for off < len(b) {
@@ -141,7 +140,13 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 			line = line[:i]
 		}
 		off += len(line) + 1
+		if l.max > 0 && f.size >= l.max {
+			if f = l.rotate(function, f); f == nil {
+				return
+			}
+		}
 		f.stamp = appendLogPrefix(f.stamp[:0], at, version)
+		f.size += int64(len(f.stamp) + len(line) + 1)
 		f.w.Write(f.stamp)
 		f.w.Write(line)
 		if err := f.w.WriteByte('\n'); err != nil {
@@ -149,6 +154,36 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 			return
 		}
 	}
+}
+
+// open opens function's log file for appending; nil after logging why not.
+// l.mu must be held.
+func (l *logFiles) open(function string) *logFile {
+	file, err := os.OpenFile(LogFile(l.dir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		l.log.Warn("opening the function log failed", "function", function, "err", err)
+		return nil
+	}
+	f := &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
+	if st, err := file.Stat(); err == nil {
+		f.size = st.Size()
+	}
+	l.files[function] = f
+	return f
+}
+
+// rotate moves a full log file to <function>.log.1, replacing the one
+// there, and opens a new one: a function's logs take at most twice
+// LogMaxBytes, plus a line. l.mu must be held.
+func (l *logFiles) rotate(function string, f *logFile) *logFile {
+	f.w.Flush()
+	f.f.Close()
+	delete(l.files, function)
+	name := LogFile(l.dir, function)
+	if err := os.Rename(name, name+".1"); err != nil {
+		l.log.Warn("rotating the function log failed", "function", function, "err", err)
+	}
+	return l.open(function)
 }
 
 // The function log file (LogFile) has one line per line of output, in the

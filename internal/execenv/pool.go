@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
 	"github.com/lambdad/lambdad/internal/sandbox"
@@ -113,7 +114,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		shimDir:    shimDir,
 		python:     newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
 		node:       newInterpreter("node", "-p", "process.execPath"),
-		logs:       newLogFiles(cfg.LogDir, cfg.Logger),
+		logs:       newLogFiles(cfg.LogDir, cfg.LogMaxBytes, cfg.Logger),
 		reaperStop: make(chan struct{}),
 		reaperDone: make(chan struct{}),
 		idle:       map[key][]*env{},
@@ -286,12 +287,12 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 		}
 		return nil, nil, 0, err
 	}
-	e := m.register(s, held)
-	if e == nil {
+	e, err := m.register(s, held)
+	if err != nil {
 		if held != nil {
 			held()
 		}
-		return nil, nil, 0, ErrClosed
+		return nil, nil, 0, err
 	}
 	t0 := time.Now() // for Init Duration, a measurement: wall clock
 	if err := e.start(l); err != nil {
@@ -431,19 +432,55 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 	return res, nil
 }
 
-// register creates an environment for s, busy, unless the Manager is closed.
-func (m *Manager) register(s *Spec, held func()) *env {
+// register creates an environment for s, busy, unless the Manager is
+// closed (ErrClosed) or full (a throttle, see makeRoomLocked).
+func (m *Manager) register(s *Spec, held func()) (*env, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil
+		return nil, ErrClosed
+	}
+	if !m.makeRoomLocked() {
+		return nil, awserr.Throttle(awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
 	e := newEnv(m, s, m.gen[s.Function])
 	e.held = held
 	e.busy = true
 	m.all[e] = struct{}{}
 	m.stats.Started++
-	return e
+	return e, nil
+}
+
+// makeRoomLocked makes room for one more environment under
+// MaxEnvironments: when the cap is reached it stops the on-demand idle
+// environment used least recently, and reports false when every one is
+// busy or provisioned. Environments being stopped do not count.
+func (m *Manager) makeRoomLocked() bool {
+	if m.cfg.MaxEnvironments <= 0 {
+		return true
+	}
+	live := 0
+	var oldest *env
+	for e := range m.all {
+		if e.doomed {
+			continue
+		}
+		live++
+		if !e.busy && !e.pinned && (oldest == nil || e.lastUsed.Before(oldest.lastUsed)) {
+			oldest = e
+		}
+	}
+	if live < m.cfg.MaxEnvironments {
+		return true
+	}
+	if oldest == nil {
+		return false
+	}
+	oldest.doomed = true
+	m.removeIdleLocked(oldest)
+	m.stats.Evicted++
+	m.stopInBackgroundLocked(oldest)
+	return true
 }
 
 // takeIdle returns the most recently used idle environment of k, busy.

@@ -53,6 +53,13 @@ type Options struct {
 	// At any other level than off, Start refuses to run when this machine
 	// cannot give every guarantee of the level, and says which it lacks.
 	Sandbox sandbox.Level
+	// MaxEnvironments caps the execution environments alive at once
+	// (default 1000; idle ones are evicted oldest first before a cold
+	// start is throttled).
+	MaxEnvironments int
+	// LogMaxBytes caps each function's log file; past it the file is
+	// rotated to <function>.log.1 (default 64 MiB).
+	LogMaxBytes int64
 	// MaxConnections caps the HTTP connections open at once (default
 	// DefaultMaxConnections).
 	MaxConnections int
@@ -108,6 +115,12 @@ func (o *Options) fill() {
 	}
 	if o.AsyncTimeScale == 0 {
 		o.AsyncTimeScale = d.AsyncTimeScale
+	}
+	if o.MaxEnvironments == 0 {
+		o.MaxEnvironments = d.MaxEnvironments
+	}
+	if o.LogMaxBytes == 0 {
+		o.LogMaxBytes = d.LogMaxBytes
 	}
 	if o.BodyTimeout == 0 {
 		o.BodyTimeout = defaultBodyTimeout
@@ -214,11 +227,13 @@ func (n *Node) build() error {
 		}
 	}
 	n.envs, err = execenv.NewManager(execenv.Config{
-		Logger:      o.Logger.With("part", "execenv"),
-		IdleTimeout: o.IdleTimeout,
-		LogDir:      LogDir(o.DataDir),
-		TempRoot:    tmp,
-		Sandbox:     n.box,
+		Logger:          o.Logger.With("part", "execenv"),
+		IdleTimeout:     o.IdleTimeout,
+		LogDir:          LogDir(o.DataDir),
+		TempRoot:        tmp,
+		Sandbox:         n.box,
+		MaxEnvironments: o.MaxEnvironments,
+		LogMaxBytes:     o.LogMaxBytes,
 	})
 	if err != nil {
 		return err
