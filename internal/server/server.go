@@ -82,6 +82,8 @@ var Defaults = Options{
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
+	MaxEnvironments:    1000,
+	LogMaxBytes:        64 << 20,
 }
 
 func (o *Options) fill() {
