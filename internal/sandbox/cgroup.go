@@ -124,6 +124,7 @@ func newCgroupRoot(name string) (*cgroupRoot, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStale(v2, own)
 	r := &cgroupRoot{v2: v2}
 	for _, d := range own {
 		dir := filepath.Join(d, name)
@@ -147,6 +148,51 @@ func newCgroupRoot(name string) (*cgroupRoot, error) {
 		}
 	}
 	return r, nil
+}
+
+// removeStale removes what servers that are gone left under own: Host
+// directories (lambdad-<pid>-<hex>) whose server no longer runs, which a
+// reaper killed along with its server would leave. What still runs in them
+// is killed first.
+func removeStale(v2 bool, own []string) {
+	ents, err := os.ReadDir(own[0])
+	if err != nil {
+		return
+	}
+	for _, ent := range ents {
+		rest, ok := strings.CutPrefix(ent.Name(), "lambdad-")
+		pidText, _, ok2 := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ent.IsDir() || !ok || !ok2 || err != nil || pid == os.Getpid() {
+			continue
+		}
+		if unix.Kill(pid, 0) == nil {
+			continue // its server still runs (it may be another's)
+		}
+		r := &cgroupRoot{v2: v2}
+		for _, d := range own {
+			r.dirs = append(r.dirs, filepath.Join(d, ent.Name()))
+		}
+		r.removeAll()
+	}
+}
+
+// removeAll kills what is left in every environment's cgroup, removes
+// them, then the Host's directories.
+func (r *cgroupRoot) removeAll() {
+	ents, _ := os.ReadDir(r.dirs[0])
+	for _, ent := range ents {
+		if !ent.IsDir() {
+			continue
+		}
+		c := &cgroup{v2: r.v2}
+		for _, d := range r.dirs {
+			c.dirs = append(c.dirs, filepath.Join(d, ent.Name()))
+		}
+		c.killAll(5 * time.Second)
+		c.remove()
+	}
+	r.remove()
 }
 
 // remove removes the Host's directories (they must be empty).

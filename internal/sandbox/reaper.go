@@ -11,9 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
-	"time"
 )
 
 // startReaper starts the reaper on the Host's cgroup directories.
@@ -58,18 +56,6 @@ func reaperMain() int {
 	io.Copy(io.Discard, os.NewFile(3, "server"))
 	// Each environment's cgroup is a directory of the same name in every
 	// hierarchy.
-	entries, _ := os.ReadDir(dirs[0])
-	for _, ent := range entries {
-		if !ent.IsDir() {
-			continue
-		}
-		c := &cgroup{v2: v2}
-		for _, d := range dirs {
-			c.dirs = append(c.dirs, filepath.Join(d, ent.Name()))
-		}
-		c.killAll(5 * time.Second)
-		c.remove()
-	}
-	(&cgroupRoot{v2: v2, dirs: dirs}).remove()
+	(&cgroupRoot{v2: v2, dirs: dirs}).removeAll()
 	return 0
 }

@@ -1,8 +1,11 @@
 package sandbox
 
 import (
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -87,6 +90,49 @@ func TestReportNamesWhatIsMissing(t *testing.T) {
 	for _, want := range []string{"--sandbox=full", GuaranteeMemory.String(), "no cgroup", "--sandbox=no-cgroup", "--sandbox=off"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("report lacks %q:\n%s", want, r)
+		}
+	}
+}
+
+// At NoCgroup everything but the cgroup holds.
+func TestNoCgroupLevel(t *testing.T) {
+	requireFull(t)
+	h, err := NewHost(HostConfig{Level: NoCgroup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	out, err := run(t, h, `id -u; grep ^Seccomp: /proc/self/status; cat /proc/self/cgroup | head -1`)
+	if err != nil || !strings.Contains(out, "993\n") || !strings.Contains(out, "Seccomp:\t2") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}
+
+// A Host's directories that a dead server left (its reaper killed with
+// it) are removed by the next Host.
+func TestStaleCgroupsRemoved(t *testing.T) {
+	requireFull(t)
+	_, own, err := ownCgroups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A pid that runs no process: a child that has been reaped.
+	dead := exec.Command("/bin/true")
+	dead.Run()
+	name := fmt.Sprintf("lambdad-%d-deadbeef", dead.Process.Pid)
+	for _, d := range own {
+		if err := os.MkdirAll(filepath.Join(d, name, "env-x"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := NewHost(HostConfig{Level: Full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	for _, d := range own {
+		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
+			t.Errorf("%s is still there", filepath.Join(d, name))
 		}
 	}
 }
