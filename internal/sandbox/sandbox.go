@@ -132,10 +132,21 @@ func Check(level Level) []Missing {
 func Report(level Level, missing []Missing) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the sandbox (--sandbox=%s) cannot be set up on this machine; missing:\n", level)
+	onlyCgroup := true
 	for _, m := range missing {
 		fmt.Fprintf(&b, "  - %s\n", m)
+		switch m.Guarantee {
+		case GuaranteeMemory, GuaranteePids, GuaranteeCPU, GuaranteeFreezer:
+		default:
+			onlyCgroup = false
+		}
 	}
-	b.WriteString("start with --sandbox=" + string(NoCgroup) + " to run without the cgroup guarantees, or --sandbox=off to run functions unsandboxed, as the server's user")
+	if onlyCgroup && level == Full {
+		b.WriteString("start with --sandbox=" + string(NoCgroup) + " to run without the cgroup guarantees, or ")
+	} else {
+		b.WriteString("start ")
+	}
+	b.WriteString("with --sandbox=off to run functions unsandboxed, as the server's user")
 	return b.String()
 }
 

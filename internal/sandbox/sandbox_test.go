@@ -92,6 +92,11 @@ func TestReportNamesWhatIsMissing(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, r)
 		}
 	}
+	// no-cgroup would not help: it is not offered.
+	r = Report(Full, []Missing{{GuaranteeUID, "not root"}, {GuaranteeMemory, "no cgroup"}})
+	if strings.Contains(r, "--sandbox=no-cgroup") || !strings.Contains(r, "--sandbox=off") {
+		t.Errorf("report:\n%s", r)
+	}
 }
 
 // At NoCgroup everything but the cgroup holds.
