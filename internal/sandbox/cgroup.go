@@ -297,6 +297,11 @@ func (c *cgroup) peakBytes() int64 {
 		f = filepath.Join(c.dirs[0], "memory.peak")
 	}
 	b, err := os.ReadFile(f)
+	if err != nil && c.v2 {
+		// Before Linux 5.19 v2 has no peak: the usage now is the best
+		// lower bound there is.
+		b, err = os.ReadFile(filepath.Join(c.dirs[0], "memory.current"))
+	}
 	if err != nil {
 		return 0
 	}
@@ -308,9 +313,9 @@ func (c *cgroup) peakBytes() int64 {
 // kill takes effect (a frozen process on cgroup v1 dies only once thawed),
 // then waits up to wait for the cgroup to empty.
 func (c *cgroup) killAll(wait time.Duration) {
-	if c.v2 {
-		writeFile(filepath.Join(c.dirs[0], "cgroup.kill"), "1")
-	} else {
+	// cgroup.kill (Linux 5.14) kills everything at once, leaving no
+	// window for a fork; elsewhere each listed process is killed.
+	if !c.v2 || writeFile(filepath.Join(c.dirs[0], "cgroup.kill"), "1") != nil {
 		for _, pid := range c.procs() {
 			unix.Kill(pid, unix.SIGKILL)
 		}
