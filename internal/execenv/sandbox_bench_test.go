@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -116,26 +117,45 @@ func BenchmarkIdleSandboxMemory(b *testing.B) {
 		for i := range 3 { // warm up the server's own buffers
 			invoke(b, m, goSpec("warm"+strconv.Itoa(i)), `{"op":"echo"}`)
 		}
-		before := selfRSS()
+		before, heapBefore := selfRSS(), heapInUse()
 		for i := range n {
 			invoke(b, m, goSpec(fmt.Sprintf("idle%d", i)), `{"op":"echo"}`)
 		}
-		after := selfRSS()
-		var envBytes int64
+		after, heapAfter := selfRSS(), heapInUse()
+		var envBytes, initRSS, fnRSS int64
 		m.mu.Lock()
 		for e := range m.all {
 			envBytes += e.box.PeakBytes()
+			initRSS += rssOf(e.box.Pid())
+			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", e.box.Pid(), e.box.Pid()))
+			for _, k := range strings.Fields(string(kids)) {
+				pid, _ := strconv.Atoi(k)
+				fnRSS += rssOf(pid)
+			}
 		}
 		count := len(m.all)
 		m.mu.Unlock()
-		b.ReportMetric(float64(after-before)/n/1024, "server-KiB/env")
-		b.ReportMetric(float64(envBytes)/float64(count)/(1<<20), "env-peak-MiB/env")
+		b.ReportMetric(float64(after-before)/n/1024, "server-RSS-KiB/env")
+		b.ReportMetric(float64(heapAfter-heapBefore)/n/1024, "server-heap-KiB/env")
+		b.ReportMetric(float64(envBytes)/float64(count)/(1<<20), "env-cgroup-peak-MiB/env")
+		b.ReportMetric(float64(initRSS)/float64(count)/(1<<20), "init-RSS-MiB/env")
+		b.ReportMetric(float64(fnRSS)/float64(count)/(1<<20), "runtime-RSS-MiB/env")
 		m.Close()
 	}
 }
 
-func selfRSS() int64 {
-	b, _ := os.ReadFile("/proc/self/status")
+func heapInUse() int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapInuse)
+}
+
+func selfRSS() int64 { return rssOf(os.Getpid()) }
+
+// rssOf is a process's resident set (VmRSS), in bytes.
+func rssOf(pid int) int64 {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	for _, line := range strings.Split(string(b), "\n") {
 		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
