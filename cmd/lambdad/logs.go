@@ -44,6 +44,7 @@ whose environment wrote it:
 which is asked of the server at --endpoint and stands for the version(s) it
 points to now.`)
 	dataDir := c.String("data-dir", server.Defaults.DataDir, "the server's data directory")
+	accountID := c.String("account-id", server.Defaults.AccountID, "the account the function belongs to")
 	follow := c.Bool("follow", false, "keep printing new lines as they are written")
 	qualifier := c.String("qualifier", "", "print only the lines of this version ($LATEST, a number, or an alias)")
 	endpoint := c.String("endpoint", "http://"+server.Defaults.Listen, "the lambdad to resolve an alias with (only with an alias --qualifier)")
@@ -71,7 +72,7 @@ points to now.`)
 		return c.usagef("--qualifier %q is neither $LATEST, a version number nor an alias name", q)
 	}
 
-	path := execenv.LogFile(server.LogDir(*dataDir), name)
+	path := execenv.LogFile(server.LogDir(*dataDir), *accountID, name)
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !*follow:

@@ -34,6 +34,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.Int64Var(&o.LogMaxBytes, "log-max-bytes", d.LogMaxBytes, "size at which a function's log file is rotated to <function>.log.1 (one old file is kept)")
 	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
 	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
+	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	pos, err := c.parse(args)
@@ -43,7 +44,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	if len(pos) > 0 {
 		return c.usagef("unexpected argument %q", pos[0])
 	}
-	o.MinUnreserved = minUnreserved
+	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
 	if o.Sandbox, err = sandbox.ParseLevel(*box); err != nil {
 		return c.usagef("--sandbox: %v", err)
 	}
@@ -58,6 +59,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--account-concurrency must be from 1 to %d", admission.MaxConcurrency)
 	case *o.MinUnreserved < 0:
 		return c.usagef("--min-unreserved must be at least 0")
+	case *o.InvocationRate < 0:
+		return c.usagef("--invocation-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
 	case *bodyMB < 1:

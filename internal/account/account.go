@@ -1,8 +1,9 @@
-// Package account holds the concurrency rules of one account, the one
+// Package account holds the concurrency rules of an account, the one
 // place they are written: its limit L, the minimum M that must stay
 // unreserved, and how the unreserved pool follows from what the functions
 // claim. The control plane checks writes against them and admission sizes
-// its pools by them.
+// its pools by them. It also names who a request comes from (Caller),
+// which is how the account of every operation is known.
 package account
 
 // Limits are an account's concurrency settings.

@@ -377,7 +377,8 @@ func TestSnapshotCounts(t *testing.T) {
 		InFlight:           19,
 		OnDemandInFlight:   14,
 		UnreservedInFlight: 10,
-		Throttles:          map[string]uint64{reasonReserved: 1, reasonUnreserved: 2},
+		Throttles: map[string]uint64{reasonReserved: 1, reasonUnreserved: 2,
+			awserr.ReasonFunctionInvocationRateLimitExceeded: 0, awserr.ReasonReservedFunctionInvocationRateLimitExceeded: 0},
 		Functions: []FunctionState{
 			{Name: "p", ProvisionedConfigured: 4, OnDemandInFlight: 2, ProvisionedInFlight: 4, Throttles: 1,
 				Targets: []TargetState{{Target: "3", Configured: 4, Allocated: 4, InFlight: 4}}},

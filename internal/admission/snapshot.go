@@ -83,6 +83,8 @@ func (c *Controller) Snapshot() Snapshot {
 		Throttles: map[string]uint64{
 			awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded: c.throttledReserved.Load(),
 			awserr.ReasonConcurrentInvocationLimitExceeded:                 c.throttledUnreserved.Load(),
+			awserr.ReasonFunctionInvocationRateLimitExceeded:               c.throttledRate[0].Load(),
+			awserr.ReasonReservedFunctionInvocationRateLimitExceeded:       c.throttledRate[1].Load(),
 		},
 	}
 	c.functions.Range(func(_, v any) bool {

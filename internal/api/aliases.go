@@ -13,8 +13,8 @@ func (s *Server) createAlias(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, _ := s.ctl.Names().Parse(in.FunctionName)
-	return aliasWire(a, s.ctl.AliasARN(name.Name, a.Name)), nil
+	name, _ := s.ctl.NamesOf(c.ctx()).Parse(in.FunctionName)
+	return aliasWire(a, s.ctl.AliasARN(c.ctx(), name.Name, a.Name)), nil
 }
 
 func (s *Server) getAlias(c *call) (any, error) {
@@ -22,7 +22,7 @@ func (s *Server) getAlias(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return aliasWire(a, s.ctl.AliasARN(name, a.Name)), nil
+	return aliasWire(a, s.ctl.AliasARN(c.ctx(), name, a.Name)), nil
 }
 
 func (s *Server) updateAlias(c *call) (any, error) {
@@ -34,8 +34,8 @@ func (s *Server) updateAlias(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, _ := s.ctl.Names().Parse(in.FunctionName)
-	return aliasWire(a, s.ctl.AliasARN(name.Name, a.Name)), nil
+	name, _ := s.ctl.NamesOf(c.ctx()).Parse(in.FunctionName)
+	return aliasWire(a, s.ctl.AliasARN(c.ctx(), name.Name, a.Name)), nil
 }
 
 func (s *Server) deleteAlias(c *call) (any, error) {
@@ -52,10 +52,10 @@ func (s *Server) listAliases(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	name, _ := s.ctl.Names().Parse(c.str("FunctionName"))
+	name, _ := s.ctl.NamesOf(c.ctx()).Parse(c.str("FunctionName"))
 	out := &wireAliasList{Aliases: make([]*wireAlias, len(aliases)), NextMarker: next}
 	for i, a := range aliases {
-		out.Aliases[i] = aliasWire(a, s.ctl.AliasARN(name.Name, a.Name))
+		out.Aliases[i] = aliasWire(a, s.ctl.AliasARN(c.ctx(), name.Name, a.Name))
 	}
 	return out, nil
 }

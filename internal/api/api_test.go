@@ -56,7 +56,7 @@ type edge struct {
 // options further. Everything is closed when tb ends.
 func newEdge(tb testing.TB, l, m int, log *slog.Logger, tune ...func(*control.Options)) *edge {
 	tb.Helper()
-	db, err := store.Open(tb.TempDir())
+	db, err := store.Open(tb.TempDir(), store.Options{})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -22,11 +23,11 @@ type wireEventInvokeConfig struct {
 	DestinationConfig        wireDestinationConfig `json:"DestinationConfig"`
 }
 
-func (s *Server) eventConfigWire(c *store.EventConfig) *wireEventInvokeConfig {
+func (s *Server) eventConfigWire(ctx context.Context, c *store.EventConfig) *wireEventInvokeConfig {
 	return &wireEventInvokeConfig{
 		// A timestamp member of rest-json: seconds since the epoch.
 		LastModified:             float64(c.LastModified.UnixMilli()) / 1000,
-		FunctionArn:              s.ctl.ARN(c.Function, c.Qualifier),
+		FunctionArn:              s.ctl.ARN(ctx, c.Function, c.Qualifier),
 		MaximumRetryAttempts:     c.MaximumRetryAttempts,
 		MaximumEventAgeInSeconds: c.MaximumEventAgeInSeconds,
 		DestinationConfig: wireDestinationConfig{
@@ -46,7 +47,7 @@ func (s *Server) putEventInvokeConfig(replace bool) handler {
 		if err != nil {
 			return nil, err
 		}
-		return s.eventConfigWire(cfg), nil
+		return s.eventConfigWire(c.ctx(), cfg), nil
 	}
 }
 
@@ -55,7 +56,7 @@ func (s *Server) getEventInvokeConfig(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.eventConfigWire(cfg), nil
+	return s.eventConfigWire(c.ctx(), cfg), nil
 }
 
 func (s *Server) deleteEventInvokeConfig(c *call) (any, error) {
@@ -74,7 +75,7 @@ func (s *Server) listEventInvokeConfigs(c *call) (any, error) {
 	}
 	out := &wireEventInvokeConfigList{FunctionEventInvokeConfigs: make([]*wireEventInvokeConfig, len(cfgs)), NextMarker: next}
 	for i, cfg := range cfgs {
-		out.FunctionEventInvokeConfigs[i] = s.eventConfigWire(cfg)
+		out.FunctionEventInvokeConfigs[i] = s.eventConfigWire(c.ctx(), cfg)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
@@ -9,18 +10,18 @@ import (
 	"github.com/lambdad/lambdad/internal/function"
 )
 
-func (s *Server) configWire(c *function.Config, qualifier string) *wireConfig {
-	return configWire(c, s.ctl.ARN(c.Name, qualifier))
+func (s *Server) configWire(ctx context.Context, c *function.Config, qualifier string) *wireConfig {
+	return configWire(c, s.ctl.ARN(ctx, c.Name, qualifier))
 }
 
 // versionARN is the ARN AWS reports for a version's configuration:
 // unqualified for $LATEST as the function, qualified for a version.
-func (s *Server) versionWire(c *function.Config) *wireConfig {
+func (s *Server) versionWire(ctx context.Context, c *function.Config) *wireConfig {
 	q := ""
 	if c.Version != function.Latest {
 		q = c.Version
 	}
-	return s.configWire(c, q)
+	return s.configWire(ctx, c, q)
 }
 
 func (s *Server) createFunction(c *call) (any, error) {
@@ -35,7 +36,7 @@ func (s *Server) createFunction(c *call) (any, error) {
 	// With Publish, AWS answers with version 1's configuration under the
 	// function's unqualified ARN (recorded), unlike PublishVersion and
 	// UpdateFunctionCode, which qualify it.
-	return s.configWire(v.Config, ""), nil
+	return s.configWire(c.ctx(), v.Config, ""), nil
 }
 
 // codeURL is where GetFunction tells clients to download the code: an
@@ -55,7 +56,7 @@ func (s *Server) getFunction(c *call) (any, error) {
 		return nil, err
 	}
 	out := &wireGetFunction{
-		Configuration: s.configWire(v.Config, v.Qualifier),
+		Configuration: s.configWire(c.ctx(), v.Config, v.Qualifier),
 		Code:          wireCode{RepositoryType: "S3", Location: codeURL(c.r, v.Config.CodeSha256)},
 		Tags:          v.Function.Tags,
 	}
@@ -70,7 +71,7 @@ func (s *Server) getFunctionConfiguration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.configWire(v.Config, v.Qualifier), nil
+	return s.configWire(c.ctx(), v.Config, v.Qualifier), nil
 }
 
 type wireFunctionList struct {
@@ -92,9 +93,9 @@ func (s *Server) listFunctions(c *call) (any, error) {
 		if in.FunctionVersion == "ALL" {
 			// Listing every version, AWS qualifies $LATEST's ARN too, as
 			// ListVersionsByFunction does (recorded).
-			out.Functions[i] = s.configWire(cfg, cfg.Version)
+			out.Functions[i] = s.configWire(c.ctx(), cfg, cfg.Version)
 		} else {
-			out.Functions[i] = s.versionWire(cfg)
+			out.Functions[i] = s.versionWire(c.ctx(), cfg)
 		}
 	}
 	return out, nil
@@ -109,7 +110,7 @@ func (s *Server) updateFunctionCode(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.versionWire(cfg), nil
+	return s.versionWire(c.ctx(), cfg), nil
 }
 
 func (s *Server) updateFunctionConfiguration(c *call) (any, error) {
@@ -121,7 +122,7 @@ func (s *Server) updateFunctionConfiguration(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.versionWire(cfg), nil
+	return s.versionWire(c.ctx(), cfg), nil
 }
 
 func (s *Server) deleteFunction(c *call) (any, error) {
@@ -138,7 +139,7 @@ func (s *Server) publishVersion(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.versionWire(cfg), nil
+	return s.versionWire(c.ctx(), cfg), nil
 }
 
 type wireVersionList struct {
@@ -153,7 +154,7 @@ func (s *Server) listVersions(c *call) (any, error) {
 	}
 	out := &wireVersionList{Versions: make([]*wireConfig, len(cfgs)), NextMarker: next}
 	for i, cfg := range cfgs {
-		out.Versions[i] = s.configWire(cfg, cfg.Version)
+		out.Versions[i] = s.configWire(c.ctx(), cfg, cfg.Version)
 	}
 	return out, nil
 }

@@ -54,12 +54,12 @@ func (s *Server) invoke(c *call) (any, error) {
 		if s.queue == nil {
 			return nil, errNoQueue
 		}
-		if err := s.queue.Enqueue(c.r.Context(), req); err != nil {
+		if err := s.queue.Enqueue(c.ctx(), req); err != nil {
 			return nil, err
 		}
 		return &rawResult{status: http.StatusAccepted, header: http.Header{}}, nil
 	}
-	res, err := s.invoker.Invoke(c.r.Context(), req)
+	res, err := s.invoker.Invoke(c.ctx(), req)
 	if err != nil {
 		if c.r.Context().Err() != nil {
 			return nil, errClientGone

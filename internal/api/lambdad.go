@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -24,7 +25,7 @@ func (s *Server) lambdadRoutes() {
 
 // deadLetters lists failed events that had no destination, oldest first:
 // ?after=SEQ&limit=N (1..1000, default 100).
-func (s *Server) deadLetters(r *http.Request) (any, error) {
+func (s *Server) deadLetters(ctx context.Context, r *http.Request) (any, error) {
 	if s.queue == nil {
 		return nil, errNoQueue
 	}
@@ -36,7 +37,7 @@ func (s *Server) deadLetters(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	dls, err := s.queue.DeadLetters(r.Context(), uint64(after), limit)
+	dls, err := s.queue.DeadLetters(ctx, uint64(after), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ func (s *Server) deadLetters(r *http.Request) (any, error) {
 }
 
 // replay sends a dead letter's event through the queue again.
-func (s *Server) replay(r *http.Request) (any, error) {
+func (s *Server) replay(ctx context.Context, r *http.Request) (any, error) {
 	if s.queue == nil {
 		return nil, errNoQueue
 	}
@@ -56,14 +57,14 @@ func (s *Server) replay(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Not a dead-letter sequence number: %s", r.PathValue("seq"))
 	}
-	ev, err := s.queue.Replay(r.Context(), seq)
+	ev, err := s.queue.Replay(ctx, seq)
 	if err != nil {
 		return nil, err
 	}
 	return &Replayed{Replayed: seq, Event: ev.Seq, RequestID: ev.RequestID}, nil
 }
 
-func (s *Server) eventStats(r *http.Request) (any, error) {
+func (s *Server) eventStats(_ context.Context, r *http.Request) (any, error) {
 	if s.queue == nil {
 		return nil, errNoQueue
 	}
@@ -83,10 +84,15 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 	return n, nil
 }
 
-// own adapts a handler of lambdad's own endpoints to the one renderer.
-func (s *Server) own(h func(r *http.Request) (any, error)) http.HandlerFunc {
+// own adapts a handler of lambdad's own endpoints to the one renderer,
+// with the request's caller established first, as for the Lambda API.
+func (s *Server) own(h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		res, err := h(r)
+		ctx, err := s.authenticate(r, w.Header().Get(requestIDHeader))
+		var res any
+		if err == nil {
+			res, err = h(ctx, r)
+		}
 		if err != nil {
 			renderError(w, r, s.log, w.Header().Get(requestIDHeader), err)
 			return
@@ -97,7 +103,7 @@ func (s *Server) own(h func(r *http.Request) (any, error)) http.HandlerFunc {
 
 // audit serves the recent changes to concurrency settings, newest first:
 // ?limit=N (1..1000, default 100) and ?before=SEQ to page back.
-func (s *Server) audit(r *http.Request) (any, error) {
+func (s *Server) audit(ctx context.Context, r *http.Request) (any, error) {
 	limit, err := intParam(r, "limit", 100, 1, 1000)
 	if err != nil {
 		return nil, err
@@ -106,7 +112,7 @@ func (s *Server) audit(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	recs, err := s.ctl.Audit(r.Context(), uint64(before), limit)
+	recs, err := s.ctl.Audit(ctx, uint64(before), limit)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (s *Server) listProvisioned(c *call) (any, error) {
 	}
 	out := &wireProvisionedList{ProvisionedConcurrencyConfigs: make([]*wireProvisioned, len(views)), NextMarker: next}
 	for i, v := range views {
-		out.ProvisionedConcurrencyConfigs[i] = provisionedWire(v, s.ctl.ARN(v.Config.Function, v.Config.Qualifier))
+		out.ProvisionedConcurrencyConfigs[i] = provisionedWire(v, s.ctl.ARN(c.ctx(), v.Config.Function, v.Config.Qualifier))
 	}
 	return out, nil
 }

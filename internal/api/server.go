@@ -11,10 +11,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/apimodel"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/control"
@@ -24,6 +25,7 @@ import (
 // Server serves the API.
 type Server struct {
 	model   *apimodel.Model
+	auth    Authenticator
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
@@ -41,18 +43,13 @@ type call struct {
 	deferred  error
 	body      []byte
 	requestID string
-	// withCaller is ctx's answer once made.
+	// withCaller is the request's context carrying its caller.
 	withCaller context.Context
 }
 
-// ctx is the request's context carrying its caller, for the control plane's
-// audit trail; it is made on first use, so invocations never pay for it.
-func (c *call) ctx() context.Context {
-	if c.withCaller == nil {
-		c.withCaller = control.WithCaller(c.r.Context(), control.Caller{RequestID: c.requestID, AccessKeyID: accessKeyID(c.r)})
-	}
-	return c.withCaller
-}
+// ctx is the request's context carrying its caller (account.CallerOf):
+// the account every operation acts in, and who to name in the audit trail.
+func (c *call) ctx() context.Context { return c.withCaller }
 
 // str is a decoded string member, "" when absent.
 func (c *call) str(name string) string {
@@ -86,6 +83,9 @@ type route struct {
 	deferBody bool
 	// bodyLimit bounds the request body; 0 means maxBody.
 	bodyLimit int64
+	// notServed marks an operation this server does not run: it is
+	// answered so before its input is read.
+	notServed bool
 }
 
 // Backends are what the server hands work to beyond the control plane;
@@ -94,6 +94,9 @@ type route struct {
 type Backends struct {
 	Invoker Invoker
 	Queue   Queue
+	// Auth establishes each request's caller; nil is OneAccount in the
+	// control plane's account.
+	Auth Authenticator
 }
 
 // New builds the server.
@@ -105,7 +108,10 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{model: model, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	if b.Auth == nil {
+		b.Auth = OneAccount{Account: ctl.Options().AccountID}
+	}
+	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
 	s.bodies.max.Store(DefaultBodyMemory)
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
@@ -140,6 +146,35 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+		{op: "CreateCodeSigningConfig", h: s.createCodeSigningConfig},
+		{op: "GetCodeSigningConfig", h: s.getCodeSigningConfig},
+		{op: "UpdateCodeSigningConfig", h: s.updateCodeSigningConfig},
+		{op: "DeleteCodeSigningConfig", h: s.deleteCodeSigningConfig},
+		{op: "ListCodeSigningConfigs", h: s.listCodeSigningConfigs},
+		{op: "ListFunctionsByCodeSigningConfig", h: s.listFunctionsByCodeSigningConfig},
+		{op: "PutFunctionCodeSigningConfig", h: s.putFunctionCodeSigningConfig},
+		{op: "GetFunctionCodeSigningConfig", h: s.getFunctionCodeSigningConfig},
+		{op: "DeleteFunctionCodeSigningConfig", h: s.deleteFunctionCodeSigningConfig},
+		{op: "GetFunctionRecursionConfig", h: s.getRecursionConfig},
+		{op: "PutFunctionRecursionConfig", h: s.putRecursionConfig},
+		{op: "GetRuntimeManagementConfig", h: s.getRuntimeManagement},
+		{op: "PutRuntimeManagementConfig", h: s.putRuntimeManagement},
+	}
+	// Every other operation of the model answers too, AWS-shaped: that
+	// this server does not run it, never an unknown operation.
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[rt.op] = true
+	}
+	var others []string
+	for name := range model.Operations {
+		if !served[name] {
+			others = append(others, name)
+		}
+	}
+	sort.Strings(others)
+	for _, name := range others {
+		routes = append(routes, route{op: name, h: notServed(name), notServed: true})
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).
@@ -233,6 +268,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 func (s *Server) run(c *call, rt route) (any, error) {
+	ctx, err := s.authenticate(c.r, c.requestID)
+	if err != nil {
+		return nil, err
+	}
+	c.withCaller = ctx
+	if rt.notServed {
+		return rt.h(c)
+	}
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
@@ -265,6 +308,16 @@ func (s *Server) run(c *call, rt route) (any, error) {
 	}
 	c.in, c.deferred = in, deferred
 	return rt.h(c)
+}
+
+// authenticate returns the request's context carrying its caller.
+func (s *Server) authenticate(r *http.Request, requestID string) (context.Context, error) {
+	caller, err := s.auth.Authenticate(r)
+	if err != nil {
+		return nil, err
+	}
+	caller.RequestID = requestID
+	return account.WithCaller(r.Context(), caller), nil
 }
 
 // opDisplayName is the operation name AWS uses in size-limit messages.
@@ -306,16 +359,4 @@ func writeResult(w http.ResponseWriter, status int, result any) int {
 	w.WriteHeader(status)
 	w.Write(body)
 	return status
-}
-
-// accessKeyID is the access key a SigV4-signed request names, for the audit
-// trail; "" for unsigned requests.
-func accessKeyID(r *http.Request) string {
-	auth := r.Header.Get("Authorization")
-	_, cred, ok := strings.Cut(auth, "Credential=")
-	if !ok {
-		return ""
-	}
-	key, _, _ := strings.Cut(cred, "/")
-	return key
 }

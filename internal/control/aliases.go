@@ -27,7 +27,9 @@ type AliasInput struct {
 }
 
 // AliasARN is an alias's ARN.
-func (s *Service) AliasARN(name, alias string) string { return s.names.QualifiedARN(name, alias) }
+func (s *Service) AliasARN(ctx context.Context, name, alias string) string {
+	return s.names(ctx).QualifiedARN(name, alias)
+}
 
 // AWS words a missing alias differently by operation (recorded):
 // GetAlias says "Cannot find alias arn: ...", as every operation that
@@ -43,9 +45,9 @@ func cannotFindAlias(arn string) error {
 
 // checkAliasTarget checks that an alias may point at version with the
 // given extra weights.
-func (s *Service) checkAliasTarget(tx Tx, name, version string, routing *RoutingConfig) error {
+func (s *Service) checkAliasTarget(ctx context.Context, tx Tx, name, version string, routing *RoutingConfig) error {
 	if _, err := tx.Version(name, version); errors.Is(err, store.ErrNotFound) {
-		return awserr.FunctionNotFound(s.ARN(name, version))
+		return awserr.FunctionNotFound(s.ARN(ctx, name, version))
 	} else if err != nil {
 		return err
 	}
@@ -63,7 +65,7 @@ func (s *Service) checkAliasTarget(tx Tx, name, version string, routing *Routing
 			return awserr.New(awserr.InvalidParameterValue, "$LATEST is not supported for an alias pointing to more than 1 version")
 		}
 		if _, err := tx.Version(name, v); errors.Is(err, store.ErrNotFound) {
-			return awserr.FunctionNotFound(s.ARN(name, v))
+			return awserr.FunctionNotFound(s.ARN(ctx, name, v))
 		} else if err != nil {
 			return err
 		}
@@ -73,7 +75,7 @@ func (s *Service) checkAliasTarget(tx Tx, name, version string, routing *Routing
 
 // CreateAlias creates an alias.
 func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Alias, error) {
-	name, err := s.unqualified(in.FunctionName)
+	name, err := s.unqualified(ctx, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
@@ -85,14 +87,14 @@ func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Al
 	if in.RoutingConfig != nil {
 		a.RoutingWeights = maps.Clone(in.RoutingConfig.AdditionalVersionWeights)
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+	err = s.update(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
 			return err
 		}
 		if _, err := tx.Alias(name, in.Name); err == nil {
-			return awserr.New(awserr.ResourceConflict, "Alias already exists: %s", s.AliasARN(name, in.Name))
+			return awserr.New(awserr.ResourceConflict, "Alias already exists: %s", s.AliasARN(ctx, name, in.Name))
 		}
-		if err := s.checkAliasTarget(tx, name, a.FunctionVersion, in.RoutingConfig); err != nil {
+		if err := s.checkAliasTarget(ctx, tx, name, a.FunctionVersion, in.RoutingConfig); err != nil {
 			return err
 		}
 		return tx.PutAlias(name, a)
@@ -102,18 +104,18 @@ func (s *Service) CreateAlias(ctx context.Context, in *AliasInput) (*function.Al
 
 // GetAlias reads an alias.
 func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*function.Alias, string, error) {
-	name, err := s.unqualified(functionName)
+	name, err := s.unqualified(ctx, functionName)
 	if err != nil {
 		return nil, "", err
 	}
 	var a *function.Alias
-	err = s.db.View(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+	err = s.view(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
 			return err
 		}
 		a, err = tx.Alias(name, alias)
 		if errors.Is(err, store.ErrNotFound) {
-			return cannotFindAlias(s.AliasARN(name, alias))
+			return cannotFindAlias(s.AliasARN(ctx, name, alias))
 		}
 		return err
 	})
@@ -122,18 +124,18 @@ func (s *Service) GetAlias(ctx context.Context, functionName, alias string) (*fu
 
 // UpdateAlias changes an alias.
 func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Alias, error) {
-	name, err := s.unqualified(in.FunctionName)
+	name, err := s.unqualified(ctx, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	var out *function.Alias
-	err = s.db.Update(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+	err = s.update(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
 			return err
 		}
 		old, err := tx.Alias(name, in.Name)
 		if errors.Is(err, store.ErrNotFound) {
-			return aliasNotFound(s.AliasARN(name, in.Name))
+			return aliasNotFound(s.AliasARN(ctx, name, in.Name))
 		} else if err != nil {
 			return err
 		}
@@ -150,7 +152,7 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 		if len(a.RoutingWeights) > 0 {
 			routing = &RoutingConfig{AdditionalVersionWeights: a.RoutingWeights}
 		}
-		if err := s.checkAliasTarget(tx, name, a.FunctionVersion, routing); err != nil {
+		if err := s.checkAliasTarget(ctx, tx, name, a.FunctionVersion, routing); err != nil {
 			return err
 		}
 		a.RevisionID = uuid.New()
@@ -163,12 +165,12 @@ func (s *Service) UpdateAlias(ctx context.Context, in *AliasInput) (*function.Al
 // DeleteAlias deletes an alias. Deleting one that does not exist succeeds,
 // as on AWS (recorded: 204).
 func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) error {
-	name, err := s.unqualified(functionName)
+	name, err := s.unqualified(ctx, functionName)
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+	err = s.update(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
 			return err
 		}
 		if _, err := tx.Alias(name, alias); errors.Is(err, store.ErrNotFound) {
@@ -177,7 +179,7 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 			return err
 		}
 		// DeleteAlias drops the alias's provisioned concurrency too.
-		if err := s.dropProvisioned(tx, name, alias); err != nil {
+		if err := s.dropProvisioned(ctx, tx, name, alias); err != nil {
 			return err
 		}
 		return tx.DeleteAlias(name, alias)
@@ -191,15 +193,15 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 // ListAliases lists a function's aliases, optionally only those that point
 // at functionVersion.
 func (s *Service) ListAliases(ctx context.Context, functionName, functionVersion, marker string, maxItems *int) ([]*function.Alias, string, error) {
-	name, after, limit, err := s.page(functionName, marker, maxItems)
+	name, after, limit, err := s.page(ctx, functionName, marker, maxItems)
 	if err != nil {
 		return nil, "", err
 	}
 	var out []*function.Alias
 	next := ""
-	err = s.db.View(ctx, func(tx Tx) error {
+	err = s.view(ctx, func(tx Tx) error {
 		out = nil // the body may run again: it starts afresh
-		if _, err := mustFunction(tx, name, s.ARN(name, "")); err != nil {
+		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
 			return err
 		}
 		from := after

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"context"
 	"strings"
 
 	"github.com/lambdad/lambdad/internal/awserr"
@@ -15,12 +16,12 @@ func (s *Service) checkRuntime(runtime string) error {
 }
 
 // checkRole refuses an execution role of another account than the
-// server's. AWS answers this with 403 AccessDeniedException "Cross-account
+// caller's. AWS answers this with 403 AccessDeniedException "Cross-account
 // pass role is not allowed." (seen from the AWS SDKs for Java, JavaScript
 // and others on CreateFunction); the body key follows Lambda's other
 // AccessDeniedException answers, {"Message": ...}, with no Type.
-func (s *Service) checkRole(role string) error {
-	if account, ok := roleAccount(role); ok && account != s.opts.AccountID {
+func (s *Service) checkRole(ctx context.Context, role string) error {
+	if account, ok := roleAccount(role); ok && account != s.account(ctx) {
 		return awserr.NoType(awserr.AccessDenied, "Cross-account pass role is not allowed.")
 	}
 	return nil

@@ -13,12 +13,12 @@ import (
 // violation (n missing or negative), which AWS reports only after the name
 // checks.
 func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *int, invalid error) (int, error) {
-	fname, err := s.unqualified(name)
+	fname, err := s.unqualified(ctx, name)
 	if err != nil {
 		return 0, err
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
+	err = s.update(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(ctx, fname, function.Latest))
 		if err != nil {
 			return err
 		}
@@ -38,7 +38,7 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 			} else {
 				claimed -= int64(f.Provisioned)
 			}
-			if limits := s.limits(); !limits.Allows(claimed) {
+			if limits := s.limits(ctx); !limits.Allows(claimed) {
 				return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
 			}
 		}
@@ -61,12 +61,12 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 // GetFunctionConcurrency reads a function's reservation; ok is false when
 // none is set.
 func (s *Service) GetFunctionConcurrency(ctx context.Context, name string) (n int, ok bool, err error) {
-	fname, err := s.unqualified(name)
+	fname, err := s.unqualified(ctx, name)
 	if err != nil {
 		return 0, false, err
 	}
-	err = s.db.View(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, fname, s.ARN(fname, ""))
+	err = s.view(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(ctx, fname, ""))
 		if err != nil {
 			return err
 		}
@@ -80,12 +80,12 @@ func (s *Service) GetFunctionConcurrency(ctx context.Context, name string) (n in
 
 // DeleteFunctionConcurrency removes a function's reservation.
 func (s *Service) DeleteFunctionConcurrency(ctx context.Context, name string) error {
-	fname, err := s.unqualified(name)
+	fname, err := s.unqualified(ctx, name)
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, fname, s.ARN(fname, function.Latest))
+	err = s.update(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, fname, s.ARN(ctx, fname, function.Latest))
 		if err != nil {
 			return err
 		}
@@ -117,14 +117,14 @@ type AccountSettings struct {
 // sums.
 func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, error) {
 	var out AccountSettings
-	err := s.db.View(ctx, func(tx Tx) error {
+	err := s.view(ctx, func(tx Tx) error {
 		sums, err := tx.Sums()
 		if err != nil {
 			return err
 		}
 		out = AccountSettings{
-			ConcurrentExecutions:           s.opts.AccountConcurrency,
-			UnreservedConcurrentExecutions: int(s.limits().Unreserved(sums.Claimed())),
+			ConcurrentExecutions:           s.limits(ctx).Concurrency,
+			UnreservedConcurrentExecutions: int(s.limits(ctx).Unreserved(sums.Claimed())),
 			FunctionCount:                  sums.FunctionCount,
 			TotalCodeSize:                  sums.TotalCodeSize,
 		}
@@ -151,7 +151,7 @@ func (s *Service) appendAudit(ctx context.Context, tx Tx, op, fn string, old, ne
 // Audit returns recent audit records, newest first.
 func (s *Service) Audit(ctx context.Context, before uint64, limit int) ([]*store.AuditRecord, error) {
 	var out []*store.AuditRecord
-	err := s.db.View(ctx, func(tx Tx) (err error) {
+	err := s.view(ctx, func(tx Tx) (err error) {
 		out, err = tx.Audit(before, limit)
 		return err
 	})

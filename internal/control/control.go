@@ -23,14 +23,19 @@ import (
 
 // Options configure the control plane.
 type Options struct {
-	Region    string
+	Region string
+	// AccountID is the account of work no caller started, and the only
+	// account of a server without access control.
 	AccountID string
 	// AccountConcurrency is the account limit L (AWS default 1000).
 	AccountConcurrency int
 	// MinUnreserved is M, the concurrency that must stay unreserved (AWS
 	// default 100). The minimum in force is min(M, L).
 	MinUnreserved int
-	Logger        *slog.Logger
+	// Limits gives each account its L and M; when nil every account has
+	// AccountConcurrency and MinUnreserved.
+	Limits account.Settings
+	Logger *slog.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 	// LookPath finds a runtime's interpreter (python3, node) on the
@@ -41,10 +46,9 @@ type Options struct {
 
 // Service is the control plane.
 type Service struct {
-	db    Store
-	opts  Options
-	names function.Parser
-	log   *slog.Logger
+	db   Store
+	opts Options
+	log  *slog.Logger
 	// statuses reports provisioned environments' live state.
 	statuses Statuses
 	cache    resolveCache
@@ -65,40 +69,51 @@ func New(db Store, opts Options, statuses Statuses) (*Service, error) {
 	if opts.LookPath == nil {
 		opts.LookPath = exec.LookPath
 	}
-	s := &Service{db: db, opts: opts, names: function.Parser{Region: opts.Region, Account: opts.AccountID},
-		log: opts.Logger, statuses: statuses}
+	if opts.Limits == nil {
+		opts.Limits = account.Uniform{Concurrency: opts.AccountConcurrency, MinUnreserved: opts.MinUnreserved}
+	}
+	s := &Service{db: db, opts: opts, log: opts.Logger, statuses: statuses}
 	if err := db.Subscribe(&s.cache); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Names is the parser for FunctionName values of this server.
-func (s *Service) Names() function.Parser { return s.names }
+// Names is the parser for the FunctionName values of account's requests.
+func (s *Service) Names(account string) function.Parser {
+	return function.Parser{Region: s.opts.Region, Account: account}
+}
+
+// NamesOf is the parser for the FunctionName values of ctx's caller.
+func (s *Service) NamesOf(ctx context.Context) function.Parser { return s.Names(s.account(ctx)) }
+
+func (s *Service) names(ctx context.Context) function.Parser { return s.NamesOf(ctx) }
+
+// account is the account the request acts in: the caller's, or the
+// server's own for work that no caller started.
+func (s *Service) account(ctx context.Context) string { return account.Of(ctx, s.opts.AccountID) }
+
+// view and update run fn in a transaction on the caller's account.
+func (s *Service) view(ctx context.Context, fn func(Tx) error) error {
+	return s.db.View(ctx, s.account(ctx), fn)
+}
+
+func (s *Service) update(ctx context.Context, fn func(Tx) error) error {
+	return s.db.Update(ctx, s.account(ctx), fn)
+}
 
 // Options returns the settings the service runs with.
 func (s *Service) Options() Options { return s.opts }
 
-// limits are the account's concurrency rules.
-func (s *Service) limits() account.Limits {
-	return account.Limits{Concurrency: s.opts.AccountConcurrency, MinUnreserved: s.opts.MinUnreserved}
+// limits are the concurrency rules of the caller's account.
+func (s *Service) limits(ctx context.Context) account.Limits {
+	return s.opts.Limits.Limits(s.account(ctx))
 }
 
-// Caller identifies who made a request, for the audit trail and the logs.
-type Caller struct {
-	RequestID   string
-	AccessKeyID string
-}
-
-type callerKey struct{}
-
-// WithCaller returns a context carrying the caller of the request.
-func WithCaller(ctx context.Context, c Caller) context.Context {
-	return context.WithValue(ctx, callerKey{}, c)
-}
-
-func callerOf(ctx context.Context) Caller {
-	c, _ := ctx.Value(callerKey{}).(Caller)
+// callerOf is the request's caller (the zero Caller for work no request
+// started).
+func callerOf(ctx context.Context) account.Caller {
+	c, _ := account.CallerOf(ctx)
 	return c
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -30,7 +31,7 @@ type fixture struct {
 
 type retireLog struct{ names []string }
 
-func (r *retireLog) Retire(function string) { r.names = append(r.names, function) }
+func (r *retireLog) Retire(fn function.Key) { r.names = append(r.names, fn.Name) }
 
 func newFixture(t *testing.T, limit, minUnreserved int) *fixture {
 	return newFixtureOn(t, limit, minUnreserved, control.Bolt)
@@ -38,13 +39,14 @@ func newFixture(t *testing.T, limit, minUnreserved int) *fixture {
 
 func newFixtureOn(t *testing.T, limit, minUnreserved int, wrap func(*store.DB) control.Store) *fixture {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
+	db, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	f := &fixture{db: db, adm: admission.New(limit), retired: &retireLog{}, now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
-	for _, s := range []store.Subscriber{control.AdmissionFeed(f.adm, limit), control.RetireFeed(f.retired)} {
+	accts := admission.NewAccounts("123456789012", func(string) int { return limit })
+	f := &fixture{db: db, adm: accts.For("123456789012"), retired: &retireLog{}, now: time.Date(2026, 5, 6, 7, 8, 9, 0, time.UTC)}
+	for _, s := range []store.Subscriber{control.AdmissionFeed(accts), control.RetireFeed(f.retired)} {
 		if err := db.Subscribe(s); err != nil {
 			t.Fatal(err)
 		}
@@ -256,24 +258,24 @@ func TestResolveSeesEveryWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, v := range []*string{&two, &one, &two} {
-		cfg, _, err := f.svc.ResolveTarget(ctx, "f", "live")
+		cfg, _, err := f.svc.ResolveTarget(ctx, function.Ref{Account: "123456789012", Name: "f", Qualifier: "live"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Read twice: the second answer comes from the cache.
-		again, _, _ := f.svc.ResolveTarget(ctx, "f", "live")
+		again, _, _ := f.svc.ResolveTarget(ctx, function.Ref{Account: "123456789012", Name: "f", Qualifier: "live"})
 		if again != cfg {
 			t.Fatal("a repeated resolve was not served from the cache")
 		}
 		if _, err := f.svc.UpdateAlias(ctx, &control.AliasInput{FunctionName: "f", Name: "live", FunctionVersion: v}); err != nil {
 			t.Fatal(err)
 		}
-		cfg, _, err = f.svc.ResolveTarget(ctx, "f", "live")
+		cfg, _, err = f.svc.ResolveTarget(ctx, function.Ref{Account: "123456789012", Name: "f", Qualifier: "live"})
 		if err != nil || cfg.Version != *v {
 			t.Fatalf("after moving live to %s, resolve answers %v %v", *v, cfg.Version, err)
 		}
 	}
-	cfg, _, err := f.svc.ResolveTarget(ctx, "f", "")
+	cfg, _, err := f.svc.ResolveTarget(ctx, function.Ref{Account: "123456789012", Name: "f", Qualifier: ""})
 	if err != nil || cfg.Timeout != 4 || !cfg.LastModified.Equal(f.now) {
 		t.Fatalf("$LATEST resolves to %+v %v", cfg, err)
 	}
@@ -286,8 +288,8 @@ type retrying struct{ control.Store }
 
 var errAgain = errors.New("run the body again")
 
-func (r retrying) Update(ctx context.Context, fn func(control.Tx) error) error {
-	err := r.Store.Update(ctx, func(tx control.Tx) error {
+func (r retrying) Update(ctx context.Context, account string, fn func(control.Tx) error) error {
+	err := r.Store.Update(ctx, account, func(tx control.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -296,11 +298,11 @@ func (r retrying) Update(ctx context.Context, fn func(control.Tx) error) error {
 	if !errors.Is(err, errAgain) {
 		return err
 	}
-	return r.Store.Update(ctx, fn)
+	return r.Store.Update(ctx, account, fn)
 }
 
-func (r retrying) View(ctx context.Context, fn func(control.Tx) error) error {
-	return r.Store.View(ctx, func(tx control.Tx) error {
+func (r retrying) View(ctx context.Context, account string, fn func(control.Tx) error) error {
+	return r.Store.View(ctx, account, func(tx control.Tx) error {
 		if err := fn(tx); err != nil {
 			return err
 		}

@@ -34,8 +34,8 @@ type EventInvokeConfigInput struct {
 // EventConfigTarget parses the FunctionName and Qualifier of an
 // EventInvokeConfig operation: the function and the qualifier the config
 // belongs to ("$LATEST" for the unqualified function).
-func (s *Service) eventConfigTarget(tx Tx, name, qualifier string) (string, string, error) {
-	ref, err := s.names.ParseWithQualifier(name, qualifier)
+func (s *Service) eventConfigTarget(ctx context.Context, tx Tx, name, qualifier string) (string, string, error) {
+	ref, err := s.names(ctx).ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return "", "", err
 	}
@@ -43,17 +43,17 @@ func (s *Service) eventConfigTarget(tx Tx, name, qualifier string) (string, stri
 	if q == "" {
 		q = function.Latest
 	}
-	if _, err := mustFunction(tx, ref.Name, s.ARN(ref.Name, q)); err != nil {
+	if _, err := mustFunction(tx, ref.Name, s.ARN(ctx, ref.Name, q)); err != nil {
 		return "", "", err
 	}
-	if _, _, err := resolve(tx, ref.Name, q, s.ARN(ref.Name, q)); err != nil {
+	if _, _, err := resolve(tx, ref.Name, q, s.ARN(ctx, ref.Name, q)); err != nil {
 		return "", "", err
 	}
 	return ref.Name, q, nil
 }
 
-func (s *Service) noEventConfig(name, qualifier string) error {
-	return awserr.New(awserr.ResourceNotFound, "The function %s doesn't have an EventInvokeConfig", s.ARN(name, qualifier))
+func (s *Service) noEventConfig(ctx context.Context, name, qualifier string) error {
+	return awserr.New(awserr.ResourceNotFound, "The function %s doesn't have an EventInvokeConfig", s.ARN(ctx, name, qualifier))
 }
 
 // checkDestination accepts the ARNs AWS accepts as destinations. Only
@@ -100,15 +100,15 @@ func applyEventConfig(c *store.EventConfig, in *EventInvokeConfigInput, replace 
 // leaves out and needs a config to exist.
 func (s *Service) PutEventInvokeConfig(ctx context.Context, in *EventInvokeConfigInput, replace bool) (*store.EventConfig, error) {
 	var out *store.EventConfig
-	err := s.db.Update(ctx, func(tx Tx) error {
-		name, q, err := s.eventConfigTarget(tx, in.FunctionName, in.Qualifier)
+	err := s.update(ctx, func(tx Tx) error {
+		name, q, err := s.eventConfigTarget(ctx, tx, in.FunctionName, in.Qualifier)
 		if err != nil {
 			return err
 		}
 		c, err := tx.EventConfig(name, q)
 		if errors.Is(err, store.ErrNotFound) {
 			if !replace {
-				return s.noEventConfig(name, q)
+				return s.noEventConfig(ctx, name, q)
 			}
 			c = &store.EventConfig{Function: name, Qualifier: q}
 		} else if err != nil {
@@ -127,14 +127,14 @@ func (s *Service) PutEventInvokeConfig(ctx context.Context, in *EventInvokeConfi
 // GetEventInvokeConfig reads one.
 func (s *Service) GetEventInvokeConfig(ctx context.Context, name, qualifier string) (*store.EventConfig, error) {
 	var out *store.EventConfig
-	err := s.db.View(ctx, func(tx Tx) error {
-		fn, q, err := s.eventConfigTarget(tx, name, qualifier)
+	err := s.view(ctx, func(tx Tx) error {
+		fn, q, err := s.eventConfigTarget(ctx, tx, name, qualifier)
 		if err != nil {
 			return err
 		}
 		out, err = tx.EventConfig(fn, q)
 		if errors.Is(err, store.ErrNotFound) {
-			return s.noEventConfig(fn, q)
+			return s.noEventConfig(ctx, fn, q)
 		}
 		return err
 	})
@@ -143,13 +143,13 @@ func (s *Service) GetEventInvokeConfig(ctx context.Context, name, qualifier stri
 
 // DeleteEventInvokeConfig removes one.
 func (s *Service) DeleteEventInvokeConfig(ctx context.Context, name, qualifier string) error {
-	err := s.db.Update(ctx, func(tx Tx) error {
-		fn, q, err := s.eventConfigTarget(tx, name, qualifier)
+	err := s.update(ctx, func(tx Tx) error {
+		fn, q, err := s.eventConfigTarget(ctx, tx, name, qualifier)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.EventConfig(fn, q); errors.Is(err, store.ErrNotFound) {
-			return s.noEventConfig(fn, q)
+			return s.noEventConfig(ctx, fn, q)
 		} else if err != nil {
 			return err
 		}
@@ -160,15 +160,15 @@ func (s *Service) DeleteEventInvokeConfig(ctx context.Context, name, qualifier s
 
 // ListEventInvokeConfigs lists a function's configurations.
 func (s *Service) ListEventInvokeConfigs(ctx context.Context, name, marker string, maxItems *int) ([]*store.EventConfig, string, error) {
-	fname, after, limit, err := s.page(name, marker, maxItems)
+	fname, after, limit, err := s.page(ctx, name, marker, maxItems)
 	if err != nil {
 		return nil, "", err
 	}
 	var out []*store.EventConfig
 	next := ""
-	err = s.db.View(ctx, func(tx Tx) error {
+	err = s.view(ctx, func(tx Tx) error {
 		out, next = nil, "" // the body may run again: it starts afresh
-		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
+		if _, err := mustFunction(tx, fname, s.ARN(ctx, fname, "")); err != nil {
 			return err
 		}
 		all, err := tx.EventConfigs(fname)
@@ -197,7 +197,7 @@ func (s *Service) EventConfigFor(ctx context.Context, name, qualifier string) (*
 		qualifier = function.Latest
 	}
 	var out *store.EventConfig
-	err := s.db.View(ctx, func(tx Tx) (err error) {
+	err := s.view(ctx, func(tx Tx) (err error) {
 		out, err = tx.EventConfig(name, qualifier)
 		if errors.Is(err, store.ErrNotFound) {
 			out, err = nil, nil
@@ -210,7 +210,7 @@ func (s *Service) EventConfigFor(ctx context.Context, name, qualifier string) (*
 // Reservation reads a function's reservation; ok is false when there is
 // none or the function does not exist.
 func (s *Service) Reservation(ctx context.Context, name string) (n int, ok bool, err error) {
-	err = s.db.View(ctx, func(tx Tx) error {
+	err = s.view(ctx, func(tx Tx) error {
 		f, err := tx.Function(name)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil

@@ -9,51 +9,64 @@ import (
 // committed changes only from the store's feed, in revision order, through
 // one of the subscribers below; the operations never push state into them.
 
-// Limits is what admission needs to hear of the stored settings.
+// Limits is what admission needs to hear of the stored settings, for the
+// functions of every account. (Each account's limit L comes from its
+// settings, not from the store.)
 type Limits interface {
-	SetAccountLimit(limit int)
-	SetReserved(function string, reserved int, ok bool)
-	SetProvisionedConfigured(function, target string, n int)
-	RemoveFunction(function string)
+	SetReserved(fn function.Key, reserved int, ok bool)
+	SetProvisionedConfigured(fn function.Key, target string, n int)
+	RemoveFunction(fn function.Key)
 }
 
-// AdmissionFeed keeps admission's settings in step with the store: the
-// account limit, every reservation and every configured provisioned
-// concurrency.
-func AdmissionFeed(l Limits, accountLimit int) store.Subscriber {
-	return &admissionFeed{limits: l, accountLimit: accountLimit}
-}
+// AdmissionFeed keeps admission's settings in step with the store: every
+// reservation and every configured provisioned concurrency, of every
+// account.
+func AdmissionFeed(l Limits) store.Subscriber { return &admissionFeed{limits: l} }
 
-type admissionFeed struct {
-	limits       Limits
-	accountLimit int
-}
+type admissionFeed struct{ limits Limits }
 
 func (a *admissionFeed) Load(tx *store.Tx, _ uint64) error {
-	a.limits.SetAccountLimit(a.accountLimit)
-	err := tx.ScanFunctions(func(f *function.Function) error {
-		if f.Reserved != nil {
-			a.limits.SetReserved(f.Name, *f.Reserved, true)
+	return ForEachAccount(tx, func(tx *store.Tx) error {
+		err := tx.ScanFunctions(func(f *function.Function) error {
+			if f.Reserved != nil {
+				a.limits.SetReserved(function.Key{Account: tx.Account(), Name: f.Name}, *f.Reserved, true)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		cfgs, err := tx.ProvisionedConfigs("")
+		for _, c := range cfgs {
+			a.limits.SetProvisionedConfigured(function.Key{Account: tx.Account(), Name: c.Function}, c.Qualifier, c.Requested)
+		}
+		return err
 	})
+}
+
+// ForEachAccount calls fn with the view of tx on each account that has
+// records, in order: how a subscriber loads the state of all of them.
+func ForEachAccount(tx *store.Tx, fn func(*store.Tx) error) error {
+	ids, err := tx.Accounts()
 	if err != nil {
 		return err
 	}
-	cfgs, err := tx.ProvisionedConfigs("")
-	for _, c := range cfgs {
-		a.limits.SetProvisionedConfigured(c.Function, c.Qualifier, c.Requested)
+	for _, id := range ids {
+		if err := fn(tx.In(id)); err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 func (a *admissionFeed) Apply(b *store.Batch) {
 	for i := range b.Changes {
 		c := &b.Changes[i]
+		key := c.FunctionKey()
 		switch c.Kind {
 		case store.KindFunction:
 			if c.Func == nil {
-				a.limits.RemoveFunction(c.Function)
+				a.limits.RemoveFunction(key)
 				continue
 			}
 			// Most writes of a function record (publishing, tags) leave
@@ -61,14 +74,14 @@ func (a *admissionFeed) Apply(b *store.Batch) {
 			// functions never configured cost admission nothing.
 			n, ok := reservationOf(c.Func)
 			if pn, pok := reservationOf(c.PrevFunc); n != pn || ok != pok {
-				a.limits.SetReserved(c.Function, n, ok)
+				a.limits.SetReserved(key, n, ok)
 			}
 		case store.KindProvisioned:
 			n := 0
 			if c.Provisioned != nil {
 				n = c.Provisioned.Requested
 			}
-			a.limits.SetProvisionedConfigured(c.Function, c.Key, n)
+			a.limits.SetProvisionedConfigured(key, c.Key, n)
 		}
 	}
 }
@@ -86,7 +99,7 @@ func reservationOf(f *function.Function) (n int, ok bool) {
 // changed, or that went away, so that no invocation runs what is no longer
 // stored.
 type Retirer interface {
-	Retire(function string)
+	Retire(fn function.Key)
 }
 
 // RetireFeed retires a function's on-demand environments when its $LATEST
@@ -98,14 +111,14 @@ type retireFeed struct{ r Retirer }
 func (retireFeed) Load(*store.Tx, uint64) error { return nil }
 
 func (f retireFeed) Apply(b *store.Batch) {
-	var last string
+	var last function.Key
 	for i := range b.Changes {
 		c := &b.Changes[i]
 		retire := (c.Kind == store.KindFunction && c.Func == nil) ||
 			(c.Kind == store.KindVersion && (c.Version == nil || c.Key == function.Latest))
-		if retire && c.Function != last {
-			f.r.Retire(c.Function)
-			last = c.Function
+		if key := c.FunctionKey(); retire && key != last {
+			f.r.Retire(key)
+			last = key
 		}
 	}
 }

@@ -68,7 +68,9 @@ type FunctionView struct {
 }
 
 // ARN is the function's ARN as the caller named it.
-func (s *Service) ARN(name, qualifier string) string { return s.names.QualifiedARN(name, qualifier) }
+func (s *Service) ARN(ctx context.Context, name, qualifier string) string {
+	return s.names(ctx).QualifiedARN(name, qualifier)
+}
 
 func codeOf(c *Code) ([]byte, error) {
 	if c.S3Bucket != "" || c.S3Key != "" || c.ImageUri != "" {
@@ -90,12 +92,12 @@ func sha(zip []byte) string {
 
 // unqualified parses a FunctionName that must not carry a qualifier, for
 // operations on the function as a whole.
-func (s *Service) unqualified(name string) (string, error) {
+func (s *Service) unqualified(ctx context.Context, name string) (string, error) {
 	// The qualifier is refused first, even in an ARN of another region.
 	if function.Qualified(name) {
 		return "", awserr.New(awserr.InvalidParameterValue, "This operation is permitted on Lambda functions only. Aliases and versions do not support this operation. Please specify either a function name or an unqualified function ARN.")
 	}
-	ref, err := s.names.Parse(name)
+	ref, err := s.names(ctx).Parse(name)
 	if err != nil {
 		return "", err
 	}
@@ -104,14 +106,14 @@ func (s *Service) unqualified(name string) (string, error) {
 
 // CreateFunction creates a function, and its version 1 when Publish is set.
 func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (*FunctionView, error) {
-	ref, err := s.names.ParseNew(in.FunctionName)
+	ref, err := s.names(ctx).ParseNew(in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	if ref.Qualifier != "" {
 		return nil, awserr.New(awserr.InvalidParameterValue, "Unsupported function name: %s. A function name must not carry a qualifier.", in.FunctionName)
 	}
-	if err := s.checkRole(in.Role); err != nil {
+	if err := s.checkRole(ctx, in.Role); err != nil {
 		return nil, err
 	}
 	if in.PackageType == "Image" {
@@ -158,7 +160,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	}
 	defer release()
 	view := &FunctionView{Config: cfg}
-	err = s.db.Update(ctx, func(tx Tx) error {
+	err = s.update(ctx, func(tx Tx) error {
 		if _, err := tx.Function(ref.Name); err == nil {
 			return awserr.New(awserr.ResourceConflict, "Function already exist: %s", ref.Name)
 		} else if !errors.Is(err, store.ErrNotFound) {
@@ -196,13 +198,13 @@ func publish(tx Tx, f *function.Function, latest *function.Config, description s
 
 // GetFunction reads a function, or one of its versions or aliases.
 func (s *Service) GetFunction(ctx context.Context, name, qualifier string) (*FunctionView, error) {
-	ref, err := s.names.ParseWithQualifier(name, qualifier)
+	ref, err := s.names(ctx).ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return nil, err
 	}
 	view := &FunctionView{Qualifier: ref.Qualifier}
-	err = s.db.View(ctx, func(tx Tx) error {
-		arn := s.ARN(ref.Name, ref.Qualifier)
+	err = s.view(ctx, func(tx Tx) error {
+		arn := s.ARN(ctx, ref.Name, ref.Qualifier)
 		f, err := mustFunction(tx, ref.Name, arn)
 		if err != nil {
 			return err
@@ -240,7 +242,7 @@ func (s *Service) ListFunctions(ctx context.Context, in *ListFunctionsInput) ([]
 	}
 	var out []*function.Config
 	next := ""
-	err = s.db.View(ctx, func(tx Tx) error {
+	err = s.view(ctx, func(tx Tx) error {
 		out = nil // the body may run again: it starts afresh
 		// Read one item more than a page, to know whether another follows.
 		if all && afterVersion != "" {
@@ -331,8 +333,8 @@ func checkRevision(want, have string) error {
 
 // latest reads a function and its $LATEST for an update, refusing a stale
 // RevisionId.
-func (s *Service) latest(tx Tx, name, revision string) (*function.Function, *function.Config, error) {
-	f, err := mustFunction(tx, name, s.ARN(name, ""))
+func (s *Service) latest(ctx context.Context, tx Tx, name, revision string) (*function.Function, *function.Config, error) {
+	f, err := mustFunction(tx, name, s.ARN(ctx, name, ""))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -348,7 +350,7 @@ func (s *Service) latest(tx Tx, name, revision string) (*function.Function, *fun
 
 // UpdateFunctionCode replaces $LATEST's code.
 func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCodeInput) (*function.Config, error) {
-	name, err := s.unqualified(in.FunctionName)
+	name, err := s.unqualified(ctx, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
@@ -365,8 +367,8 @@ func (s *Service) UpdateFunctionCode(ctx context.Context, in *UpdateFunctionCode
 		defer release()
 	}
 	var out *function.Config
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, latest, err := s.latest(tx, name, in.RevisionId)
+	err = s.update(ctx, func(tx Tx) error {
+		f, latest, err := s.latest(ctx, tx, name, in.RevisionId)
 		if err != nil {
 			return err
 		}
@@ -411,12 +413,12 @@ type UpdateFunctionConfigurationInput struct {
 
 // UpdateFunctionConfiguration changes $LATEST's settings.
 func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFunctionConfigurationInput) (*function.Config, error) {
-	name, err := s.unqualified(in.FunctionName)
+	name, err := s.unqualified(ctx, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	if in.Role != nil {
-		if err := s.checkRole(*in.Role); err != nil {
+		if err := s.checkRole(ctx, *in.Role); err != nil {
 			return nil, err
 		}
 	}
@@ -429,8 +431,8 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		}
 	}
 	var out *function.Config
-	err = s.db.Update(ctx, func(tx Tx) error {
-		_, latest, err := s.latest(tx, name, in.RevisionId)
+	err = s.update(ctx, func(tx Tx) error {
+		_, latest, err := s.latest(ctx, tx, name, in.RevisionId)
 		if err != nil {
 			return err
 		}
@@ -469,7 +471,7 @@ func set[T any](dst *T, v *T) {
 // DeleteFunction deletes a function with everything it has, or one
 // published version when a qualifier is given.
 func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) error {
-	ref, err := s.names.ParseWithQualifier(name, qualifier)
+	ref, err := s.names(ctx).ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return err
 	}
@@ -479,8 +481,8 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 	if ref.Qualifier != "" && !function.IsVersion(ref.Qualifier) {
 		return awserr.New(awserr.InvalidParameterValue, "Deletion of aliases is not supported by DeleteFunction. Use DeleteAlias instead.")
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, ref.Name, s.ARN(ref.Name, ref.Qualifier))
+	err = s.update(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, ref.Name, s.ARN(ctx, ref.Name, ref.Qualifier))
 		if err != nil {
 			return err
 		}
@@ -493,7 +495,7 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 			return tx.DeleteFunction(ref.Name)
 		}
 		if _, err := tx.Version(ref.Name, ref.Qualifier); errors.Is(err, store.ErrNotFound) {
-			return awserr.FunctionNotFound(s.ARN(ref.Name, ref.Qualifier))
+			return awserr.FunctionNotFound(s.ARN(ctx, ref.Name, ref.Qualifier))
 		} else if err != nil {
 			return err
 		}
@@ -510,7 +512,7 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 		if len(using) > 0 {
 			return awserr.New(awserr.ResourceConflict, "Unable to delete version because the following aliases reference it: %v", using)
 		}
-		if err := s.dropProvisioned(tx, ref.Name, ref.Qualifier); err != nil {
+		if err := s.dropProvisioned(ctx, tx, ref.Name, ref.Qualifier); err != nil {
 			return err
 		}
 		return tx.DeleteVersion(ref.Name, ref.Qualifier)
@@ -532,13 +534,13 @@ type PublishVersionInput struct {
 // PublishVersion publishes $LATEST as a new version, unless $LATEST is
 // unchanged since the last version, which is then returned as AWS does.
 func (s *Service) PublishVersion(ctx context.Context, in *PublishVersionInput) (*function.Config, error) {
-	name, err := s.unqualified(in.FunctionName)
+	name, err := s.unqualified(ctx, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
 	var out *function.Config
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, name, s.ARN(name, ""))
+	err = s.update(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(ctx, name, ""))
 		if err != nil {
 			return err
 		}
@@ -582,8 +584,8 @@ func unchanged(f *function.Function, prev, latest *function.Config) bool {
 // unqualified function, the position after which the page starts (from
 // the marker, which must be this function's), and the page size (at most
 // 50, AWS's largest page).
-func (s *Service) page(functionName, marker string, maxItems *int) (name, after string, limit int, err error) {
-	if name, err = s.unqualified(functionName); err != nil {
+func (s *Service) page(ctx context.Context, functionName, marker string, maxItems *int) (name, after string, limit int, err error) {
+	if name, err = s.unqualified(ctx, functionName); err != nil {
 		return "", "", 0, err
 	}
 	limit = 50
@@ -602,14 +604,14 @@ func (s *Service) page(functionName, marker string, maxItems *int) (name, after 
 
 // ListVersions lists a function's versions, $LATEST first.
 func (s *Service) ListVersions(ctx context.Context, name, marker string, maxItems *int) ([]*function.Config, string, error) {
-	fname, after, limit, err := s.page(name, marker, maxItems)
+	fname, after, limit, err := s.page(ctx, name, marker, maxItems)
 	if err != nil {
 		return nil, "", err
 	}
 	var out []*function.Config
 	next := ""
-	err = s.db.View(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
+	err = s.view(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, fname, s.ARN(ctx, fname, "")); err != nil {
 			return err
 		}
 		vs, err := tx.Versions(fname, after, limit+1)

@@ -14,7 +14,7 @@ import (
 // Statuses reports the live state of provisioned configs: the
 // provisioner owns it; the control plane only asks.
 type Statuses interface {
-	Status(function, qualifier string) ProvisionStatus
+	Status(fn function.Key, qualifier string) ProvisionStatus
 }
 
 // ProvisionStatus is a config's live state.
@@ -32,18 +32,18 @@ type ProvisionedView struct {
 	ProvisionStatus
 }
 
-func (s *Service) status(function, qualifier string) ProvisionStatus {
+func (s *Service) status(ctx context.Context, fn, qualifier string) ProvisionStatus {
 	if s.statuses == nil {
 		return ProvisionStatus{Status: "IN_PROGRESS"}
 	}
-	return s.statuses.Status(function, qualifier)
+	return s.statuses.Status(function.Key{Account: s.account(ctx), Name: fn}, qualifier)
 }
 
 // provisionedTarget checks the FunctionName and Qualifier of a provisioned
 // concurrency operation, in AWS's order, and returns the function, the
 // qualifier and the version it names.
-func (s *Service) provisionedTarget(tx Tx, name, qualifier string, put bool) (string, string, string, error) {
-	ref, err := s.names.ParseWithQualifier(name, qualifier)
+func (s *Service) provisionedTarget(ctx context.Context, tx Tx, name, qualifier string, put bool) (string, string, string, error) {
+	ref, err := s.names(ctx).ParseWithQualifier(name, qualifier)
 	if err != nil {
 		return "", "", "", err
 	}
@@ -54,7 +54,7 @@ func (s *Service) provisionedTarget(tx Tx, name, qualifier string, put bool) (st
 		}
 		return "", "", "", awserr.New(awserr.InvalidParameterValue, "The function resource provided must be an alias or a published version.")
 	}
-	arn := s.ARN(ref.Name, q)
+	arn := s.ARN(ctx, ref.Name, q)
 	if function.IsVersion(q) {
 		if _, err := tx.Version(ref.Name, q); errors.Is(err, store.ErrNotFound) {
 			return "", "", "", awserr.FunctionNotFound(arn)
@@ -77,16 +77,16 @@ func (s *Service) provisionedTarget(tx Tx, name, qualifier string, put bool) (st
 func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier string, n int) (*ProvisionedView, error) {
 	var cfg *store.ProvisionedConfig
 	var fname, q, version string
-	err := s.db.Update(ctx, func(tx Tx) error {
+	err := s.update(ctx, func(tx Tx) error {
 		var err error
-		if fname, q, version, err = s.provisionedTarget(tx, name, qualifier, true); err != nil {
+		if fname, q, version, err = s.provisionedTarget(ctx, tx, name, qualifier, true); err != nil {
 			return err
 		}
 		f, err := tx.Function(fname)
 		if err != nil {
 			return err
 		}
-		if err := s.provisionConflict(tx, fname, q, version); err != nil {
+		if err := s.provisionConflict(ctx, tx, fname, q, version); err != nil {
 			return err
 		}
 		old, err := tx.ProvisionedConfig(fname, q)
@@ -97,7 +97,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 		if old != nil {
 			others -= old.Requested
 		}
-		L := s.opts.AccountConcurrency
+		L := s.limits(ctx).Concurrency
 		if n > L {
 			return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", L)
 		}
@@ -113,7 +113,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 			// Provisioned concurrency of a function without a reservation
 			// is its claim on the unreserved pool.
 			claimed := sums.Claimed() - int64(f.Provisioned) + int64(others+n)
-			if limits := s.limits(); !limits.Allows(claimed) {
+			if limits := s.limits(ctx); !limits.Allows(claimed) {
 				return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
 			}
 		}
@@ -134,7 +134,7 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 
 // provisionConflict refuses a config on an alias whose version is
 // provisioned itself, and on a version an alias with a config points at.
-func (s *Service) provisionConflict(tx Tx, fname, q, version string) error {
+func (s *Service) provisionConflict(ctx context.Context, tx Tx, fname, q, version string) error {
 	cfgs, err := tx.ProvisionedConfigs(fname)
 	if err != nil {
 		return err
@@ -159,8 +159,8 @@ func (s *Service) provisionConflict(tx Tx, fname, q, version string) error {
 // GetProvisionedConcurrency reads a config with its live state.
 func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier string) (*ProvisionedView, error) {
 	var cfg *store.ProvisionedConfig
-	err := s.db.View(ctx, func(tx Tx) error {
-		fname, q, _, err := s.provisionedTarget(tx, name, qualifier, false)
+	err := s.view(ctx, func(tx Tx) error {
+		fname, q, _, err := s.provisionedTarget(ctx, tx, name, qualifier, false)
 		if err != nil {
 			return err
 		}
@@ -173,24 +173,24 @@ func (s *Service) GetProvisionedConcurrency(ctx context.Context, name, qualifier
 	if err != nil {
 		return nil, internal("get provisioned concurrency", err)
 	}
-	return &ProvisionedView{Config: cfg, ProvisionStatus: s.status(cfg.Function, cfg.Qualifier)}, nil
+	return &ProvisionedView{Config: cfg, ProvisionStatus: s.status(ctx, cfg.Function, cfg.Qualifier)}, nil
 }
 
 // DeleteProvisionedConcurrency removes a config; removing none is fine.
 func (s *Service) DeleteProvisionedConcurrency(ctx context.Context, name, qualifier string) error {
 	var fname, q string
-	err := s.db.Update(ctx, func(tx Tx) (err error) {
-		if fname, q, _, err = s.provisionedTarget(tx, name, qualifier, false); err != nil {
+	err := s.update(ctx, func(tx Tx) (err error) {
+		if fname, q, _, err = s.provisionedTarget(ctx, tx, name, qualifier, false); err != nil {
 			return err
 		}
-		return s.dropProvisioned(tx, fname, q)
+		return s.dropProvisioned(ctx, tx, fname, q)
 	})
 	return internal("delete provisioned concurrency", err)
 }
 
 // dropProvisioned removes a config, if any, and its share of the
 // function's total, inside tx.
-func (s *Service) dropProvisioned(tx Tx, fname, q string) error {
+func (s *Service) dropProvisioned(ctx context.Context, tx Tx, fname, q string) error {
 	old, err := tx.ProvisionedConfig(fname, q)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
@@ -210,13 +210,13 @@ func (s *Service) dropProvisioned(tx Tx, fname, q string) error {
 
 // ListProvisionedConcurrency lists a function's configs.
 func (s *Service) ListProvisionedConcurrency(ctx context.Context, name, marker string, maxItems *int) ([]*ProvisionedView, string, error) {
-	fname, after, limit, err := s.page(name, marker, maxItems)
+	fname, after, limit, err := s.page(ctx, name, marker, maxItems)
 	if err != nil {
 		return nil, "", err
 	}
 	var cfgs []*store.ProvisionedConfig
-	err = s.db.View(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, fname, s.ARN(fname, "")); err != nil {
+	err = s.view(ctx, func(tx Tx) error {
+		if _, err := mustFunction(tx, fname, s.ARN(ctx, fname, "")); err != nil {
 			return err
 		}
 		cfgs, err = tx.ProvisionedConfigs(fname)
@@ -236,7 +236,7 @@ func (s *Service) ListProvisionedConcurrency(ctx context.Context, name, marker s
 			next = encodeMarker(fname, out[limit-1].Config.Qualifier)
 			break
 		}
-		out = append(out, &ProvisionedView{Config: c, ProvisionStatus: s.status(fname, c.Qualifier)})
+		out = append(out, &ProvisionedView{Config: c, ProvisionStatus: s.status(ctx, fname, c.Qualifier)})
 	}
 	return out, next, nil
 }

@@ -14,18 +14,19 @@ import (
 // Resolving a name to what runs: the one read of the store on the invoke
 // path, and its cache.
 
-// ResolveTarget returns the configuration an invocation of name:qualifier
-// runs, and the alias when the qualifier is one. Answers are cached until
-// the next write; callers must not modify what it returns.
-func (s *Service) ResolveTarget(ctx context.Context, name, qualifier string) (cfg *function.Config, alias *function.Alias, err error) {
-	key := name + "\x00" + qualifier
+// ResolveTarget returns the configuration an invocation of ref runs, and
+// the alias when its qualifier is one. Answers are cached until the next
+// write; callers must not modify what it returns.
+func (s *Service) ResolveTarget(ctx context.Context, ref function.Ref) (cfg *function.Config, alias *function.Alias, err error) {
+	key := ref
+	name, qualifier := ref.Name, ref.Qualifier
 	epoch := s.cache.epoch.Load()
 	if c, ok := s.cache.targets.Load(key); ok && c.(*cachedTarget).epoch == epoch {
 		c := c.(*cachedTarget)
 		return c.cfg, c.alias, nil
 	}
-	err = s.db.View(ctx, func(tx Tx) error {
-		arn := s.ARN(name, qualifier)
+	err = s.db.View(ctx, ref.Account, func(tx Tx) error {
+		arn := s.Names(ref.Account).QualifiedARN(name, qualifier)
 		if _, err := mustFunction(tx, name, arn); err != nil {
 			return err
 		}

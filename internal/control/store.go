@@ -40,6 +40,11 @@ type Tx interface {
 	PutEventConfig(c *store.EventConfig) error
 	DeleteEventConfig(name, qualifier string) error
 
+	CodeSigningConfig(id string) (*store.CodeSigningConfig, error)
+	PutCodeSigningConfig(c *store.CodeSigningConfig) error
+	DeleteCodeSigningConfig(id string) error
+	CodeSigningConfigs(after string, limit int) ([]*store.CodeSigningConfig, error)
+
 	AppendAudit(r *store.AuditRecord) error
 	Audit(before uint64, limit int) ([]*store.AuditRecord, error)
 
@@ -52,8 +57,9 @@ type Tx interface {
 // the change feed its resolve cache follows. Bolt adapts the embedded
 // store; a store shared by several nodes provides the same.
 type Store interface {
-	View(ctx context.Context, fn func(Tx) error) error
-	Update(ctx context.Context, fn func(Tx) error) error
+	// View and Update run fn in a transaction on one account's records.
+	View(ctx context.Context, account string, fn func(Tx) error) error
+	Update(ctx context.Context, account string, fn func(Tx) error) error
 	SaveCode(sha string, zip []byte) (release func(), err error)
 	CodePath(sha string) string
 	Subscribe(s store.Subscriber) error
@@ -65,18 +71,18 @@ func Bolt(db *store.DB) Store { return boltStore{db} }
 type boltStore struct{ db *store.DB }
 
 // View and Update start no transaction for a caller that has gone.
-func (b boltStore) View(ctx context.Context, fn func(Tx) error) error {
+func (b boltStore) View(ctx context.Context, account string, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.db.View(func(tx *store.Tx) error { return fn(tx) })
+	return b.db.View(func(tx *store.Tx) error { return fn(tx.In(account)) })
 }
 
-func (b boltStore) Update(ctx context.Context, fn func(Tx) error) error {
+func (b boltStore) Update(ctx context.Context, account string, fn func(Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return b.db.Update(func(tx *store.Tx) error { return fn(tx) })
+	return b.db.Update(func(tx *store.Tx) error { return fn(tx.In(account)) })
 }
 
 func (b boltStore) SaveCode(sha string, zip []byte) (func(), error) { return b.db.SaveCode(sha, zip) }

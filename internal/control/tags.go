@@ -10,11 +10,11 @@ import (
 
 // taggable is the function a tagging operation's Resource ARN names; tags
 // belong to functions as a whole, not to versions or aliases.
-func (s *Service) taggable(arn string) (string, error) {
+func (s *Service) taggable(ctx context.Context, arn string) (string, error) {
 	if function.Qualified(arn) {
 		return "", awserr.New(awserr.InvalidParameterValue, "Tags are not supported on function versions or aliases: %s", arn)
 	}
-	ref, err := s.names.Parse(arn)
+	ref, err := s.names(ctx).Parse(arn)
 	if err != nil {
 		return "", err
 	}
@@ -37,12 +37,12 @@ func (s *Service) UntagResource(ctx context.Context, arn string, keys []string) 
 
 // editTags changes a function's tags in one transaction.
 func (s *Service) editTags(ctx context.Context, arn string, change func(map[string]string)) error {
-	name, err := s.taggable(arn)
+	name, err := s.taggable(ctx, arn)
 	if err != nil {
 		return err
 	}
-	err = s.db.Update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, name, s.ARN(name, ""))
+	err = s.update(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(ctx, name, ""))
 		if err != nil {
 			return err
 		}
@@ -57,13 +57,13 @@ func (s *Service) editTags(ctx context.Context, arn string, change func(map[stri
 
 // ListTags reads a function's tags.
 func (s *Service) ListTags(ctx context.Context, arn string) (map[string]string, error) {
-	name, err := s.taggable(arn)
+	name, err := s.taggable(ctx, arn)
 	if err != nil {
 		return nil, err
 	}
 	var tags map[string]string
-	err = s.db.View(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, name, s.ARN(name, ""))
+	err = s.view(ctx, func(tx Tx) error {
+		f, err := mustFunction(tx, name, s.ARN(ctx, name, ""))
 		if err != nil {
 			return err
 		}

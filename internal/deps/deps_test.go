@@ -20,7 +20,7 @@ var layer = map[string]int{
 	"runtimes":            0,
 	"internal/function":   1,
 	"internal/archive":    1,
-	"internal/admission":  1,
+	"internal/admission":  2,
 	"internal/runtimeapi": 1,
 	"internal/sandbox":    1,
 	"internal/store":      2,
@@ -38,6 +38,7 @@ var layer = map[string]int{
 // exempt are packages outside the layering: test fixtures and this one.
 var exempt = map[string]bool{
 	"internal/lambdatest":        true,
+	"internal/storetest":         true,
 	"internal/lambdatest/testfn": true,
 	"internal/deps":              true,
 }

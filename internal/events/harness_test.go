@@ -102,11 +102,11 @@ type invoker struct {
 }
 
 func (iv *invoker) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Response, error) {
-	ref, err := iv.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	ref, err := iv.ctl.NamesOf(ctx).ParseWithQualifier(req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	cfg, _, err := iv.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier)
+	cfg, _, err := iv.ctl.ResolveTarget(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -152,6 +152,8 @@ type env struct {
 	adm  *admission.Controller
 	inv  *invoker
 	q    *events.Queue
+	// wrap, when set, stands between the next queue opened and its store.
+	wrap func(events.Store) events.Store
 }
 
 // newEnv opens a store in a temporary directory and starts a queue over
@@ -169,11 +171,12 @@ func newEnv(t *testing.T, opts events.Options) *env {
 func (e *env) open() {
 	e.t.Helper()
 	var err error
-	if e.db, err = store.Open(e.dir); err != nil {
+	if e.db, err = store.Open(e.dir, store.Options{}); err != nil {
 		e.t.Fatal(err)
 	}
-	e.adm = admission.New(1000)
-	if err := e.db.Subscribe(control.AdmissionFeed(e.adm, 1000)); err != nil {
+	accts := admission.NewAccounts("123456789012", func(string) int { return 1000 })
+	e.adm = accts.For("123456789012")
+	if err := e.db.Subscribe(control.AdmissionFeed(accts)); err != nil {
 		e.t.Fatal(err)
 	}
 	if e.ctl, err = control.New(control.Bolt(e.db), control.Options{Region: "us-east-1", AccountID: "123456789012",
@@ -181,7 +184,12 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.inv.ctl, e.inv.adm = e.ctl, e.adm
-	if e.q, err = events.New(e.db, e.ctl, e.inv, e.opts); err != nil {
+	e.opts.Account = "123456789012"
+	st := events.Bolt(e.db)
+	if e.wrap != nil {
+		st = e.wrap(st)
+	}
+	if e.q, err = events.New(st, e.ctl, e.inv, e.opts); err != nil {
 		e.t.Fatal(err)
 	}
 	e.q.Start()

@@ -18,11 +18,13 @@ package events
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
@@ -40,16 +42,17 @@ type Invoker interface {
 // Control is what the queue reads of the control plane, as
 // *control.Service provides it.
 type Control interface {
-	// Names parses FunctionName values and builds ARNs.
-	Names() function.Parser
-	// ResolveTarget fails with ResourceNotFound when name:qualifier does
-	// not exist.
-	ResolveTarget(ctx context.Context, name, qualifier string) (*function.Config, *function.Alias, error)
+	// Names parses the FunctionName values of an account and builds its
+	// ARNs.
+	Names(account string) function.Parser
+	// ResolveTarget fails with ResourceNotFound when ref does not exist.
+	ResolveTarget(ctx context.Context, ref function.Ref) (*function.Config, *function.Alias, error)
 	// EventConfigFor is the event invoke configuration that governs
-	// name:qualifier, nil when there is none.
+	// name:qualifier in the account of ctx's caller, nil when there is
+	// none.
 	EventConfigFor(ctx context.Context, name, qualifier string) (*store.EventConfig, error)
-	// Reservation is the function's reserved concurrency; ok is false
-	// when it has none.
+	// Reservation is the reserved concurrency of the function of ctx's
+	// caller; ok is false when it has none.
 	Reservation(ctx context.Context, name string) (n int, ok bool, err error)
 }
 
@@ -65,6 +68,9 @@ const (
 
 // Options configure the queue.
 type Options struct {
+	// Account is the account of an event whose context names no caller,
+	// and of events stored before events had one: the server's own.
+	Account string
 	// TimeScale multiplies every wait (backoffs, retry delays): 1 is AWS's
 	// timing (serve's --async-time-scale sets it). Event age is measured in
 	// scaled time too, so that MaximumEventAgeInSeconds keeps its meaning.
@@ -97,7 +103,7 @@ type Stats struct {
 
 // Queue is the durable event queue and its dispatcher.
 type Queue struct {
-	db    *store.DB
+	db    Store
 	ctl   Control
 	inv   Invoker
 	opts  Options
@@ -119,11 +125,14 @@ type Queue struct {
 
 	mu sync.Mutex // guards the following fields
 	// byFn holds the due-ordered events waiting per function.
-	byFn map[string]*fnQueue
+	byFn map[function.Key]*fnQueue
 	// ring is the order in which functions take turns.
-	ring    []string
+	ring    []function.Key
 	cursor  int
 	running int
+	// unremoved holds the finished events the committer had stopped for
+	// when they finished; Close removes them with what finished holds.
+	unremoved []uint64
 
 	received, dropped, succeeded, commits, lastAge atomic.Int64
 }
@@ -159,7 +168,10 @@ type pendingWrite struct {
 
 // New opens the queue over db, loading every event a previous run left
 // unfinished. Start begins dispatching.
-func New(db *store.DB, ctl Control, inv Invoker, opts Options) (*Queue, error) {
+func New(db Store, ctl Control, inv Invoker, opts Options) (*Queue, error) {
+	if opts.Account == "" {
+		return nil, errors.New("events: no account for events that name none")
+	}
 	if opts.TimeScale <= 0 {
 		opts.TimeScale = 1
 	}
@@ -174,10 +186,10 @@ func New(db *store.DB, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 	}
 	q := &Queue{db: db, ctl: ctl, inv: inv, opts: opts, log: opts.Logger, clock: opts.Clock,
 		incoming: make(chan *pendingWrite, 1024), committerDone: make(chan struct{}), finished: make(chan uint64, 1024), wake: make(chan struct{}, 1),
-		byFn: map[string]*fnQueue{}}
+		byFn: map[function.Key]*fnQueue{}}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	now := opts.Clock.Now()
-	err := db.View(func(tx *store.Tx) error {
+	err := db.View(context.Background(), func(tx Tx) error {
 		return tx.Events(func(e *store.Event) error {
 			q.push(&item{ev: e, due: now})
 			return nil
@@ -201,7 +213,32 @@ func (q *Queue) Start() {
 func (q *Queue) Close() error {
 	q.cancel()
 	q.wg.Wait()
-	return nil
+	// The removals of events that ran to the end while the queue stopped
+	// are written now, so that a clean stop runs none of them again.
+	var seqs []uint64
+	for drained := false; !drained; {
+		select {
+		case seq := <-q.finished:
+			seqs = append(seqs, seq)
+		default:
+			drained = true
+		}
+	}
+	q.mu.Lock()
+	seqs = append(seqs, q.unremoved...)
+	q.unremoved = nil
+	q.mu.Unlock()
+	if len(seqs) == 0 {
+		return nil
+	}
+	return q.db.Update(context.Background(), func(tx Tx) error {
+		for _, seq := range seqs {
+			if err := tx.DeleteEvent(seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Stats returns the counters.
@@ -226,17 +263,17 @@ func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if len(req.Payload) > MaxEventPayload {
 		return awserr.New(awserr.RequestTooLarge, "Request must be smaller than %d bytes for the InvokeFunction operation", MaxEventPayload)
 	}
-	ref, err := q.ctl.Names().ParseWithQualifier(req.FunctionName, req.Qualifier)
+	ref, err := q.ctl.Names(account.Of(ctx, q.opts.Account)).ParseWithQualifier(req.FunctionName, req.Qualifier)
 	if err != nil {
 		return err
 	}
-	if _, _, err := q.ctl.ResolveTarget(ctx, ref.Name, ref.Qualifier); err != nil {
+	if _, _, err := q.ctl.ResolveTarget(ctx, ref); err != nil {
 		return err
 	}
 	if err := invoke.CheckPayload(req.Payload); err != nil {
 		return err
 	}
-	ev := &store.Event{RequestID: req.RequestID, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now()}
+	ev := &store.Event{RequestID: req.RequestID, Account: ref.Account, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now()}
 	return q.add(ctx, ev)
 }
 
@@ -300,7 +337,7 @@ func (q *Queue) commitLoop() {
 				break more
 			}
 		}
-		err := q.db.Update(func(tx *store.Tx) error {
+		err := q.db.Update(context.Background(), func(tx Tx) error {
 			for _, w := range batch {
 				if err := tx.AddEvent(w.ev); err != nil {
 					return err
@@ -347,11 +384,12 @@ func (q *Queue) push(it *item) {
 	// A waiting event holds no payload: it is on disk, and run reads it
 	// back, so the backlog's memory does not grow with its payloads.
 	it.ev.Payload = nil
-	f := q.byFn[it.ev.Function]
+	fn := q.fnOf(it.ev)
+	f := q.byFn[fn]
 	if f == nil {
 		f = &fnQueue{}
-		q.byFn[it.ev.Function] = f
-		q.ring = append(q.ring, it.ev.Function)
+		q.byFn[fn] = f
+		q.ring = append(q.ring, fn)
 	}
 	heap.Push(f, it)
 }
@@ -443,8 +481,27 @@ func (q *Queue) next() (*item, time.Duration) {
 	return nil, wait
 }
 
+// fnOf is the function an event is for.
+func (q *Queue) fnOf(ev *store.Event) function.Key {
+	return function.Key{Account: q.accountOf(ev), Name: ev.Function}
+}
+
+// accountOf is the account an event belongs to.
+func (q *Queue) accountOf(ev *store.Event) string {
+	if ev.Account == "" {
+		return q.opts.Account
+	}
+	return ev.Account
+}
+
+// ctxOf is the context an event's attempt runs in: the queue's, acting in
+// the event's account.
+func (q *Queue) ctxOf(ev *store.Event) context.Context {
+	return account.WithCaller(q.ctx, account.Caller{Account: q.accountOf(ev), RequestID: ev.RequestID})
+}
+
 // dropFunction forgets an idle function's queue; q.mu must be held.
-func (q *Queue) dropFunction(name string) {
+func (q *Queue) dropFunction(name function.Key) {
 	delete(q.byFn, name)
 	for i, n := range q.ring {
 		if n == name {
@@ -462,7 +519,7 @@ func (q *Queue) dropFunction(name string) {
 func (q *Queue) done(it *item, again *item) {
 	q.mu.Lock()
 	// The function's queue is never dropped while one of its events runs.
-	f := q.byFn[it.ev.Function]
+	f := q.byFn[q.fnOf(it.ev)]
 	f.running--
 	q.running--
 	if again != nil {

@@ -7,7 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/store"
 	"github.com/lambdad/lambdad/internal/uuid"
@@ -56,7 +58,7 @@ type limits struct {
 
 func (q *Queue) limitsFor(ev *store.Event) (limits, error) {
 	l := limits{maxRetries: DefaultMaxRetryAttempts, maxAge: DefaultMaxEventAge}
-	c, err := q.ctl.EventConfigFor(q.ctx, ev.Function, ev.Qualifier)
+	c, err := q.ctl.EventConfigFor(q.ctxOf(ev), ev.Function, ev.Qualifier)
 	if err != nil {
 		return l, err
 	}
@@ -82,7 +84,7 @@ func (q *Queue) run(it *item) {
 	l, err := q.limitsFor(ev)
 	if err == nil && ev.Payload == nil {
 		// Waiting events keep their payload only on disk (see push).
-		err = q.db.View(func(tx *store.Tx) (err error) {
+		err = q.db.View(q.ctx, func(tx Tx) (err error) {
 			ev.Payload, err = tx.EventPayload(ev.Seq)
 			return err
 		})
@@ -105,7 +107,7 @@ func (q *Queue) run(it *item) {
 	}
 	var res *invoke.Response
 	if err == nil {
-		res, err = q.inv.Invoke(q.ctx, &invoke.Request{
+		res, err = q.inv.Invoke(q.ctxOf(ev), &invoke.Request{
 			FunctionName: ev.Function, Qualifier: ev.Qualifier, Type: invoke.RequestResponse,
 			Payload: ev.Payload, RequestID: ev.RequestID,
 		})
@@ -155,7 +157,7 @@ func (q *Queue) run(it *item) {
 // function, is only the backstop for a reservation set between this check
 // and the invocation: that attempt is a throttle, and the next one stops.
 func (q *Queue) zeroReserved(ev *store.Event) (bool, error) {
-	n, ok, err := q.ctl.Reservation(q.ctx, ev.Function)
+	n, ok, err := q.ctl.Reservation(q.ctxOf(ev), ev.Function)
 	return err == nil && ok && n == 0, err
 }
 
@@ -173,7 +175,7 @@ func backoff(n int) time.Duration {
 
 // retry stores the event's new counts and schedules it after wait.
 func (q *Queue) retry(it *item, wait time.Duration) {
-	err := q.db.Update(func(tx *store.Tx) error { return tx.UpdateEvent(it.ev) })
+	err := q.db.Update(context.Background(), func(tx Tx) error { return tx.UpdateEvent(it.ev) })
 	if err != nil {
 		q.log.Error("event: storing retry state", "request_id", it.ev.RequestID, "err", err)
 	}
@@ -191,14 +193,20 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	if condition == ConditionSuccess {
 		dest = l.onSuccess
 	}
-	destName, local := q.localFunction(dest)
+	destName, local := q.localFunction(q.accountOf(ev), dest)
 	if condition == ConditionSuccess && !local {
-		// Nothing to deliver: the removal joins the next group commit.
+		// Nothing to deliver: the removal joins the next group commit,
+		// or, when the queue is stopping, Close writes it.
 		select {
 		case q.finished <- ev.Seq:
-		case <-q.ctx.Done():
-			// Stopping before the removal is written: the event runs again
-			// after the restart.
+		default:
+			select {
+			case q.finished <- ev.Seq:
+			case <-q.ctx.Done():
+				q.mu.Lock()
+				q.unremoved = append(q.unremoved, ev.Seq)
+				q.mu.Unlock()
+			}
 		}
 		q.succeeded.Add(1)
 		q.done(it, nil)
@@ -206,13 +214,13 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	}
 	body, _ := json.Marshal(rec)
 	var follow *store.Event
-	err := q.db.Update(func(tx *store.Tx) error {
+	err := q.db.Update(context.Background(), func(tx Tx) error {
 		if err := tx.DeleteEvent(ev.Seq); err != nil {
 			return err
 		}
 		switch {
 		case local:
-			follow = &store.Event{RequestID: uuid.New(), Function: destName.Name,
+			follow = &store.Event{RequestID: uuid.New(), Account: destName.Account, Function: destName.Name,
 				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now()}
 			return tx.AddEvent(follow)
 		case condition != ConditionSuccess:
@@ -241,21 +249,20 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	q.done(it, nil)
 }
 
-// localFunction reports whether a destination is a function on this
-// server that exists.
-func (q *Queue) localFunction(arn string) (ref struct{ Name, Qualifier string }, ok bool) {
+// localFunction reports whether a destination is a function of account on
+// this server that exists.
+func (q *Queue) localFunction(account, arn string) (function.Ref, bool) {
 	if arn == "" || !strings.Contains(arn, ":lambda:") {
-		return ref, false
+		return function.Ref{}, false
 	}
-	r, err := q.ctl.Names().Parse(arn)
+	r, err := q.ctl.Names(account).Parse(arn)
 	if err != nil {
-		return ref, false
+		return function.Ref{}, false
 	}
-	if _, _, err := q.ctl.ResolveTarget(context.Background(), r.Name, r.Qualifier); err != nil {
-		return ref, false
+	if _, _, err := q.ctl.ResolveTarget(context.Background(), r); err != nil {
+		return function.Ref{}, false
 	}
-	ref.Name, ref.Qualifier = r.Name, r.Qualifier
-	return ref, true
+	return r, true
 }
 
 func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) *Record {
@@ -271,7 +278,7 @@ func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) 
 		Version:   "1.0",
 		Timestamp: q.clock.Now().UTC().Format("2006-01-02T15:04:05.000Z"),
 		RequestContext: RequestContext{
-			RequestID: ev.RequestID, FunctionArn: q.ctl.Names().QualifiedARN(ev.Function, qualifier),
+			RequestID: ev.RequestID, FunctionArn: q.ctl.Names(q.accountOf(ev)).QualifiedARN(ev.Function, qualifier),
 			Condition: condition, ApproximateInvokeCount: ev.FunctionErrs,
 		},
 		RequestPayload: payload,
@@ -293,13 +300,14 @@ func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) 
 	return r
 }
 
-// Replay moves a dead letter back into the queue as a new event, and
-// returns it as it was stored.
+// Replay moves a dead letter of the caller's account back into the queue
+// as a new event, and returns it as it was stored.
 func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 	var ev *store.Event
-	err := q.db.Update(func(tx *store.Tx) error {
+	acct := account.Of(ctx, q.opts.Account)
+	err := q.db.Update(ctx, func(tx Tx) error {
 		d, err := tx.DeadLetter(seq)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && q.accountOf(&d.Event) != acct {
 			return awserr.New(awserr.ResourceNotFound, "No dead letter %d", seq)
 		} else if err != nil {
 			return err
@@ -323,12 +331,28 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 	return &out, nil
 }
 
-// DeadLetters lists the dead-letter list, oldest first.
+// DeadLetters lists the dead letters of the caller's account, oldest
+// first, after sequence after, at most limit of them.
 func (q *Queue) DeadLetters(ctx context.Context, after uint64, limit int) ([]*store.DeadLetter, error) {
+	acct := account.Of(ctx, q.opts.Account)
 	var out []*store.DeadLetter
-	err := q.db.View(func(tx *store.Tx) (err error) {
-		out, err = tx.DeadLetters(after, limit)
-		return err
+	err := q.db.View(ctx, func(tx Tx) error {
+		out = out[:0]
+		// The list is shared by the accounts; pages are read until limit
+		// of the caller's are found or the list ends.
+		for from := after; len(out) < limit; {
+			page, err := tx.DeadLetters(from, limit)
+			if err != nil || len(page) == 0 {
+				return err
+			}
+			for _, d := range page {
+				if q.accountOf(&d.Event) == acct && len(out) < limit {
+					out = append(out, d)
+				}
+			}
+			from = page[len(page)-1].Seq
+		}
+		return nil
 	})
 	return out, err
 }

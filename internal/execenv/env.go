@@ -373,7 +373,7 @@ func (e *env) appendOutputLocked(b []byte) {
 	e.out = append(e.out, b...)
 	if len(e.out) > maxLogBuffer {
 		cut := len(e.out) - maxLogBuffer/2
-		e.m.logs.write(e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
+		e.m.logs.write(e.spec.Account, e.spec.Function, e.spec.Version, e.out[:cut], e.marks)
 		e.out = e.out[:copy(e.out, e.out[cut:])]
 		e.dropMarksLocked(cut)
 	}
@@ -427,7 +427,7 @@ func (e *env) takeLog() []byte {
 	}
 	log := make([]byte, len(e.out))
 	copy(log, e.out)
-	e.m.logs.write(e.spec.Function, e.spec.Version, e.out, e.marks)
+	e.m.logs.write(e.spec.Account, e.spec.Function, e.spec.Version, e.out, e.marks)
 	if cap(e.out) > keepLogBuffer {
 		e.out = nil
 	} else {

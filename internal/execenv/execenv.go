@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
@@ -171,7 +172,10 @@ type Stats struct {
 // it: an environment started for provisioned concurrency serves only
 // invocations admitted as provisioned, and reports itself as such in
 // AWS_LAMBDA_INITIALIZATION_TYPE.
-type key struct{ function, version, revision, initType, pool string }
+type key struct{ account, function, version, revision, initType, pool string }
+
+// fn is the function the pool's environments belong to.
+func (k key) fn() function.Key { return function.Key{Account: k.account, Name: k.function} }
 
 func keyOf(s *Spec) key {
 	v, it := s.Version, s.InitType
@@ -181,7 +185,7 @@ func keyOf(s *Spec) key {
 	if it == "" {
 		it = InitOnDemand
 	}
-	return key{s.Function, v, s.Revision, it, s.Pool}
+	return key{s.Account, s.Function, v, s.Revision, it, s.Pool}
 }
 
 // Initialization types (AWS_LAMBDA_INITIALIZATION_TYPE).

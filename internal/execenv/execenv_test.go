@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
 )
 
@@ -210,7 +211,7 @@ func TestWarmReuseAndLog(t *testing.T) {
 		t.Fatalf("Stats = %+v", st)
 	}
 	m.FlushLogs()
-	file, err := os.ReadFile(filepath.Join(logDir, "warm.log"))
+	file, err := os.ReadFile(LogFile(logDir, "123456789012", "warm"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestLogFileFormat(t *testing.T) {
 	e.logMu.Unlock()
 	e.takeLog()
 	m.FlushLogs()
-	file, err := os.ReadFile(LogFile(logDir, "fmt"))
+	file, err := os.ReadFile(LogFile(logDir, "", "fmt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +612,7 @@ func TestRetire(t *testing.T) {
 	other := goSpec("other")
 	pid, _ := pidOf(t, m, spec)
 	otherPid, _ := pidOf(t, m, other)
-	m.Retire("retire")
+	m.Retire(function.Key{Account: "123456789012", Name: "retire"})
 	eventually(t, "the retired environment to stop", func() bool { return !alive(pid) && m.Stats().Idle == 1 })
 	if !alive(otherPid) {
 		t.Fatal("Retire stopped another function's environment")
@@ -630,7 +631,7 @@ func TestRetire(t *testing.T) {
 		done <- res
 	}()
 	eventually(t, "the invocation to start", func() bool { return m.Stats().Busy == 1 })
-	m.Retire("retire")
+	m.Retire(function.Key{Account: "123456789012", Name: "retire"})
 	res := <-done
 	wantOK(t, res)
 	if string(res.Payload) != `"slept"` {
@@ -1191,8 +1192,8 @@ func TestBuildEnvironPure(t *testing.T) {
 }
 
 func TestLogFileName(t *testing.T) {
-	for in, want := range map[string]string{"my-func_1": "/l/my-func_1.log", "../x": "/l/___x.log", "": "/l/_.log"} {
-		if got := LogFile("/l", in); got != want {
+	for in, want := range map[string]string{"my-func_1": "/l/123456789012/my-func_1.log", "../x": "/l/123456789012/___x.log", "": "/l/123456789012/_.log"} {
+		if got := LogFile("/l", "123456789012", in); got != want {
 			t.Errorf("LogFile(%q) = %q, want %q", in, got, want)
 		}
 	}
@@ -1225,7 +1226,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatalf("%v %+v", err, res)
 		}
 		init += res.InitDuration
-		m.Retire("cold")
+		m.Retire(function.Key{Account: "123456789012", Name: "cold"})
 	}
 	b.ReportMetric(float64(init.Milliseconds())/float64(b.N), "init-ms/op")
 }

@@ -27,9 +27,9 @@ type logFiles struct {
 	stop chan struct{} // closed by close: stops the flusher
 	done chan struct{} // closed when the flusher has returned
 
-	mu     sync.Mutex          // guards the following; taken after env.logMu
-	files  map[string]*logFile // per-function log files, opened on first write
-	closed bool                // set by close; later writes are dropped
+	mu     sync.Mutex             // guards the following; taken after env.logMu
+	files  map[[2]string]*logFile // by account and function, opened on first write
+	closed bool                   // set by close; later writes are dropped
 }
 
 // logFile is one function's log file.
@@ -55,7 +55,7 @@ func newLogFiles(dir string, max int64, log *slog.Logger) *logFiles {
 		log:   log,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
-		files: map[string]*logFile{},
+		files: map[[2]string]*logFile{},
 	}
 	if dir == "" {
 		close(l.done)
@@ -86,7 +86,7 @@ func (l *logFiles) flush() {
 	defer l.mu.Unlock()
 	for fn, f := range l.files {
 		if err := f.w.Flush(); err != nil {
-			l.log.Warn("writing the function log failed", "function", fn, "err", err)
+			l.log.Warn("writing the function log failed", "account", fn[0], "function", fn[1], "err", err)
 		}
 	}
 }
@@ -111,7 +111,7 @@ func (l *logFiles) close() {
 // begins (see LogLine). A line that does not end in b (output cut at
 // maxLogBuffer, or left without its newline when an invocation ended) is
 // ended here; its rest becomes a line of its own.
-func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
+func (l *logFiles) write(account, function, version string, b []byte, marks []logMark) {
 	if l.dir == "" || len(b) == 0 {
 		return
 	}
@@ -120,9 +120,10 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 	if l.closed {
 		return
 	}
-	f := l.files[function]
+	id := [2]string{account, function}
+	f := l.files[id]
 	if f == nil {
-		if f = l.open(function); f == nil {
+		if f = l.open(account, function); f == nil {
 			return
 		}
 	}
@@ -141,7 +142,7 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 		}
 		off += len(line) + 1
 		if l.max > 0 && f.size >= l.max {
-			if f = l.rotate(function, f); f == nil {
+			if f = l.rotate(account, function, f); f == nil {
 				return
 			}
 		}
@@ -158,8 +159,10 @@ func (l *logFiles) write(function, version string, b []byte, marks []logMark) {
 
 // open opens function's log file for appending; nil after logging why not.
 // l.mu must be held.
-func (l *logFiles) open(function string) *logFile {
-	file, err := os.OpenFile(LogFile(l.dir, function), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+func (l *logFiles) open(account, function string) *logFile {
+	path := LogFile(l.dir, account, function)
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		l.log.Warn("opening the function log failed", "function", function, "err", err)
 		return nil
@@ -168,22 +171,22 @@ func (l *logFiles) open(function string) *logFile {
 	if st, err := file.Stat(); err == nil {
 		f.size = st.Size()
 	}
-	l.files[function] = f
+	l.files[[2]string{account, function}] = f
 	return f
 }
 
 // rotate moves a full log file to <function>.log.1, replacing the one
 // there, and opens a new one: a function's logs take at most twice
 // LogMaxBytes, plus a line. l.mu must be held.
-func (l *logFiles) rotate(function string, f *logFile) *logFile {
+func (l *logFiles) rotate(account, function string, f *logFile) *logFile {
 	f.w.Flush()
 	f.f.Close()
-	delete(l.files, function)
-	name := LogFile(l.dir, function)
+	delete(l.files, [2]string{account, function})
+	name := LogFile(l.dir, account, function)
 	if err := os.Rename(name, name+".1"); err != nil {
 		l.log.Warn("rotating the function log failed", "function", function, "err", err)
 	}
-	return l.open(function)
+	return l.open(account, function)
 }
 
 // The function log file (LogFile) has one line per line of output, in the
@@ -235,11 +238,16 @@ func ParseLogLine(line []byte) (l LogLine, ok bool) {
 // FlushLogs writes every buffered log line out to the log files now.
 func (m *Manager) FlushLogs() { m.logs.flush() }
 
-// LogFile is the path of function's log file under logDir. Function names
-// are [A-Za-z0-9_-]; anything else is replaced so a name can never leave
-// logDir.
-func LogFile(logDir, function string) string {
-	b := []byte(function)
+// LogFile is the path of the log file of account's function under logDir:
+// <logDir>/<account>/<function>.log. Accounts are digits and function names
+// [A-Za-z0-9_-]; anything else is replaced so a name can never leave its
+// directory.
+func LogFile(logDir, account, function string) string {
+	return filepath.Join(logDir, pathSafe(account), pathSafe(function)+".log")
+}
+
+func pathSafe(s string) string {
+	b := []byte(s)
 	for i, c := range b {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
 			b[i] = '_'
@@ -248,5 +256,5 @@ func LogFile(logDir, function string) string {
 	if len(b) == 0 {
 		b = []byte("_")
 	}
-	return filepath.Join(logDir, string(b)+".log")
+	return string(b)
 }

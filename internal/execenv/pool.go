@@ -20,6 +20,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
 	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/runtimes"
@@ -57,7 +58,7 @@ type Manager struct {
 	all map[*env]struct{}
 	// gen counts Retire calls per function; an environment of an older
 	// generation is stopped instead of going back to idle.
-	gen   map[string]uint64
+	gen   map[function.Key]uint64
 	stats Stats // cumulative counters only
 }
 
@@ -119,7 +120,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		reaperDone: make(chan struct{}),
 		idle:       map[key][]*env{},
 		all:        map[*env]struct{}{},
-		gen:        map[string]uint64{},
+		gen:        map[function.Key]uint64{},
 	}
 	every := min(max(cfg.IdleTimeout/4, 10*time.Millisecond), 30*time.Second)
 	// The timer is set here rather than in the goroutine, so that it is on
@@ -265,7 +266,7 @@ func (m *Manager) Shrink(spec *Spec, n int) {
 // not touch pinned environments: they run published versions, which never
 // change, and go only when their provisioned config does (Shrink).
 func (m *Manager) liveLocked(e *env) bool {
-	return !e.doomed && (e.pinned || e.gen == m.gen[e.key.function]) && !e.exitedNow()
+	return !e.doomed && (e.pinned || e.gen == m.gen[e.key.fn()]) && !e.exitedNow()
 }
 
 // coldStart starts an environment and waits for its Init. It returns the
@@ -443,7 +444,7 @@ func (m *Manager) register(s *Spec, held func()) (*env, error) {
 	if !m.makeRoomLocked() {
 		return nil, awserr.Throttle(awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
-	e := newEnv(m, s, m.gen[s.Function])
+	e := newEnv(m, s, m.gen[function.Key{Account: s.Account, Name: s.Function}])
 	e.held = held
 	e.busy = true
 	m.all[e] = struct{}{}
@@ -647,12 +648,12 @@ func (m *Manager) count(f func(*Stats)) {
 // served the invocation they were started for. Call it after the function's
 // code or configuration changed, or the function was deleted. Pinned
 // (provisioned) environments stay: Shrink stops them.
-func (m *Manager) Retire(function string) {
+func (m *Manager) Retire(fn function.Key) {
 	m.mu.Lock()
-	m.gen[function]++
+	m.gen[fn]++
 	var victims []*env
 	for k, list := range m.idle {
-		if k.function != function {
+		if k.fn() != fn {
 			continue
 		}
 		var keep []*env

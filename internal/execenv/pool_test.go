@@ -374,8 +374,9 @@ func TestLogRotation(t *testing.T) {
 	}
 	m.FlushLogs()
 	var total int64
-	for _, name := range []string{"chatty.log", "chatty.log.1"} {
-		st, err := os.Stat(filepath.Join(dir, name))
+	file := LogFile(dir, spec.Account, "chatty")
+	for _, name := range []string{file, file + ".1"} {
+		st, err := os.Stat(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -384,7 +385,7 @@ func TestLogRotation(t *testing.T) {
 		}
 		total += st.Size()
 	}
-	if files, _ := filepath.Glob(filepath.Join(dir, "chatty.log*")); len(files) != 2 {
+	if files, _ := filepath.Glob(file + "*"); len(files) != 2 {
 		t.Errorf("log files %v, want the file and one rotated", files)
 	}
 	t.Logf("%d bytes of logs kept of about %d printed", total, 100*2*len(text))

@@ -78,7 +78,7 @@ func BenchmarkSandbox(b *testing.B) {
 	for _, l := range levels {
 		for _, spec := range specs {
 			run(managers[l], spec, true)
-			managers[l].Retire(spec.Function)
+			managers[l].Retire(keyOf(spec).fn())
 		}
 		run(managers[l], goSpec("warm"), true)
 	}
@@ -87,7 +87,7 @@ func BenchmarkSandbox(b *testing.B) {
 			for _, l := range levels {
 				k := "cold/" + rt + "/" + string(l)
 				times[k] = append(times[k], run(managers[l], specs[rt], true))
-				managers[l].Retire(specs[rt].Function)
+				managers[l].Retire(keyOf(specs[rt]).fn())
 			}
 		}
 		for range 10 {

@@ -274,7 +274,7 @@ func TestSandboxTmpIsPrivateAndSized(t *testing.T) {
 	}
 	// Another environment, even of the same function, starts with an
 	// empty /tmp, and nothing of it is on the host.
-	m.Retire("filler")
+	m.Retire(keyOf(spec).fn())
 	out, res = spyCall(t, m, spec, map[string]any{"op": "list", "path": "/tmp"})
 	wantOK(t, res)
 	if out["names"] != nil {

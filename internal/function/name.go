@@ -20,14 +20,28 @@ const (
 	MaxQualifierLen = 128
 )
 
-// Ref is a parsed FunctionName.
+// Ref is a parsed FunctionName: which account's function, and which of its
+// versions or aliases.
 type Ref struct {
+	Account   string // the twelve-digit account the function belongs to
 	Name      string // function name
 	Qualifier string // from the ":qualifier" suffix or the Qualifier parameter; "" if none
 }
 
-// Parser turns the FunctionName parameter into a Ref. It knows the server's
-// region and account because a name given as an ARN must point at them.
+// Key is what names one function on the server: its account and its name.
+// Every map of per-function state is keyed by it, so that two accounts'
+// functions of the same name never share anything.
+type Key struct {
+	Account string
+	Name    string
+}
+
+// Key is the function the reference names, without its qualifier.
+func (r Ref) Key() Key { return Key{Account: r.Account, Name: r.Name} }
+
+// Parser turns the FunctionName parameter into a Ref. It knows the region
+// and the caller's account because a name given as an ARN must point at
+// them; the Refs it returns belong to that account.
 // Region must be a region name of AWS's form (us-east-1) and Account twelve
 // digits, or the ARNs it builds would not parse back.
 type Parser struct{ Region, Account string }
@@ -205,7 +219,7 @@ func (p Parser) finish(f fnNameFields) (Ref, error) {
 		// answers as for any that does not exist.
 		return Ref{}, awserr.FunctionNotFound(p.givenARN(f))
 	}
-	return Ref{Name: f.name, Qualifier: f.qualifier}, nil
+	return Ref{Account: p.Account, Name: f.name, Qualifier: f.qualifier}, nil
 }
 
 // givenARN is the full ARN the input names, with the server's region and

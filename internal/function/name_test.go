@@ -169,6 +169,9 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		got, err := nameParser.Parse(tt.in)
 		checkNameErr(t, "Parse("+strconv.Quote(tt.in)+")", err, tt.err)
+		if err == nil {
+			tt.want.Account = nameParser.Account
+		}
 		if got != tt.want {
 			t.Errorf("Parse(%q) = %+v, want %+v", tt.in, got, tt.want)
 		}
@@ -215,6 +218,9 @@ func TestParseWithQualifier(t *testing.T) {
 	for _, tt := range tests {
 		got, err := nameParser.ParseWithQualifier(tt.in, tt.q)
 		checkNameErr(t, "ParseWithQualifier("+strconv.Quote(tt.in)+", "+strconv.Quote(tt.q)+")", err, tt.err)
+		if err == nil {
+			tt.want.Account = nameParser.Account
+		}
 		if got != tt.want {
 			t.Errorf("ParseWithQualifier(%q, %q) = %+v, want %+v", tt.in, tt.q, got, tt.want)
 		}
@@ -241,7 +247,7 @@ func TestARN(t *testing.T) {
 			}
 		}
 		ref, err := p.Parse(tt.want)
-		if want := (function.Ref{Name: tt.name, Qualifier: tt.qualifier}); err != nil || ref != want {
+		if want := (function.Ref{Account: p.Account, Name: tt.name, Qualifier: tt.qualifier}); err != nil || ref != want {
 			t.Errorf("Parse(%q) = %+v, %v; want %+v", tt.want, ref, err, want)
 		}
 	}
@@ -381,6 +387,7 @@ func TestParseNew(t *testing.T) {
 	for _, tt := range tests {
 		got, err := nameParser.ParseNew(tt.in)
 		checkNameErr(t, "ParseNew("+tt.in+")", err, tt.err)
+		tt.want.Account = nameParser.Account
 		if tt.err == nil && got != tt.want {
 			t.Errorf("ParseNew(%s) = %+v, want %+v", tt.in, got, tt.want)
 		}

@@ -27,7 +27,7 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 	zip := lambdatest.GoFunctionWith(t, map[string]string{"marker.txt": "held"})
 	h := sha256.Sum256(zip)
 	sha := base64.StdEncoding.EncodeToString(h[:])
-	db, err := store.Open(t.TempDir())
+	db, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +37,7 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *store.Tx) error {
+		tx = tx.In("123456789012")
 		if err := tx.PutVersion(&function.Config{Name: "f", Version: function.Latest, CodeSha256: sha, CodeSize: int64(len(zip))}); err != nil {
 			return err
 		}
@@ -79,7 +80,7 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 		t.Fatalf("the tree is not where the store keeps trees: %v", err)
 	}
 
-	if err := db.Update(func(tx *store.Tx) error { return tx.DeleteFunction("f") }); err != nil {
+	if err := db.Update(func(tx *store.Tx) error { return tx.In("123456789012").DeleteFunction("f") }); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(db.CodePath(sha)); !os.IsNotExist(err) {
@@ -94,7 +95,7 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 		t.Fatalf("the tree went while an environment ran in it: %v", err)
 	}
 
-	envs.Retire("f")
+	envs.Retire(function.Key{Name: "f"})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Lstat(dir); os.IsNotExist(err) {
@@ -113,7 +114,7 @@ func TestEnvironmentHoldsItsCode(t *testing.T) {
 // TestStartWithoutCodeFails: an environment whose code is gone is not
 // started, and the error says the code is not found.
 func TestStartWithoutCodeFails(t *testing.T) {
-	db, err := store.Open(t.TempDir())
+	db, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

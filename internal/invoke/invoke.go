@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/execenv"
@@ -57,15 +58,16 @@ type Response struct {
 // (admission), an environment to run it in (execenv) and the code's
 // directory (the store).
 
-// Resolver finds the configuration name:qualifier runs, and the alias when
-// the qualifier is one.
+// Resolver finds the configuration ref runs, and the alias when its
+// qualifier is one.
 type Resolver interface {
-	ResolveTarget(ctx context.Context, name, qualifier string) (*function.Config, *function.Alias, error)
+	ResolveTarget(ctx context.Context, ref function.Ref) (*function.Config, *function.Alias, error)
 }
 
-// Admitter admits an invocation of function's target, or throttles it.
+// Admitter admits an invocation of fn's target, or throttles it, by the
+// rules of fn's account.
 type Admitter interface {
-	Acquire(function, target string) (*admission.Slot, error)
+	Acquire(fn function.Key, target string) (*admission.Slot, error)
 }
 
 // Runner runs one event in an environment of spec.
@@ -75,9 +77,11 @@ type Runner interface {
 
 // Parts are what an Invoker is built from.
 type Parts struct {
-	// Names parses FunctionName values and makes ARNs (it carries the
-	// region and account the environments are told of).
-	Names    function.Parser
+	// Region is the region in ARNs and in the environments.
+	Region string
+	// Account is the account of an invocation whose context names no
+	// caller (see account.CallerOf): the server's own.
+	Account  string
 	Resolver Resolver
 	Admitter Admitter
 	Runner   Runner
@@ -87,7 +91,8 @@ type Parts struct {
 
 // Invoker runs invocations.
 type Invoker struct {
-	names    function.Parser
+	region   string
+	account  string
 	resolver Resolver
 	adm      Admitter
 	envs     Runner
@@ -100,16 +105,18 @@ func New(p Parts) *Invoker {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Invoker{names: p.Names, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, log: p.Logger}
+	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
+// It acts in the account of the caller ctx carries.
 func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) {
-	ref, err := iv.names.ParseWithQualifier(req.FunctionName, req.Qualifier)
+	names := iv.names(ctx)
+	ref, err := names.ParseWithQualifier(req.FunctionName, req.Qualifier)
 	if err != nil {
 		return nil, err
 	}
-	cfg, alias, err := iv.resolver.ResolveTarget(ctx, ref.Name, ref.Qualifier)
+	cfg, alias, err := iv.resolver.ResolveTarget(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +135,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		return &Response{Status: http.StatusNoContent, ExecutedVersion: cfg.Version}, nil
 	}
 	if alias != nil && len(alias.RoutingWeights) > 0 {
-		if cfg, err = iv.weighted(ctx, ref.Name, alias, cfg); err != nil {
+		if cfg, err = iv.weighted(ctx, ref, alias, cfg); err != nil {
 			return nil, err
 		}
 	}
@@ -136,13 +143,13 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if target == "" {
 		target = function.Latest
 	}
-	slot, err := iv.adm.Acquire(ref.Name, target)
+	slot, err := iv.adm.Acquire(ref.Key(), target)
 	if err != nil {
 		return nil, err
 	}
 	defer slot.Release()
-	invokedARN := iv.names.QualifiedARN(ref.Name, ref.Qualifier)
-	spec := iv.spec(cfg, invokedARN)
+	invokedARN := names.QualifiedARN(ref.Name, ref.Qualifier)
+	spec := iv.spec(ref.Account, cfg, invokedARN)
 	if slot.Provisioned() {
 		spec.InitType, spec.Pool = execenv.InitProvisioned, target
 	}
@@ -175,30 +182,31 @@ func CheckPayload(payload []byte) error {
 // spec is the environment a version runs in. Its code is asked for only
 // when an environment is started (execenv.Spec.Code), and held by that
 // environment for as long as it lives.
-func (iv *Invoker) spec(cfg *function.Config, invokedARN string) *execenv.Spec {
+func (iv *Invoker) spec(account string, cfg *function.Config, invokedARN string) *execenv.Spec {
 	return &execenv.Spec{
 		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
 		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize, EphemeralMB: cfg.Ephemeral,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
-		Region:  iv.names.Region, Account: iv.names.Account,
+		Region:  iv.region, Account: account,
 	}
 }
 
 // ProvisionedSpec is the environment of a provisioned config on
-// function:qualifier, which runs version.
-func (iv *Invoker) ProvisionedSpec(ctx context.Context, function, qualifier, version string) (*execenv.Spec, error) {
-	cfg, _, err := iv.resolver.ResolveTarget(ctx, function, version)
+// fn:qualifier, which runs version.
+func (iv *Invoker) ProvisionedSpec(ctx context.Context, fn function.Key, qualifier, version string) (*execenv.Spec, error) {
+	cfg, _, err := iv.resolver.ResolveTarget(ctx, function.Ref{Account: fn.Account, Name: fn.Name, Qualifier: version})
 	if err != nil {
 		return nil, err
 	}
-	spec := iv.spec(cfg, iv.names.QualifiedARN(function, qualifier))
+	names := function.Parser{Region: iv.region, Account: fn.Account}
+	spec := iv.spec(fn.Account, cfg, names.QualifiedARN(fn.Name, qualifier))
 	spec.InitType, spec.Pool = execenv.InitProvisioned, qualifier
 	return spec, nil
 }
 
 // weighted picks the version an alias with a traffic split runs this time.
-func (iv *Invoker) weighted(ctx context.Context, name string, a *function.Alias, primary *function.Config) (*function.Config, error) {
+func (iv *Invoker) weighted(ctx context.Context, ref function.Ref, a *function.Alias, primary *function.Config) (*function.Config, error) {
 	versions := make([]string, 0, len(a.RoutingWeights))
 	for v := range a.RoutingWeights {
 		versions = append(versions, v)
@@ -208,12 +216,18 @@ func (iv *Invoker) weighted(ctx context.Context, name string, a *function.Alias,
 	for _, v := range versions {
 		w := a.RoutingWeights[v]
 		if x < w {
-			cfg, _, err := iv.resolver.ResolveTarget(ctx, name, v)
+			cfg, _, err := iv.resolver.ResolveTarget(ctx, function.Ref{Account: ref.Account, Name: ref.Name, Qualifier: v})
 			return cfg, err
 		}
 		x -= w
 	}
 	return primary, nil
+}
+
+// names parses the FunctionName values of the caller ctx carries, in its
+// account (the server's own when it carries none).
+func (iv *Invoker) names(ctx context.Context) function.Parser {
+	return function.Parser{Region: iv.region, Account: account.Of(ctx, iv.account)}
 }
 
 // tail is the last n bytes of b, as AWS returns the last 4 KB of the log.

@@ -28,13 +28,14 @@ type invoker struct {
 
 func newInvoker(t *testing.T) *invoker {
 	t.Helper()
-	db, err := store.Open(t.TempDir())
+	db, err := store.Open(t.TempDir(), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	adm := admission.New(100)
-	if err := db.Subscribe(control.AdmissionFeed(adm, 100)); err != nil {
+	accts := admission.NewAccounts("123456789012", func(string) int { return 100 })
+	adm := accts.For("123456789012")
+	if err := db.Subscribe(control.AdmissionFeed(accts)); err != nil {
 		t.Fatal(err)
 	}
 	ctl, err := control.New(control.Bolt(db), control.Options{Region: "us-east-1", AccountID: "123456789012", AccountConcurrency: 100, MinUnreserved: 10,
@@ -50,7 +51,7 @@ func newInvoker(t *testing.T) *invoker {
 	if err := db.Subscribe(control.RetireFeed(envs)); err != nil {
 		t.Fatal(err)
 	}
-	iv := invoke.New(invoke.Parts{Names: ctl.Names(), Resolver: ctl, Admitter: adm, Runner: envs, Code: db, Logger: lambdatest.Logger(t)})
+	iv := invoke.New(invoke.Parts{Region: "us-east-1", Account: "123456789012", Resolver: ctl, Admitter: accts, Runner: envs, Code: db, Logger: lambdatest.Logger(t)})
 	return &invoker{Invoker: iv, ctl: ctl, adm: adm}
 }
 

@@ -36,10 +36,13 @@ const AccessKeyID = "AKIDLAMBDATEST"
 
 // Client returns an SDK client for the server at endpoint, with retries
 // off so that every answer is seen as it is.
-func Client(endpoint string) *lambda.Client {
+func Client(endpoint string) *lambda.Client { return ClientAs(endpoint, AccessKeyID) }
+
+// ClientAs is Client signing with another access key.
+func ClientAs(endpoint, accessKeyID string) *lambda.Client {
 	cfg := aws.Config{
 		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(AccessKeyID, "secret", ""),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKeyID, "secret", ""),
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
 	}
 	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {

@@ -34,12 +34,12 @@ type Envs interface {
 // Slots is admission's side: how many provisioned environments of a target
 // are allocated and so may take invocations.
 type Slots interface {
-	SetProvisioned(function, target string, allocated int)
+	SetProvisioned(fn function.Key, target string, allocated int)
 }
 
 // Specs builds the environment spec of a provisioned target.
 type Specs interface {
-	ProvisionedSpec(ctx context.Context, function, qualifier, version string) (*execenv.Spec, error)
+	ProvisionedSpec(ctx context.Context, fn function.Key, qualifier, version string) (*execenv.Spec, error)
 }
 
 // Statuses, as AWS names them.
@@ -53,7 +53,10 @@ const (
 	initAttempts = 3
 )
 
-type targetKey struct{ function, qualifier string }
+type targetKey struct {
+	fn        function.Key
+	qualifier string
+}
 
 type target struct {
 	version   string
@@ -119,22 +122,24 @@ func (p *Provisioner) Start(specs Specs) {
 // Load provisions every stored config, so that a restart restores the
 // provisioned environments.
 func (p *Provisioner) Load(tx *store.Tx, _ uint64) error {
-	cfgs, err := tx.ProvisionedConfigs("")
-	if err != nil {
-		return err
-	}
-	for _, c := range cfgs {
-		version := c.Qualifier
-		if !function.IsVersion(version) {
-			a, err := tx.Alias(c.Function, c.Qualifier)
-			if err != nil {
-				return err
-			}
-			version = a.FunctionVersion
+	return control.ForEachAccount(tx, func(tx *store.Tx) error {
+		cfgs, err := tx.ProvisionedConfigs("")
+		if err != nil {
+			return err
 		}
-		p.Provision(c.Function, c.Qualifier, version, c.Requested)
-	}
-	return nil
+		for _, c := range cfgs {
+			version := c.Qualifier
+			if !function.IsVersion(version) {
+				a, err := tx.Alias(c.Function, c.Qualifier)
+				if err != nil {
+					return err
+				}
+				version = a.FunctionVersion
+			}
+			p.Provision(function.Key{Account: tx.Account(), Name: c.Function}, c.Qualifier, version, c.Requested)
+		}
+		return nil
+	})
 }
 
 // Apply follows committed changes: a config put or deleted, an alias with a
@@ -143,20 +148,21 @@ func (p *Provisioner) Load(tx *store.Tx, _ uint64) error {
 func (p *Provisioner) Apply(b *store.Batch) {
 	for i := range b.Changes {
 		c := &b.Changes[i]
+		fn := c.FunctionKey()
 		switch c.Kind {
 		case store.KindProvisioned:
 			if c.Provisioned == nil {
-				p.Unprovision(c.Function, c.Key)
+				p.Unprovision(fn, c.Key)
 			} else {
-				p.Provision(c.Function, c.Key, c.ProvisionedVersion, c.Provisioned.Requested)
+				p.Provision(fn, c.Key, c.ProvisionedVersion, c.Provisioned.Requested)
 			}
 		case store.KindAlias:
 			if c.Alias != nil {
-				p.follow(c.Function, c.Key, c.Alias.FunctionVersion)
+				p.follow(fn, c.Key, c.Alias.FunctionVersion)
 			}
 		case store.KindFunction:
 			if c.Func == nil {
-				p.unprovisionFunction(c.Function)
+				p.unprovisionFunction(fn)
 			}
 		}
 	}
@@ -164,9 +170,9 @@ func (p *Provisioner) Apply(b *store.Batch) {
 
 // follow re-provisions function:alias when the alias now names another
 // version than its environments run.
-func (p *Provisioner) follow(function, alias, version string) {
+func (p *Provisioner) follow(fn function.Key, alias, version string) {
 	p.mu.Lock()
-	t := p.targets[targetKey{function, alias}]
+	t := p.targets[targetKey{fn, alias}]
 	moved := t != nil && t.version != version
 	var n int
 	if moved {
@@ -174,21 +180,21 @@ func (p *Provisioner) follow(function, alias, version string) {
 	}
 	p.mu.Unlock()
 	if moved {
-		p.Provision(function, alias, version, n)
+		p.Provision(fn, alias, version, n)
 	}
 }
 
-func (p *Provisioner) unprovisionFunction(function string) {
+func (p *Provisioner) unprovisionFunction(fn function.Key) {
 	p.mu.Lock()
 	var qualifiers []string
 	for k := range p.targets {
-		if k.function == function {
+		if k.fn == fn {
 			qualifiers = append(qualifiers, k.qualifier)
 		}
 	}
 	p.mu.Unlock()
 	for _, q := range qualifiers {
-		p.Unprovision(function, q)
+		p.Unprovision(fn, q)
 	}
 }
 
@@ -201,8 +207,8 @@ func (p *Provisioner) Close() error {
 
 // Provision asks for n environments of function:qualifier running version;
 // a new request replaces the one before, even while it is in progress.
-func (p *Provisioner) Provision(function, qualifier, version string, n int) {
-	k := targetKey{function, qualifier}
+func (p *Provisioner) Provision(fn function.Key, qualifier, version string, n int) {
+	k := targetKey{fn, qualifier}
 	p.mu.Lock()
 	t := p.targets[k]
 	if t == nil {
@@ -224,14 +230,14 @@ func (p *Provisioner) Provision(function, qualifier, version string, n int) {
 }
 
 // Unprovision drops a target and its environments.
-func (p *Provisioner) Unprovision(function, qualifier string) {
-	k := targetKey{function, qualifier}
+func (p *Provisioner) Unprovision(fn function.Key, qualifier string) {
+	k := targetKey{fn, qualifier}
 	p.mu.Lock()
 	t := p.targets[k]
 	delete(p.targets, k)
 	// Under the lock, so that a reconcile of the target that read it
 	// before it went cannot publish its allocation after this.
-	p.slots.SetProvisioned(function, qualifier, 0)
+	p.slots.SetProvisioned(fn, qualifier, 0)
 	p.mu.Unlock()
 	if t != nil && t.spec != nil {
 		p.envs.Shrink(t.spec, 0)
@@ -239,10 +245,10 @@ func (p *Provisioner) Unprovision(function, qualifier string) {
 }
 
 // Status reports a target's live state.
-func (p *Provisioner) Status(function, qualifier string) control.ProvisionStatus {
+func (p *Provisioner) Status(fn function.Key, qualifier string) control.ProvisionStatus {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	t := p.targets[targetKey{function, qualifier}]
+	t := p.targets[targetKey{fn, qualifier}]
 	if t == nil {
 		return control.ProvisionStatus{Status: InProgress}
 	}
@@ -251,22 +257,22 @@ func (p *Provisioner) Status(function, qualifier string) control.ProvisionStatus
 
 // Target is one provisioned target as the provisioner keeps it.
 type Target struct {
-	Function, Qualifier, Version string
-	Requested, Allocated         int
-	Status                       string
+	Account, Function, Qualifier, Version string
+	Requested, Allocated                  int
+	Status                                string
 }
 
-// Targets lists the targets in function and qualifier order.
+// Targets lists the targets in account, function and qualifier order.
 func (p *Provisioner) Targets() []Target {
 	p.mu.Lock()
 	out := make([]Target, 0, len(p.targets))
 	for k, t := range p.targets {
-		out = append(out, Target{Function: k.function, Qualifier: k.qualifier, Version: t.version,
+		out = append(out, Target{Account: k.fn.Account, Function: k.fn.Name, Qualifier: k.qualifier, Version: t.version,
 			Requested: t.requested, Allocated: t.allocated, Status: t.status})
 	}
 	p.mu.Unlock()
 	slices.SortFunc(out, func(a, b Target) int {
-		return cmp.Or(cmp.Compare(a.Function, b.Function), cmp.Compare(a.Qualifier, b.Qualifier))
+		return cmp.Or(cmp.Compare(a.Account, b.Account), cmp.Compare(a.Function, b.Function), cmp.Compare(a.Qualifier, b.Qualifier))
 	})
 	return out
 }
@@ -320,9 +326,9 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 	spec, version, gen := t.spec, t.version, t.gen
 	p.mu.Unlock()
 	if spec == nil {
-		s, err := p.specs.ProvisionedSpec(p.ctx, k.function, k.qualifier, version)
+		s, err := p.specs.ProvisionedSpec(p.ctx, k.fn, k.qualifier, version)
 		if err != nil {
-			p.log.Warn("provisioned concurrency: cannot build environment", "function", k.function, "qualifier", k.qualifier, "err", err)
+			p.log.Warn("provisioned concurrency: cannot build environment", "account", k.fn.Account, "function", k.fn.Name, "qualifier", k.qualifier, "err", err)
 			return
 		}
 		p.mu.Lock()
@@ -354,7 +360,7 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 	// lock is released an Unprovision may remove it, and an allocation
 	// published after that would leave admission with slots for a config
 	// that no longer exists.
-	p.slots.SetProvisioned(k.function, k.qualifier, allocated)
+	p.slots.SetProvisioned(k.fn, k.qualifier, allocated)
 	p.mu.Unlock()
 
 	if live > requested {
@@ -376,7 +382,7 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 			if t := p.targets[k]; t.gen == gen {
 				if err != nil && p.ctx.Err() == nil {
 					t.failures++
-					p.log.Warn("provisioned concurrency: init failed", "function", k.function, "qualifier", k.qualifier, "failures", t.failures, "err", err)
+					p.log.Warn("provisioned concurrency: init failed", "account", k.fn.Account, "function", k.fn.Name, "qualifier", k.qualifier, "failures", t.failures, "err", err)
 					if t.failures >= initAttempts {
 						t.status, t.reason = Failed, ReasonInitFailure
 					}

@@ -11,6 +11,7 @@ import (
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/archive"
 	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/provision"
 )
@@ -29,9 +30,9 @@ func codeDir(t *testing.T) string {
 // directory, as the invoker does from each version's code.
 type specs struct{ dir string }
 
-func (s specs) ProvisionedSpec(_ context.Context, function, qualifier, version string) (*execenv.Spec, error) {
+func (s specs) ProvisionedSpec(_ context.Context, fn function.Key, qualifier, version string) (*execenv.Spec, error) {
 	return &execenv.Spec{
-		Function: function, Version: version, Revision: "r-" + version, Runtime: "provided.al2023",
+		Function: fn.Name, Version: version, Revision: "r-" + version, Runtime: "provided.al2023",
 		Handler: "bootstrap", CodeDir: s.dir, MemoryMB: 128, Timeout: 10 * time.Second,
 		Region: "us-east-1", Account: "123456789012",
 		InitType: execenv.InitProvisioned, Pool: qualifier,
@@ -59,7 +60,7 @@ type gatedSlots struct {
 	once    sync.Once
 }
 
-func (g *gatedSlots) SetProvisioned(function, target string, allocated int) {
+func (g *gatedSlots) SetProvisioned(fn function.Key, target string, allocated int) {
 	gated := false
 	if allocated > 0 {
 		g.once.Do(func() {
@@ -68,7 +69,7 @@ func (g *gatedSlots) SetProvisioned(function, target string, allocated int) {
 			<-g.open
 		})
 	}
-	g.Controller.SetProvisioned(function, target, allocated)
+	g.Controller.SetProvisioned(fn.Name, target, allocated)
 	if gated {
 		close(g.passed)
 	}
@@ -101,7 +102,7 @@ func TestUnprovisionDuringAllocationLeavesNoSlots(t *testing.T) {
 	p.Start(specs{codeDir(t)})
 	defer p.Close()
 	adm.SetProvisionedConfigured("f", "1", 1)
-	p.Provision("f", "1", "1", 1)
+	p.Provision(fk, "1", "1", 1)
 
 	select {
 	case <-slots.entered:
@@ -113,7 +114,7 @@ func TestUnprovisionDuringAllocationLeavesNoSlots(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		adm.SetProvisionedConfigured("f", "1", 0)
-		p.Unprovision("f", "1")
+		p.Unprovision(fk, "1")
 		close(done)
 	}()
 	select {
@@ -135,9 +136,10 @@ func TestUnprovisionDuringAllocationLeavesNoSlots(t *testing.T) {
 // environments: IN_PROGRESS while they start, READY with all allocated,
 // resized down, moved to another version, and gone.
 func TestProvisionLifecycle(t *testing.T) {
-	adm := admission.New(100)
+	accts := admission.NewAccounts(fk.Account, func(string) int { return 100 })
+	adm := accts.For(fk.Account)
 	envs := manager(t)
-	p := provision.New(envs, adm, nil, lambdatest.Logger(t))
+	p := provision.New(envs, accts, nil, lambdatest.Logger(t))
 	p.Start(specs{codeDir(t)})
 	defer p.Close()
 
@@ -156,28 +158,28 @@ func TestProvisionLifecycle(t *testing.T) {
 		}
 	}
 	adm.SetProvisionedConfigured("f", "live", 3)
-	p.Provision("f", "live", "1", 3)
-	if st := p.Status("f", "live"); st.Status != provision.InProgress && st.Status != provision.Ready {
+	p.Provision(fk, "live", "1", 3)
+	if st := p.Status(fk, "live"); st.Status != provision.InProgress && st.Status != provision.Ready {
 		t.Fatalf("status right after Provision: %+v", st)
 	}
 	wait("ready", func(tg provision.Target) bool { return tg.Status == provision.Ready && tg.Allocated == 3 })
 	if n := allocated(adm, "f", "live"); n != 3 {
 		t.Fatalf("admission allocated %d, want 3", n)
 	}
-	spec1, _ := specs{}.ProvisionedSpec(context.Background(), "f", "live", "1")
+	spec1, _ := specs{}.ProvisionedSpec(context.Background(), fk, "live", "1")
 	if n := envs.Live(spec1); n != 3 {
 		t.Fatalf("%d environments of version 1 up, want 3", n)
 	}
 
-	p.Provision("f", "live", "1", 1)
+	p.Provision(fk, "live", "1", 1)
 	wait("resized", func(tg provision.Target) bool { return tg.Status == provision.Ready && tg.Allocated == 1 })
 
 	// The alias moves: version 1's environments go, version 2's come.
-	p.Provision("f", "live", "2", 1)
+	p.Provision(fk, "live", "2", 1)
 	wait("moved", func(tg provision.Target) bool {
 		return tg.Version == "2" && tg.Status == provision.Ready && tg.Allocated == 1
 	})
-	spec2, _ := specs{}.ProvisionedSpec(context.Background(), "f", "live", "2")
+	spec2, _ := specs{}.ProvisionedSpec(context.Background(), fk, "live", "2")
 	for deadline := time.Now().Add(10 * time.Second); envs.Live(spec1) != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("version 1 still has %d environments after the move", envs.Live(spec1))
@@ -187,7 +189,7 @@ func TestProvisionLifecycle(t *testing.T) {
 		t.Fatalf("%d environments of version 2, want 1", n)
 	}
 
-	p.Unprovision("f", "live")
+	p.Unprovision(fk, "live")
 	if got := p.Targets(); len(got) != 0 || allocated(adm, "f", "live") != 0 {
 		t.Fatalf("after Unprovision: targets %+v, allocated %d", got, allocated(adm, "f", "live"))
 	}
@@ -200,19 +202,21 @@ func TestInitFailuresMakeTargetFailed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "bootstrap"), []byte("#!/bin/sh\necho cannot start >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	adm := admission.New(100)
-	p := provision.New(manager(t), adm, nil, lambdatest.Logger(t))
+	p := provision.New(manager(t), admission.NewAccounts(fk.Account, func(string) int { return 100 }), nil, lambdatest.Logger(t))
 	p.Start(specs{dir})
 	defer p.Close()
-	p.Provision("f", "1", "1", 2)
+	p.Provision(fk, "1", "1", 2)
 	deadline := time.Now().Add(30 * time.Second)
-	for p.Status("f", "1").Status != provision.Failed {
+	for p.Status(fk, "1").Status != provision.Failed {
 		if time.Now().After(deadline) {
-			t.Fatalf("status %+v, want FAILED", p.Status("f", "1"))
+			t.Fatalf("status %+v, want FAILED", p.Status(fk, "1"))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if st := p.Status("f", "1"); st.Reason != provision.ReasonInitFailure || st.Allocated != 0 {
+	if st := p.Status(fk, "1"); st.Reason != provision.ReasonInitFailure || st.Allocated != 0 {
 		t.Fatalf("FAILED status %+v", st)
 	}
 }
+
+// fk is the function the tests provision.
+var fk = function.Key{Account: "123456789012", Name: "f"}

@@ -68,7 +68,17 @@ type Options struct {
 	// MaxBodyMemory caps the request body bytes in memory at once
 	// (default api.DefaultBodyMemory); past it, large requests get 429.
 	MaxBodyMemory int64
-	Logger        *slog.Logger
+	// InvocationRate is the invocation requests per second allowed per
+	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
+	// off. A pointer because 0 is a real setting: nil means the default.
+	InvocationRate *int
+	Logger         *slog.Logger
+	// Auth establishes each request's caller and so its account; nil
+	// means one account, AccountID, whatever the credentials.
+	Auth api.Authenticator
+	// Accounts gives each account its limits L and M; nil means every
+	// account has AccountConcurrency and MinUnreserved.
+	Accounts account.Settings
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -79,6 +89,7 @@ var Defaults = Options{
 	AccountID:          "123456789012",
 	AccountConcurrency: 1000,
 	MinUnreserved:      new(100),
+	InvocationRate:     new(admission.DefaultRequestRate),
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
@@ -104,6 +115,9 @@ func (o *Options) fill() {
 		o.AccountConcurrency = d.AccountConcurrency
 	}
 	// A copy, so that neither the caller nor Defaults shares the node's.
+	if o.InvocationRate == nil {
+		o.InvocationRate = new(*d.InvocationRate)
+	}
 	if o.MinUnreserved == nil {
 		o.MinUnreserved = new(*d.MinUnreserved)
 	} else {
@@ -139,7 +153,7 @@ func (o *Options) fill() {
 type Node struct {
 	opts      Options
 	db        *store.DB
-	adm       *admission.Controller
+	adm       *admission.Accounts
 	envs      *execenv.Manager
 	box       *sandbox.Host // nil when unsandboxed; closed after envs
 	ctl       *control.Service
@@ -207,10 +221,20 @@ func Start(opts Options) (*Node, error) {
 func (n *Node) build() error {
 	o := n.opts
 	var err error
-	if n.db, err = store.Open(o.DataDir); err != nil {
+	if n.db, err = store.Open(o.DataDir, store.Options{LegacyAccount: o.AccountID}); err != nil {
 		return err
 	}
-	n.adm = admission.New(o.AccountConcurrency)
+	if err := moveLegacyLogs(LogDir(o.DataDir), o.AccountID); err != nil {
+		return err
+	}
+	// Without access control there is one account, the server's, and every
+	// account has the limits of the flags.
+	var limits account.Settings = account.Uniform{Concurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved}
+	if o.Accounts != nil {
+		limits = o.Accounts
+	}
+	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
+	n.adm.SetRequestRate(*o.InvocationRate)
 	// Environments' private directories do not outlive a run: what a
 	// killed process left is removed.
 	tmp := filepath.Join(o.DataDir, "tmp")
@@ -245,34 +269,54 @@ func (n *Node) build() error {
 	// change from its feed, in order; nothing else tells them. The
 	// provisioner goes first: a deleted function's provisioned slots are
 	// given back before admission forgets the function.
-	for _, sub := range []store.Subscriber{n.prov, control.AdmissionFeed(n.adm, o.AccountConcurrency), control.RetireFeed(n.envs)} {
+	for _, sub := range []store.Subscriber{n.prov, control.AdmissionFeed(n.adm), control.RetireFeed(n.envs)} {
 		if err := n.db.Subscribe(sub); err != nil {
 			return err
 		}
 	}
 	n.ctl, err = control.New(control.Bolt(n.db), control.Options{
 		Region: o.Region, AccountID: o.AccountID,
-		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved,
+		AccountConcurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved, Limits: limits,
 		Logger: o.Logger.With("part", "control"),
 	}, n.prov)
 	if err != nil {
 		return err
 	}
-	inv := invoke.New(invoke.Parts{Names: n.ctl.Names(), Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
+	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
 		Logger: o.Logger.With("part", "invoke")})
-	n.queue, err = events.New(n.db, n.ctl, inv, events.Options{
+	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
+		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 	})
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
 	n.api.LimitBodyMemory(o.MaxBodyMemory)
 	n.prov.Start(inv)
 	n.queue.Start()
+	return nil
+}
+
+// moveLegacyLogs moves the log files of a data directory from before they
+// were kept per account (<logs>/<function>.log) to the server's account
+// (<logs>/<account>/<function>.log), where they go on.
+func moveLegacyLogs(dir, account string) error {
+	old, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(old) == 0 {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, account), 0o755); err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Rename(f, filepath.Join(dir, account, filepath.Base(f))); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -290,8 +334,12 @@ func (n *Node) MinUnreserved() int {
 // URL is the endpoint URL clients use.
 func (n *Node) URL() string { return "http://" + n.Addr() }
 
-// Admission exposes the node's admission controller (for tests and metrics).
-func (n *Node) Admission() *admission.Controller { return n.adm }
+// Admission exposes the admission controller of the node's own account
+// (for tests and metrics).
+func (n *Node) Admission() *admission.Controller { return n.adm.For(n.opts.AccountID) }
+
+// Accounts exposes admission for every account (for tests and metrics).
+func (n *Node) Accounts() *admission.Accounts { return n.adm }
 
 // Provisioner exposes the node's provisioner (for tests and metrics).
 func (n *Node) Provisioner() *provision.Provisioner { return n.prov }

@@ -17,6 +17,7 @@ func archives(t *testing.T, db *DB) []string {
 	t.Helper()
 	var shas []string
 	err := db.View(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		return tx.tx.Bucket(bucketCodeRefs).ForEach(func(k, _ []byte) error {
 			if _, err := os.Stat(db.CodePath(string(k))); err != nil {
 				return fmt.Errorf("code %s is referenced but its file is gone: %w", k, err)
@@ -52,6 +53,7 @@ func TestRewriteWithSameCodeKeepsIt(t *testing.T) {
 	code := []byte("only this function's code")
 	addFunction(t, db, "x", code, nil)
 	update(t, db, func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		c, err := tx.Version("x", function.Latest)
 		if err != nil {
 			return err
@@ -63,6 +65,7 @@ func TestRewriteWithSameCodeKeepsIt(t *testing.T) {
 		t.Fatalf("a configuration update lost the code: %v", err)
 	}
 	update(t, db, func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		c, err := tx.Version("x", function.Latest)
 		if err != nil {
 			return err
@@ -77,7 +80,7 @@ func TestRewriteWithSameCodeKeepsIt(t *testing.T) {
 		t.Fatalf("archives after reopen: %v", got)
 	}
 	// Dropping one of the two records keeps the code for the other.
-	update(t, db, func(tx *Tx) error { return tx.DeleteVersion("x", "1") })
+	update(t, db, func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteVersion("x", "1") })
 	if _, err := db.Code(shaOf(code)); err != nil {
 		t.Fatalf("code still held by $LATEST is gone: %v", err)
 	}
@@ -95,6 +98,7 @@ func TestReleaseCollectsUnusedUpload(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	err = db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		if err := tx.PutVersion(&function.Config{Name: "y", Version: function.Latest, CodeSha256: shaOf(code)}); err != nil {
 			return err
 		}
@@ -128,7 +132,7 @@ func TestDeleteRacingCreateOfSameCode(t *testing.T) {
 		addFunction(t, db, a, code, nil)
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if err := db.Update(func(tx *Tx) error { return tx.DeleteFunction(a) }); err != nil {
+			if err := db.Update(func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction(a) }); err != nil {
 				t.Error(err)
 			}
 		})
@@ -140,6 +144,7 @@ func TestDeleteRacingCreateOfSameCode(t *testing.T) {
 			}
 			defer release()
 			err = db.Update(func(tx *Tx) error {
+				tx = tx.In(testAccount)
 				if err := tx.PutVersion(&function.Config{Name: b, Version: function.Latest, CodeSha256: sha}); err != nil {
 					return err
 				}
@@ -153,7 +158,7 @@ func TestDeleteRacingCreateOfSameCode(t *testing.T) {
 		if _, err := db.Code(sha); err != nil {
 			t.Fatalf("round %d: %s has no code: %v", i, b, err)
 		}
-		update(t, db, func(tx *Tx) error { return tx.DeleteFunction(b) })
+		update(t, db, func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction(b) })
 	}
 	if got := archives(t, db); len(got) != 0 {
 		t.Fatalf("archives left with nothing referring to them: %v", got)

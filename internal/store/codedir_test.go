@@ -92,7 +92,7 @@ func exists(path string) bool {
 
 func deleteFunction(t *testing.T, db *DB, name string) {
 	t.Helper()
-	update(t, db, func(tx *Tx) error { return tx.DeleteFunction(name) })
+	update(t, db, func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction(name) })
 }
 
 // TestCodeDirSurvivesRestart: a tree unpacked before a restart is used as

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,6 +27,7 @@ var (
 type Event struct {
 	Seq       uint64 `json:"seq"`
 	RequestID string `json:"requestId"`
+	Account   string `json:"account"`
 	Function  string `json:"function"`
 	Qualifier string `json:"qualifier,omitempty"`
 	// Payload is the event's payload. The store keeps it apart from the
@@ -154,6 +157,7 @@ func (t *Tx) DeleteEvent(seq uint64) error {
 type eventRecord struct {
 	Seq          uint64    `json:"seq"`
 	RequestID    string    `json:"requestId"`
+	Account      string    `json:"account"`
 	Function     string    `json:"function"`
 	Qualifier    string    `json:"qualifier,omitempty"`
 	ReceivedAt   time.Time `json:"receivedAt"`
@@ -173,7 +177,7 @@ func (t *Tx) Events(fn func(*Event) error) error {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		return fn(&Event{Seq: r.Seq, RequestID: r.RequestID, Function: r.Function, Qualifier: r.Qualifier,
+		return fn(&Event{Seq: r.Seq, RequestID: r.RequestID, Account: r.Account, Function: r.Function, Qualifier: r.Qualifier,
 			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs})
 	})
 }
@@ -221,16 +225,16 @@ func configKey(name, qualifier string) []byte {
 // EventConfig reads the asynchronous invocation configuration of a
 // function's qualifier ("$LATEST", a version or an alias).
 func (t *Tx) EventConfig(name, qualifier string) (*EventConfig, error) {
-	b := t.tx.Bucket(bucketEventConfigs)
-	if b == nil {
-		return nil, ErrNotFound
+	b, err := t.read(bucketEventConfigs)
+	if err != nil {
+		return nil, err
 	}
 	return get[EventConfig](b, configKey(name, qualifier))
 }
 
 // PutEventConfig stores an asynchronous invocation configuration.
 func (t *Tx) PutEventConfig(c *EventConfig) error {
-	b, err := t.bucket(bucketEventConfigs)
+	b, err := t.write(bucketEventConfigs)
 	if err != nil {
 		return err
 	}
@@ -239,7 +243,7 @@ func (t *Tx) PutEventConfig(c *EventConfig) error {
 
 // DeleteEventConfig removes one.
 func (t *Tx) DeleteEventConfig(name, qualifier string) error {
-	b, err := t.bucket(bucketEventConfigs)
+	b, err := t.write(bucketEventConfigs)
 	if err != nil {
 		return err
 	}
@@ -248,5 +252,50 @@ func (t *Tx) DeleteEventConfig(name, qualifier string) error {
 
 // EventConfigs lists a function's configurations in qualifier order.
 func (t *Tx) EventConfigs(name string) ([]*EventConfig, error) {
-	return scan[EventConfig](t.tx.Bucket(bucketEventConfigs), append([]byte(name), 0), nil, -1)
+	b, err := t.read(bucketEventConfigs)
+	if err != nil {
+		return nil, err
+	}
+	return scan[EventConfig](b, append([]byte(name), 0), nil, -1)
+}
+
+// setEventAccounts gives account to the queued events and dead letters of
+// a database from before records were kept per account.
+func setEventAccounts(tx *bolt.Tx, account string) error {
+	for _, name := range [][]byte{bucketEvents, bucketDeadLetters} {
+		b := tx.Bucket(name)
+		if b == nil {
+			continue
+		}
+		var keys, vals [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(v, &m); err != nil {
+				return fmt.Errorf("store: decode %s %x: %w", name, k, err)
+			}
+			acct, _ := json.Marshal(account)
+			if ev, ok := m["event"]; ok { // a dead letter: the event inside it
+				var e map[string]json.RawMessage
+				if err := json.Unmarshal(ev, &e); err != nil {
+					return fmt.Errorf("store: decode %s %x: %w", name, k, err)
+				}
+				e["account"] = acct
+				m["event"], _ = json.Marshal(e)
+			} else {
+				m["account"] = acct
+			}
+			nv, err := json.Marshal(m)
+			keys, vals = append(keys, bytes.Clone(k)), append(vals, nv)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		for i := range keys {
+			if err := b.Put(keys[i], vals[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -52,7 +52,9 @@ func (k Kind) String() string {
 // Deleting a function is one Change of KindFunction: everything it had
 // (versions, aliases, configs) went with it.
 type Change struct {
-	Kind     Kind
+	Kind Kind
+	// Account and Function name the function the record belongs to.
+	Account  string
 	Function string
 	// Key is the version, the alias or the qualifier of the config; ""
 	// for a function.
@@ -203,6 +205,12 @@ func (t *Tx) record(c Change) error {
 		b := t.batch
 		t.tx.OnCommit(func() { t.db.feed.publish(b) })
 	}
+	c.Account = t.account
 	t.batch.Changes = append(t.batch.Changes, c)
 	return nil
+}
+
+// FunctionKey is the function the changed record belongs to.
+func (c *Change) FunctionKey() function.Key {
+	return function.Key{Account: c.Account, Name: c.Function}
 }

@@ -16,9 +16,9 @@ type ProvisionedConfig struct {
 
 // ProvisionedConfig reads one.
 func (t *Tx) ProvisionedConfig(name, qualifier string) (*ProvisionedConfig, error) {
-	b := t.tx.Bucket(bucketProvisioned)
-	if b == nil {
-		return nil, ErrNotFound
+	b, err := t.read(bucketProvisioned)
+	if err != nil {
+		return nil, err
 	}
 	return get[ProvisionedConfig](b, configKey(name, qualifier))
 }
@@ -30,14 +30,18 @@ func (t *Tx) ProvisionedConfigs(name string) ([]*ProvisionedConfig, error) {
 	if name != "" {
 		prefix = append([]byte(name), 0)
 	}
-	return scan[ProvisionedConfig](t.tx.Bucket(bucketProvisioned), prefix, nil, -1)
+	b, err := t.read(bucketProvisioned)
+	if err != nil {
+		return nil, err
+	}
+	return scan[ProvisionedConfig](b, prefix, nil, -1)
 }
 
 // PutProvisionedConfig stores a config whose qualifier names version now.
 // The caller keeps the function record's Provisioned total in step (in the
 // same transaction).
 func (t *Tx) PutProvisionedConfig(p *ProvisionedConfig, version string) error {
-	b, err := t.bucket(bucketProvisioned)
+	b, err := t.write(bucketProvisioned)
 	if err != nil {
 		return err
 	}
@@ -49,7 +53,7 @@ func (t *Tx) PutProvisionedConfig(p *ProvisionedConfig, version string) error {
 
 // DeleteProvisionedConfig removes one.
 func (t *Tx) DeleteProvisionedConfig(name, qualifier string) error {
-	b, err := t.bucket(bucketProvisioned)
+	b, err := t.write(bucketProvisioned)
 	if err != nil {
 		return err
 	}

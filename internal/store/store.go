@@ -27,16 +27,30 @@ import (
 // ErrNotFound is returned when a record does not exist.
 var ErrNotFound = errors.New("store: not found")
 
+// The layout: one bucket per account under "accounts", holding that
+// account's records and running sums; beside it what the accounts share
+// (code references, the event queue, the dead letters, the revision).
 var (
+	bucketAccounts  = []byte("accounts") // account → its buckets and its sums
 	bucketFunctions = []byte("functions")
 	bucketVersions  = []byte("versions") // name \x00 versionKey → function.Config
 	bucketAliases   = []byte("aliases")  // name \x00 alias → function.Alias
 	bucketCodeRefs  = []byte("coderefs") // CodeSha256 → uint64 reference count
 	bucketMeta      = []byte("meta")
-	keySums         = []byte("sums")
+	keySums         = []byte("sums")   // in an account's bucket
+	keyLayout       = []byte("layout") // in meta: layoutAccounts once the records are per account
 )
 
-// Sums are the account-wide totals the concurrency and account-settings
+// layoutAccounts marks a database whose records are kept per account.
+// Before it, one account's records sat in top-level buckets; Open moves
+// them into the account named by Options.LegacyAccount.
+const layoutAccounts = "accounts"
+
+// accountBuckets are the buckets every account has, in the order Open
+// moves them from the old layout.
+var accountBuckets = [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketAudit, bucketCodeSigning}
+
+// Sums are one account's totals the concurrency and account-settings
 // checks need, kept in step with the records.
 type Sums struct {
 	FunctionCount int64 `json:"functionCount"`
@@ -57,8 +71,16 @@ type DB struct {
 	feed feed
 }
 
+// Options configure Open.
+type Options struct {
+	// LegacyAccount is the account that owns the records of a database
+	// written before records were kept per account (the server's account
+	// id then). Open moves them there once, in one transaction.
+	LegacyAccount string
+}
+
 // Open opens (creating if needed) the database under dir.
-func Open(dir string) (*DB, error) {
+func Open(dir string, o Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "code"), 0o755); err != nil {
 		return nil, err
 	}
@@ -68,12 +90,12 @@ func Open(dir string) (*DB, error) {
 	}
 	d := &DB{bolt: b, code: codeFiles{dir: filepath.Join(dir, "code"), pins: map[string]int{}}}
 	err = b.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketCodeRefs, bucketMeta} {
+		for _, name := range [][]byte{bucketAccounts, bucketCodeRefs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		return migrate(tx, o.LegacyAccount)
 	})
 	if err == nil {
 		err = d.removeOrphanCode()
@@ -91,36 +113,153 @@ func Open(dir string) (*DB, error) {
 	return d, nil
 }
 
+// migrate moves the records of the single-account layout into the bucket
+// of account, with the running sums, and marks the database as per
+// account. Events and dead letters stay where they are and are given the
+// account. It does nothing to a database already in the new layout.
+func migrate(tx *bolt.Tx, account string) error {
+	meta := tx.Bucket(bucketMeta)
+	if string(meta.Get(keyLayout)) == layoutAccounts {
+		return nil
+	}
+	legacy := meta.Get(keySums) != nil
+	for _, name := range accountBuckets {
+		legacy = legacy || tx.Bucket(name) != nil
+	}
+	if legacy {
+		if account == "" {
+			return errors.New("store: the database predates per-account records and no account was given to move them to")
+		}
+		ab, err := tx.Bucket(bucketAccounts).CreateBucketIfNotExists([]byte(account))
+		if err != nil {
+			return err
+		}
+		for _, name := range accountBuckets {
+			old := tx.Bucket(name)
+			if old == nil {
+				continue
+			}
+			nb, err := ab.CreateBucketIfNotExists(name)
+			if err != nil {
+				return err
+			}
+			if err := old.ForEach(func(k, v []byte) error { return nb.Put(bytes.Clone(k), bytes.Clone(v)) }); err != nil {
+				return err
+			}
+			if err := nb.SetSequence(old.Sequence()); err != nil {
+				return err
+			}
+			if err := tx.DeleteBucket(name); err != nil {
+				return err
+			}
+		}
+		if v := meta.Get(keySums); v != nil {
+			if err := ab.Put(keySums, bytes.Clone(v)); err != nil {
+				return err
+			}
+			if err := meta.Delete(keySums); err != nil {
+				return err
+			}
+		}
+		if err := setEventAccounts(tx, account); err != nil {
+			return err
+		}
+	}
+	return meta.Put(keyLayout, []byte(layoutAccounts))
+}
+
 // Close closes the database.
 func (d *DB) Close() error { return d.bolt.Close() }
 
 // View runs fn in a read-only transaction.
 func (d *DB) View(fn func(*Tx) error) error {
-	return d.bolt.View(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+	return d.bolt.View(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
 }
 
 // Update runs fn in a read-write transaction; when it returns nil the
 // changes are committed and synced to disk.
 func (d *DB) Update(fn func(*Tx) error) error {
-	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
 }
 
 // Batch is Update for many concurrent callers: their functions share one
 // commit (and one fsync). fn may run more than once, so it must only
 // depend on what it reads in the transaction.
 func (d *DB) Batch(fn func(*Tx) error) error {
-	return d.bolt.Batch(func(tx *bolt.Tx) error { return fn(&Tx{tx: tx, db: d}) })
+	return d.bolt.Batch(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
 }
 
-// Tx is one transaction.
+func (d *DB) tx(tx *bolt.Tx) *Tx { return &Tx{txState: &txState{tx: tx, db: d}} }
+
+// Tx is one transaction. The records of functions and what belongs to them
+// are an account's: a Tx reads and writes them in the account In chose,
+// and what all accounts share (code, events, dead letters) directly.
 type Tx struct {
+	*txState
+	// account is the account In chose; "" until then.
+	account string
+}
+
+// txState is what the views of one transaction share.
+type txState struct {
 	tx *bolt.Tx
 	db *DB
 	// batch is what this transaction changed, published when it commits.
 	batch *Batch
 }
 
+// In is the view of the same transaction on account's records.
+func (t *Tx) In(account string) *Tx { return &Tx{txState: t.txState, account: account} }
+
+// Account is the account the view is on.
+func (t *Tx) Account() string { return t.account }
+
+// Accounts lists the accounts that have records, in order.
+func (t *Tx) Accounts() ([]string, error) {
+	var out []string
+	err := t.tx.Bucket(bucketAccounts).ForEach(func(k, _ []byte) error {
+		out = append(out, string(k))
+		return nil
+	})
+	return out, err
+}
+
+var errNoAccount = errors.New("store: a record of no account")
+
+// abucket returns a bucket of the view's account: nil (reading as empty)
+// when it does not exist yet, created when create is set.
+func (t *Tx) abucket(name []byte, create bool) (*bolt.Bucket, error) {
+	if t.account == "" {
+		return nil, errNoAccount
+	}
+	ab := t.tx.Bucket(bucketAccounts).Bucket([]byte(t.account))
+	if ab == nil {
+		if !create {
+			return nil, nil
+		}
+		var err error
+		if ab, err = t.tx.Bucket(bucketAccounts).CreateBucket([]byte(t.account)); err != nil {
+			return nil, err
+		}
+	}
+	if name == nil {
+		return ab, nil
+	}
+	if b := ab.Bucket(name); b != nil || !create {
+		return b, nil
+	}
+	return ab.CreateBucket(name)
+}
+
+// read and write return a bucket of the view's account for reading (nil
+// when it does not exist yet) and for writing.
+func (t *Tx) read(name []byte) (*bolt.Bucket, error)  { return t.abucket(name, false) }
+func (t *Tx) write(name []byte) (*bolt.Bucket, error) { return t.abucket(name, true) }
+
 func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
+	if b == nil {
+		return nil, ErrNotFound
+	}
 	v := b.Get(key)
 	if v == nil {
 		return nil, ErrNotFound
@@ -175,10 +314,14 @@ func put(b *bolt.Bucket, key []byte, v any) error {
 	return b.Put(key, data)
 }
 
-// Sums returns the running sums. Sums that cannot be read are an error,
-// never zero: every concurrency check would pass on zero sums.
+// Sums returns the account's running sums. Sums that cannot be read are
+// an error, never zero: every concurrency check would pass on zero sums.
 func (t *Tx) Sums() (Sums, error) {
-	s, err := get[Sums](t.tx.Bucket(bucketMeta), keySums)
+	ab, err := t.read(nil)
+	if err != nil {
+		return Sums{}, err
+	}
+	s, err := get[Sums](ab, keySums)
 	if errors.Is(err, ErrNotFound) {
 		return Sums{}, nil
 	}
@@ -197,12 +340,20 @@ func (t *Tx) addSums(d Sums) error {
 	s.TotalCodeSize += d.TotalCodeSize
 	s.Reserved += d.Reserved
 	s.ProvisionedUnreserved += d.ProvisionedUnreserved
-	return put(t.tx.Bucket(bucketMeta), keySums, s)
+	ab, err := t.write(nil)
+	if err != nil {
+		return err
+	}
+	return put(ab, keySums, s)
 }
 
 // Function returns a function's record, or ErrNotFound.
 func (t *Tx) Function(name string) (*function.Function, error) {
-	return get[function.Function](t.tx.Bucket(bucketFunctions), []byte(name))
+	b, err := t.read(bucketFunctions)
+	if err != nil {
+		return nil, err
+	}
+	return get[function.Function](b, []byte(name))
 }
 
 // contribution is what one function record adds to the sums.
@@ -233,7 +384,11 @@ func (t *Tx) PutFunction(f *function.Function) error {
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	if err := put(t.tx.Bucket(bucketFunctions), []byte(f.Name), f); err != nil {
+	b, err := t.write(bucketFunctions)
+	if err != nil {
+		return err
+	}
+	if err := put(b, []byte(f.Name), f); err != nil {
 		return err
 	}
 	if err := t.record(Change{Kind: KindFunction, Function: f.Name, Func: clone(f), PrevFunc: old}); err != nil {
@@ -251,7 +406,11 @@ func (t *Tx) DeleteFunction(name string) error {
 	}
 	prefix := append([]byte(name), 0)
 	gone := contribution(old)
-	for _, b := range []*bolt.Bucket{t.tx.Bucket(bucketVersions), t.tx.Bucket(bucketAliases), t.tx.Bucket(bucketEventConfigs), t.tx.Bucket(bucketProvisioned)} {
+	for _, bn := range [][]byte{bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned} {
+		b, err := t.read(bn)
+		if err != nil {
+			return err
+		}
 		if b == nil {
 			continue
 		}
@@ -259,7 +418,7 @@ func (t *Tx) DeleteFunction(name string) error {
 		c := b.Cursor()
 		for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 			keys = append(keys, bytes.Clone(k))
-			if b == t.tx.Bucket(bucketVersions) {
+			if bytes.Equal(bn, bucketVersions) {
 				var cfg function.Config
 				if err := json.Unmarshal(v, &cfg); err != nil {
 					return err
@@ -276,7 +435,11 @@ func (t *Tx) DeleteFunction(name string) error {
 			}
 		}
 	}
-	if err := t.tx.Bucket(bucketFunctions).Delete([]byte(name)); err != nil {
+	fb, err := t.write(bucketFunctions)
+	if err != nil {
+		return err
+	}
+	if err := fb.Delete([]byte(name)); err != nil {
 		return err
 	}
 	if err := t.record(Change{Kind: KindFunction, Function: name}); err != nil {
@@ -292,12 +455,20 @@ func (t *Tx) Functions(after string, limit int) ([]*function.Function, error) {
 	if after != "" {
 		from = []byte(after)
 	}
-	return scan[function.Function](t.tx.Bucket(bucketFunctions), nil, from, limit)
+	b, err := t.read(bucketFunctions)
+	if err != nil {
+		return nil, err
+	}
+	return scan[function.Function](b, nil, from, limit)
 }
 
 // ScanFunctions calls fn for every function record in name order.
 func (t *Tx) ScanFunctions(fn func(*function.Function) error) error {
-	return t.tx.Bucket(bucketFunctions).ForEach(func(_, v []byte) error {
+	b, err := t.read(bucketFunctions)
+	if b == nil || err != nil {
+		return err
+	}
+	return b.ForEach(func(_, v []byte) error {
 		f := new(function.Function)
 		if err := json.Unmarshal(v, f); err != nil {
 			return fmt.Errorf("store: decode function: %w", err)
@@ -319,14 +490,22 @@ func versionKey(name, version string) []byte {
 
 // Version returns one version's configuration ("$LATEST" or a number).
 func (t *Tx) Version(name, version string) (*function.Config, error) {
-	return get[function.Config](t.tx.Bucket(bucketVersions), versionKey(name, version))
+	b, err := t.read(bucketVersions)
+	if err != nil {
+		return nil, err
+	}
+	return get[function.Config](b, versionKey(name, version))
 }
 
 // PutVersion stores a version's configuration, keeping the code references
 // and the total code size in step.
 func (t *Tx) PutVersion(c *function.Config) error {
 	key := versionKey(c.Name, c.Version)
-	old, err := get[function.Config](t.tx.Bucket(bucketVersions), key)
+	vb, err := t.write(bucketVersions)
+	if err != nil {
+		return err
+	}
+	old, err := get[function.Config](vb, key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
@@ -338,7 +517,7 @@ func (t *Tx) PutVersion(c *function.Config) error {
 	if err := t.addCodeRef(c.CodeSha256); err != nil {
 		return err
 	}
-	if err := put(t.tx.Bucket(bucketVersions), key, c); err != nil {
+	if err := put(vb, key, c); err != nil {
 		return err
 	}
 	if err := t.record(Change{Kind: KindVersion, Function: c.Name, Key: c.Version, Version: clone(c)}); err != nil {
@@ -354,14 +533,18 @@ func (t *Tx) PutVersion(c *function.Config) error {
 // DeleteVersion removes one published version.
 func (t *Tx) DeleteVersion(name, version string) error {
 	key := versionKey(name, version)
-	old, err := get[function.Config](t.tx.Bucket(bucketVersions), key)
+	vb, err := t.write(bucketVersions)
+	if err != nil {
+		return err
+	}
+	old, err := get[function.Config](vb, key)
 	if err != nil {
 		return err
 	}
 	if err := t.dropCodeRef(old); err != nil {
 		return err
 	}
-	if err := t.tx.Bucket(bucketVersions).Delete(key); err != nil {
+	if err := vb.Delete(key); err != nil {
 		return err
 	}
 	if err := t.record(Change{Kind: KindVersion, Function: name, Key: version}); err != nil {
@@ -377,19 +560,31 @@ func (t *Tx) Versions(name, after string, limit int) ([]*function.Config, error)
 	if after != "" {
 		from = versionKey(name, after)
 	}
-	return scan[function.Config](t.tx.Bucket(bucketVersions), append([]byte(name), 0), from, limit)
+	b, err := t.read(bucketVersions)
+	if err != nil {
+		return nil, err
+	}
+	return scan[function.Config](b, append([]byte(name), 0), from, limit)
 }
 
 func aliasKey(name, alias string) []byte { return append(append([]byte(name), 0), alias...) }
 
 // Alias returns one alias of a function.
 func (t *Tx) Alias(name, alias string) (*function.Alias, error) {
-	return get[function.Alias](t.tx.Bucket(bucketAliases), aliasKey(name, alias))
+	b, err := t.read(bucketAliases)
+	if err != nil {
+		return nil, err
+	}
+	return get[function.Alias](b, aliasKey(name, alias))
 }
 
 // PutAlias creates or replaces an alias of function name.
 func (t *Tx) PutAlias(name string, a *function.Alias) error {
-	if err := put(t.tx.Bucket(bucketAliases), aliasKey(name, a.Name), a); err != nil {
+	b, err := t.write(bucketAliases)
+	if err != nil {
+		return err
+	}
+	if err := put(b, aliasKey(name, a.Name), a); err != nil {
 		return err
 	}
 	return t.record(Change{Kind: KindAlias, Function: name, Key: a.Name, Alias: clone(a)})
@@ -397,7 +592,11 @@ func (t *Tx) PutAlias(name string, a *function.Alias) error {
 
 // DeleteAlias removes an alias.
 func (t *Tx) DeleteAlias(name, alias string) error {
-	if err := t.tx.Bucket(bucketAliases).Delete(aliasKey(name, alias)); err != nil {
+	b, err := t.write(bucketAliases)
+	if err != nil {
+		return err
+	}
+	if err := b.Delete(aliasKey(name, alias)); err != nil {
 		return err
 	}
 	return t.record(Change{Kind: KindAlias, Function: name, Key: alias})
@@ -410,7 +609,11 @@ func (t *Tx) Aliases(name, after string, limit int) ([]*function.Alias, error) {
 	if after != "" {
 		from = aliasKey(name, after)
 	}
-	return scan[function.Alias](t.tx.Bucket(bucketAliases), append([]byte(name), 0), from, limit)
+	b, err := t.read(bucketAliases)
+	if err != nil {
+		return nil, err
+	}
+	return scan[function.Alias](b, append([]byte(name), 0), from, limit)
 }
 
 var bucketAudit = []byte("audit")
@@ -433,10 +636,10 @@ type AuditRecord struct {
 // dropped as new ones arrive.
 const AuditKeep = 10000
 
-// AppendAudit adds a record to the audit trail in this transaction, so the
+// AppendAudit adds a record to the account's audit trail in this transaction, so the
 // record is durable exactly when the change it describes is.
 func (t *Tx) AppendAudit(r *AuditRecord) error {
-	b, err := t.tx.CreateBucketIfNotExists(bucketAudit)
+	b, err := t.write(bucketAudit)
 	if err != nil {
 		return err
 	}
@@ -457,9 +660,9 @@ func (t *Tx) AppendAudit(r *AuditRecord) error {
 // Audit returns up to limit audit records, newest first, older than
 // sequence before (0 for the newest).
 func (t *Tx) Audit(before uint64, limit int) ([]*AuditRecord, error) {
-	b := t.tx.Bucket(bucketAudit)
-	if b == nil {
-		return nil, nil
+	b, err := t.read(bucketAudit)
+	if b == nil || err != nil {
+		return nil, err
 	}
 	var out []*AuditRecord
 	c := b.Cursor()

@@ -14,7 +14,7 @@ import (
 
 func open(t testing.TB, dir string) *DB {
 	t.Helper()
-	db, err := Open(dir)
+	db, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,6 +36,7 @@ func addFunction(t testing.TB, db *DB, name string, code []byte, reserved *int) 
 	}
 	defer release()
 	err = db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		if err := tx.PutVersion(&function.Config{Name: name, Version: function.Latest, CodeSha256: sha, CodeSize: int64(len(code))}); err != nil {
 			return err
 		}
@@ -48,7 +49,7 @@ func addFunction(t testing.TB, db *DB, name string, code []byte, reserved *int) 
 
 func sums(t testing.TB, db *DB) Sums {
 	var s Sums
-	if err := db.View(func(tx *Tx) (err error) { s, err = tx.Sums(); return err }); err != nil {
+	if err := db.View(func(tx *Tx) (err error) { tx = tx.In(testAccount); s, err = tx.Sums(); return err }); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -65,6 +66,7 @@ func TestSumsStayInStep(t *testing.T) {
 	}
 	// Publish a version of b: its code counts again, as AWS counts it.
 	err := db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		c, err := tx.Version("b", function.Latest)
 		if err != nil {
 			return err
@@ -84,7 +86,7 @@ func TestSumsStayInStep(t *testing.T) {
 	if got, want := sums(t, db), (Sums{FunctionCount: 2, TotalCodeSize: 16, Reserved: 12}); got != want {
 		t.Fatalf("after publish: sums = %+v, want %+v", got, want)
 	}
-	if err := db.Update(func(tx *Tx) error { return tx.DeleteFunction("b") }); err != nil {
+	if err := db.Update(func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction("b") }); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := sums(t, db), (Sums{FunctionCount: 1, TotalCodeSize: 4, Reserved: 5}); got != want {
@@ -93,6 +95,7 @@ func TestSumsStayInStep(t *testing.T) {
 	// A failed transaction changes nothing.
 	boom := errors.New("boom")
 	err = db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		tx.PutFunction(&function.Function{Name: "c", Reserved: &seven})
 		return boom
 	})
@@ -107,6 +110,7 @@ func TestVersionsOrderAndPaging(t *testing.T) {
 	addFunction(t, db, "f", []byte("x"), nil)
 	addFunction(t, db, "f2", []byte("y"), nil) // a name that extends "f" must not leak into f's range
 	db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		for _, v := range []string{"10", "2", "1"} {
 			if err := tx.PutVersion(&function.Config{Name: "f", Version: v, CodeSha256: shaOf([]byte("x"))}); err != nil {
 				return err
@@ -118,7 +122,7 @@ func TestVersionsOrderAndPaging(t *testing.T) {
 	after := ""
 	for {
 		var page []*function.Config
-		db.View(func(tx *Tx) (err error) { page, err = tx.Versions("f", after, 2); return err })
+		db.View(func(tx *Tx) (err error) { tx = tx.In(testAccount); page, err = tx.Versions("f", after, 2); return err })
 		if len(page) == 0 {
 			break
 		}
@@ -148,11 +152,11 @@ func TestCodeStoredOnceAndCollected(t *testing.T) {
 	if _, err := db.SaveCode(shaOf(orphan), orphan); err != nil {
 		t.Fatal(err)
 	}
-	db.Update(func(tx *Tx) error { return tx.DeleteFunction("a") })
+	db.Update(func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction("a") })
 	if _, err := db.Code(shaOf(code)); err != nil {
 		t.Fatalf("code still used by b is gone: %v", err)
 	}
-	db.Update(func(tx *Tx) error { return tx.DeleteFunction("b") })
+	db.Update(func(tx *Tx) error { tx = tx.In(testAccount); return tx.DeleteFunction("b") })
 	if _, err := os.Stat(db.CodePath(shaOf(code))); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("unreferenced code kept: %v", err)
 	}
@@ -170,12 +174,14 @@ func TestReopenKeepsEverything(t *testing.T) {
 	three := 3
 	addFunction(t, db, "keep", []byte("code"), &three)
 	db.Update(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		return tx.PutAlias("keep", &function.Alias{Name: "live", FunctionVersion: function.Latest})
 	})
 	db.Close()
 	db = open(t, dir)
 	defer db.Close()
 	err := db.View(func(tx *Tx) error {
+		tx = tx.In(testAccount)
 		f, err := tx.Function("keep")
 		if err != nil || *f.Reserved != 3 {
 			return fmt.Errorf("function: %v %v", f, err)
@@ -200,17 +206,18 @@ func TestAuditKeepsNewestFirst(t *testing.T) {
 	for i := range 5 {
 		n := i
 		if err := db.Update(func(tx *Tx) error {
+			tx = tx.In(testAccount)
 			return tx.AppendAudit(&AuditRecord{Operation: "Put", Function: "f", New: &n})
 		}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var recs []*AuditRecord
-	db.View(func(tx *Tx) (err error) { recs, err = tx.Audit(0, 2); return err })
+	db.View(func(tx *Tx) (err error) { tx = tx.In(testAccount); recs, err = tx.Audit(0, 2); return err })
 	if len(recs) != 2 || *recs[0].New != 4 || *recs[1].New != 3 {
 		t.Fatalf("newest page wrong: %+v", recs)
 	}
-	db.View(func(tx *Tx) (err error) { recs, err = tx.Audit(recs[1].Seq, 10); return err })
+	db.View(func(tx *Tx) (err error) { tx = tx.In(testAccount); recs, err = tx.Audit(recs[1].Seq, 10); return err })
 	if len(recs) != 3 || *recs[0].New != 2 {
 		t.Fatalf("older page wrong: %+v", recs)
 	}
@@ -227,6 +234,7 @@ func BenchmarkFunctionRead(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
 				db.View(func(tx *Tx) error {
+					tx = tx.In(testAccount)
 					_, err := tx.Version(fmt.Sprintf("fn-%06d", i%n), function.Latest)
 					return err
 				})
@@ -241,6 +249,7 @@ func fill(b *testing.B, db *DB, n int) {
 	defer release()
 	for start := 0; start < n; start += 1000 {
 		db.Update(func(tx *Tx) error {
+			tx = tx.In(testAccount)
 			for i := start; i < min(n, start+1000); i++ {
 				name := fmt.Sprintf("fn-%06d", i)
 				tx.PutVersion(&function.Config{Name: name, Version: function.Latest, CodeSha256: shaOf(code), CodeSize: 4})
@@ -250,3 +259,6 @@ func fill(b *testing.B, db *DB, n int) {
 		})
 	}
 }
+
+// testAccount is the account the tests' records belong to.
+const testAccount = "123456789012"
