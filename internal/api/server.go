@@ -159,6 +159,11 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "PutFunctionRecursionConfig", h: s.putRecursionConfig},
 		{op: "GetRuntimeManagementConfig", h: s.getRuntimeManagement},
 		{op: "PutRuntimeManagementConfig", h: s.putRuntimeManagement},
+		{op: "CreateEventSourceMapping", h: s.createMapping},
+		{op: "GetEventSourceMapping", h: s.getMapping},
+		{op: "UpdateEventSourceMapping", h: s.updateMapping},
+		{op: "DeleteEventSourceMapping", h: s.deleteMapping},
+		{op: "ListEventSourceMappings", h: s.listMappings},
 	}
 	// Every other operation of the model answers too, AWS-shaped: that
 	// this server does not run it, never an unknown operation.

@@ -29,6 +29,7 @@ var layer = map[string]int{
 	"internal/invoke":     4,
 	"internal/events":     5,
 	"internal/provision":  5,
+	"internal/esm":        5,
 	"internal/api":        6,
 	"internal/server":     7,
 	"internal/bench":      8,
@@ -45,7 +46,9 @@ var exempt = map[string]bool{
 
 // onlyIn names outside libraries and the one package that may import each.
 var onlyIn = map[string]string{
-	"go.etcd.io/bbolt": "internal/store",
+	"go.etcd.io/bbolt":                         "internal/store",
+	"github.com/aws/aws-sdk-go-v2/service/sqs": "internal/esm",
+	"github.com/aws/aws-sdk-go-v2/config":      "internal/esm",
 }
 
 func TestImportsPointOneWay(t *testing.T) {

@@ -20,6 +20,7 @@ import (
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/esm"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
@@ -79,6 +80,10 @@ type Options struct {
 	// Accounts gives each account its limits L and M; nil means every
 	// account has AccountConcurrency and MinUnreserved.
 	Accounts account.Settings
+	// SQSEndpoint is where event source mappings read their queues; ""
+	// means what the standard AWS configuration names
+	// (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the shared config files).
+	SQSEndpoint string
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -159,6 +164,7 @@ type Node struct {
 	ctl       *control.Service
 	queue     *events.Queue
 	prov      *provision.Provisioner
+	esm       *esm.Manager
 	api       *api.Server
 	http      *http.Server
 	listener  net.Listener
@@ -298,7 +304,12 @@ func (n *Node) build() error {
 	n.api.LimitBodyMemory(o.MaxBodyMemory)
 	n.prov.Start(inv)
 	n.queue.Start()
-	return nil
+	queues, err := esm.NewSQS(context.Background(), o.Region, o.SQSEndpoint)
+	if err != nil {
+		return err
+	}
+	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
+	return n.db.Subscribe(n.esm)
 }
 
 // moveLegacyLogs moves the log files of a data directory from before they
@@ -344,6 +355,10 @@ func (n *Node) Accounts() *admission.Accounts { return n.adm }
 // Provisioner exposes the node's provisioner (for tests and metrics).
 func (n *Node) Provisioner() *provision.Provisioner { return n.prov }
 
+// Mappings exposes the node's event source mappings (for tests and
+// metrics).
+func (n *Node) Mappings() *esm.Manager { return n.esm }
+
 // Events exposes the node's asynchronous queue (for tests and metrics).
 func (n *Node) Events() *events.Queue { return n.queue }
 
@@ -372,6 +387,9 @@ func (n *Node) close(ctx context.Context) error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.esm != nil {
+		errs = append(errs, n.esm.Close())
+	}
 	if n.queue != nil {
 		errs = append(errs, n.queue.Close())
 	}
