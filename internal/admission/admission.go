@@ -245,6 +245,14 @@ type entry struct {
 	throttles atomic.Uint64
 	// requests paces the function's requests (rate.go).
 	requests pacer
+	// throttledReserved counts the part of throttles refused by the
+	// function's reservation; the rest were refused by the account or the
+	// unreserved pool.
+	throttledReserved atomic.Uint64
+	// view is a copy of the settings for readers off the hot path
+	// (Snapshot, Function), published with them, so that those readers
+	// never take Controller.mu; nil until the function has settings.
+	view atomic.Pointer[view]
 
 	// Settings, guarded by Controller.mu. The hot path never reads them; it
 	// reads cfg, which is rebuilt from them after every change.
@@ -323,6 +331,10 @@ var slotCounts = [4]int64{
 type Slot struct {
 	released atomic.Bool
 	kind     slotKind
+	// spilled marks an on-demand slot taken because the target's
+	// provisioned environments were all in use. It sits beside kind so
+	// that a Slot stays 24 bytes.
+	spilled bool
 	// counter is the function's on-demand counter, or for a provisioned
 	// slot its target's in-use counter.
 	counter *atomic.Int64
@@ -345,6 +357,11 @@ func (s *Slot) Release() {
 // (AWS_LAMBDA_INITIALIZATION_TYPE=provisioned-concurrency) rather than an
 // on-demand one.
 func (s *Slot) Provisioned() bool { return s != nil && s.kind == provisionedSlot }
+
+// Spillover reports whether the slot is on-demand although the target has
+// provisioned environments, because they were all in use
+// (ProvisionedConcurrencySpilloverInvocations).
+func (s *Slot) Spillover() bool { return s != nil && s.spilled }
 
 // Acquire admits one invocation of target (a published version or an alias,
 // named by the same key the caller gave SetProvisioned) of function, or
@@ -386,14 +403,18 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 
 // admit applies the rules to one invocation under cfg.
 func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error) {
+	spilled := false
 	if cfg.targets != nil {
-		if t, ok := cfg.targets[target]; ok && tryIncrement(t.inUse, t.capacity) {
-			if c.tryAccount(provisionedCount) {
-				return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+		if t, ok := cfg.targets[target]; ok {
+			if tryIncrement(t.inUse, t.capacity) {
+				if c.tryAccount(provisionedCount) {
+					return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+				}
+				// The account is full, so on-demand is refused below as
+				// well, unless a release came in between.
+				t.inUse.Add(-1)
 			}
-			// The account is full, so on-demand is refused below as well,
-			// unless a release came in between.
-			t.inUse.Add(-1)
+			spilled = true
 		}
 	}
 
@@ -405,19 +426,20 @@ func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error
 			e.onDemand.Add(-1)
 			return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 		}
-		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
+		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
 	}
 
 	if !c.tryAccount(unreservedCount) {
 		return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
 	e.onDemand.Add(1)
-	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
+	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
 }
 
 func (c *Controller) throttle(e *entry, reason string) error {
 	e.throttles.Add(1)
 	if reason == awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded {
+		e.throttledReserved.Add(1)
 		c.throttledReserved.Add(1)
 	} else {
 		c.throttledUnreserved.Add(1)
@@ -564,6 +586,7 @@ func (c *Controller) RemoveFunction(function string) {
 	}
 	e.cfg.Store(e.config())
 	e.prune()
+	e.publish()
 }
 
 // Unreserved returns U, the capacity of the pool the functions without a
@@ -596,6 +619,7 @@ func (c *Controller) update(function string, change func(*entry)) {
 		c.storeCaps()
 	}
 	e.prune()
+	e.publish()
 }
 
 // storeCaps publishes the caps computed from the settings. Caller holds

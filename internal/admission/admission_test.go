@@ -383,7 +383,7 @@ func TestSnapshotCounts(t *testing.T) {
 			{Name: "p", ProvisionedConfigured: 4, OnDemandInFlight: 2, ProvisionedInFlight: 4, Throttles: 1,
 				Targets: []TargetState{{Target: "3", Configured: 4, Allocated: 4, InFlight: 4}}},
 			{Name: "r", HasReserved: true, Reserved: 6, ReservedCapacity: 4, ProvisionedConfigured: 2,
-				OnDemandInFlight: 4, ProvisionedInFlight: 1, Throttles: 1,
+				OnDemandInFlight: 4, ProvisionedInFlight: 1, Throttles: 1, ThrottlesReserved: 1,
 				Targets: []TargetState{{Target: "live", Configured: 2, Allocated: 1, InFlight: 1}}},
 			{Name: "u", OnDemandInFlight: 8, Throttles: 1},
 		},

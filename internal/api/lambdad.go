@@ -17,6 +17,7 @@ func (s *Server) lambdadRoutes() {
 		writeResult(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	s.mux.HandleFunc("GET /lambdad/audit", s.own(s.audit))
+	s.mux.HandleFunc("GET /lambdad/functions", s.own(s.searchFunctions))
 	s.mux.HandleFunc("GET /lambdad/code/{file}", s.code)
 	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own(s.deadLetters))
 	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own(s.replay))

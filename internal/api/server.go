@@ -29,6 +29,7 @@ type Server struct {
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
+	obs     RequestObserver
 	log     *slog.Logger
 	mux     *http.ServeMux
 	bodies  bodyBudget // request body bytes held now, and the cap
@@ -97,6 +98,8 @@ type Backends struct {
 	// Auth establishes each request's caller; nil is OneAccount in the
 	// control plane's account.
 	Auth Authenticator
+	// Requests hears of every operation served; nil for none.
+	Requests RequestObserver
 }
 
 // New builds the server.
@@ -111,7 +114,10 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Auth == nil {
 		b.Auth = OneAccount{Account: ctl.Options().AccountID}
 	}
-	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	if b.Requests == nil {
+		b.Requests = noRequestObserver{}
+	}
+	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, log: log, mux: http.NewServeMux()}
 	s.bodies.max.Store(DefaultBodyMemory)
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
@@ -268,8 +274,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	default:
 		status = writeResult(w, status, result)
 	}
+	took := time.Since(start)
+	s.obs.ObserveRequest(op.Name, status, took)
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("request_id", c.requestID),
-		slog.String("op", op.Name), slog.Int("status", status), slog.Duration("took", time.Since(start)))
+		slog.String("op", op.Name), slog.Int("status", status), slog.Duration("took", took))
 }
 
 func (s *Server) run(c *call, rt route) (any, error) {

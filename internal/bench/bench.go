@@ -61,8 +61,13 @@ type Options struct {
 	// RestartWith names more lambdad binaries whose restarts take turns
 	// with this one's (each on a data directory of its own).
 	RestartWith []string
-	Out         io.Writer
-	self        string
+	// Scrape compares the invoke path without and with a scraper reading
+	// /lambdad/metrics this often, in the same run; ScrapeFunctions
+	// registers that many more reserved functions for it to walk.
+	Scrape          time.Duration
+	ScrapeFunctions int
+	Out             io.Writer
+	self            string
 }
 
 // Result is one load run's figures.
@@ -197,7 +202,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	warm := o
 	warm.Count, warm.Duration = o.Concurrency, 0
 	drive(ctx, client, invokeURL, warm, "warm-up")
-	if !o.Baseline {
+	if o.Scrape > 0 {
+		if err := scrapeComparison(ctx, client, endpoint, invokeURL, name, o, &created); err != nil {
+			return err
+		}
+	} else if !o.Baseline {
 		drive(ctx, client, invokeURL, o, "lambdad").print(o.Out)
 	} else {
 		boot, cleanup, err := bootstrapOf(self)

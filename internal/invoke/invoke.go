@@ -86,6 +86,8 @@ type Parts struct {
 	Admitter Admitter
 	Runner   Runner
 	Code     execenv.CodeSource
+	// Observer hears of every invocation that ran; nil for none.
+	Observer Observer
 	Logger   *slog.Logger
 }
 
@@ -97,6 +99,7 @@ type Invoker struct {
 	adm      Admitter
 	envs     Runner
 	code     execenv.CodeSource
+	observer Observer
 	log      *slog.Logger
 }
 
@@ -105,7 +108,11 @@ func New(p Parts) *Invoker {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, log: p.Logger}
+	if p.Observer == nil {
+		p.Observer = noObserver{}
+	}
+	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code,
+		observer: p.Observer, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
@@ -160,6 +167,12 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	res, err := iv.envs.Invoke(ctx, spec, &execenv.Request{
 		RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN,
 	})
+	o := Outcome{Error: err != nil, Provisioned: slot.Provisioned(), Spillover: slot.Spillover()}
+	if res != nil {
+		o.Duration, o.InitDuration = res.Duration, res.InitDuration
+		o.Error = o.Error || res.FunctionError != ""
+	}
+	iv.observer.Invoked(ref.Name, o)
 	if err != nil {
 		return nil, err
 	}

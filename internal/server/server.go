@@ -19,11 +19,13 @@ import (
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
+	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/esm"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/store"
@@ -73,6 +75,10 @@ type Options struct {
 	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
 	// off. A pointer because 0 is a real setting: nil means the default.
 	InvocationRate *int
+	// DebugEndpoints serves Go's profiles (net/http/pprof) under
+	// /lambdad/debug/pprof/. Off by default: profiles reveal the server's
+	// internals and cost CPU while they run.
+	DebugEndpoints bool
 	Logger         *slog.Logger
 	// Auth establishes each request's caller and so its account; nil
 	// means one account, AccountID, whatever the credentials.
@@ -166,6 +172,8 @@ type Node struct {
 	prov      *provision.Provisioner
 	esm       *esm.Manager
 	api       *api.Server
+	metrics   *metrics.Metrics
+	console   *console.Console
 	http      *http.Server
 	listener  net.Listener
 	lock      *os.File // the data directory's lock file, held until closeParts
@@ -214,7 +222,7 @@ func Start(opts Options) (*Node, error) {
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
-		Handler:           withBodyDeadline(n.api, opts.BodyTimeout),
+		Handler:           withBodyDeadline(n.handler(), opts.BodyTimeout),
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -288,8 +296,9 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{})
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
-		Logger: o.Logger.With("part", "invoke")})
+		Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
@@ -297,11 +306,14 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Requests: n.metrics}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
 	n.api.LimitBodyMemory(o.MaxBodyMemory)
+	if n.console, err = console.New(console.Options{}); err != nil {
+		return err
+	}
 	n.prov.Start(inv)
 	n.queue.Start()
 	queues, err := esm.NewSQS(context.Background(), o.Region, o.SQSEndpoint)
@@ -309,6 +321,7 @@ func (n *Node) build() error {
 		return err
 	}
 	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
+	n.metrics.Start()
 	return n.db.Subscribe(n.esm)
 }
 
@@ -375,6 +388,7 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) close(ctx context.Context) error {
 	n.cancelAll()
+	n.metrics.Close()
 	err := n.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = n.http.Close()
@@ -387,6 +401,9 @@ func (n *Node) close(ctx context.Context) error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.metrics != nil {
+		n.metrics.Close()
+	}
 	if n.esm != nil {
 		errs = append(errs, n.esm.Close())
 	}
