@@ -10,7 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -440,4 +442,40 @@ func linesWith(text, part string) []string {
 		}
 	}
 	return out
+}
+
+// TestSandboxRefusal: a server that cannot give the sandbox it is asked
+// for (here: run as an unprivileged user, who can give environments
+// neither uids of their own nor cgroups) names what is missing and does
+// not start; --sandbox=off starts it.
+func TestSandboxRefusal(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to run the binary as another user")
+	}
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir), filepath.Dir(binary)} {
+		os.Chmod(d, 0o777)
+	}
+	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("serve as an unprivileged user: %v, want exit status 1\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"the sandbox (--sandbox=full) cannot be set up on this machine; missing:",
+		"own unprivileged uid/gid", "lambdad runs as uid 65534", "--sandbox=off"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	off := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--sandbox=off")
+	off.SysProcAttr = cmd.SysProcAttr
+	p, err := startProc(t, off)
+	if err != nil {
+		t.Fatalf("--sandbox=off: %v", err)
+	}
+	p.stop(syscall.SIGTERM)
 }

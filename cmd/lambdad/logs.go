@@ -92,7 +92,7 @@ points to now.`)
 			return err
 		}
 	}
-	defer f.Close()
+	defer func() { f.Close() }()
 	p := &logPrinter{out: bufio.NewWriter(os.Stdout), versions: versions}
 	buf := make([]byte, 64<<10)
 	for {
@@ -108,6 +108,17 @@ points to now.`)
 		}
 		if !*follow {
 			return p.end()
+		}
+		// Rotated (see --log-max-bytes): the old file is read to its
+		// end; go on with the new one.
+		if cur, err := os.Stat(path); err == nil {
+			if old, err := f.Stat(); err == nil && !os.SameFile(cur, old) {
+				if nf, err := os.Open(path); err == nil {
+					f.Close()
+					f = nf
+					continue
+				}
+			}
 		}
 		// The server writes a line in more than one write now and then
 		// (its buffer fills mid-line): a partial line waits for its rest.

@@ -209,7 +209,9 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 func TestKill9KeepsAcceptedEvents(t *testing.T) {
 	dir := t.TempDir()
 	records := t.TempDir()
-	p := startServer(t, dir)
+	// The function records each event in a directory of the host, which a
+	// sandbox hides from it (its purpose): this server runs unsandboxed.
+	p := startServer(t, dir, "--sandbox=off")
 	c := lambdatest.Client(p.url)
 	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("sink"),
 		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
@@ -255,7 +257,7 @@ func TestKill9KeepsAcceptedEvents(t *testing.T) {
 	mu.Unlock()
 	t.Logf("%d events accepted before kill -9", len(want))
 
-	startServer(t, dir)
+	startServer(t, dir, "--sandbox=off")
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		missing := 0

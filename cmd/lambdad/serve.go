@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"github.com/lambdad/lambdad/internal/admission"
+	"github.com/lambdad/lambdad/internal/api"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/server"
 )
 
@@ -28,11 +30,16 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	c.IntVar(&o.MaxEnvironments, "max-environments", d.MaxEnvironments, "execution environments alive at once; at the cap idle ones are stopped oldest first, then cold starts are throttled")
+	c.Int64Var(&o.LogMaxBytes, "log-max-bytes", d.LogMaxBytes, "size at which a function's log file is rotated to <function>.log.1 (one old file is kept)")
+	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
+	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
 	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
 	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
 	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
+	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -41,6 +48,9 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("unexpected argument %q", pos[0])
 	}
 	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
+	if o.Sandbox, err = sandbox.ParseLevel(*box); err != nil {
+		return c.usagef("--sandbox: %v", err)
+	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return c.usagef("--log-level: %v", err)
@@ -56,6 +66,14 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--invocation-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
+	case *bodyMB < 1:
+		return c.usagef("--max-body-memory must be at least 1")
+	case o.MaxEnvironments < 1:
+		return c.usagef("--max-environments must be at least 1")
+	case o.LogMaxBytes < 4096:
+		return c.usagef("--log-max-bytes must be at least 4096")
+	case o.MaxConnections < 1:
+		return c.usagef("--max-connections must be at least 1")
 	case o.AsyncWorkers < 1:
 		return c.usagef("--async-workers must be at least 1")
 	case o.AsyncTimeScale <= 0:
@@ -63,6 +81,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	case o.Listen == "" || o.DataDir == "":
 		return c.usagef("--listen and --data-dir must not be empty")
 	}
+	o.MaxBodyMemory = int64(*bodyMB) << 20
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	o.Logger = log
 	node, err := server.Start(o)
@@ -70,7 +89,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return err
 	}
 	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
-		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved())
+		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox)
 	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -34,6 +34,7 @@ type Server struct {
 	region  string
 	log     *slog.Logger
 	mux     *http.ServeMux
+	bodies  bodyBudget // request body bytes held now, and the cap
 }
 
 // call is one request to one operation.
@@ -123,6 +124,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, urlAuth: b.URLAuth,
 		region: ctl.Options().Region, log: log, mux: http.NewServeMux()}
+	s.bodies.max.Store(DefaultBodyMemory)
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -312,6 +314,20 @@ func (s *Server) run(c *call, rt route) (any, error) {
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
+	}
+	// The body counts against the memory of bodies from before it is
+	// read until the operation is done with it. A chunked body's size is
+	// unknown: it counts as the largest it may be.
+	if n := c.r.ContentLength; n != 0 {
+		if n < 0 || n > limit {
+			n = limit
+		}
+		if n > smallBody {
+			if !s.bodies.take(n) {
+				return nil, errBodyBudget()
+			}
+			defer s.bodies.give(n)
+		}
 	}
 	body, err := readBody(c.r, limit, opDisplayName(c.op.Name))
 	if err != nil {

@@ -29,7 +29,14 @@ const MaxUnzipped = 262144000
 const (
 	maxPathLen      = 4096
 	maxComponentLen = 255
-	maxLinkTarget   = 4096
+	// maxDepth bounds how many directories deep an entry may be. Making
+	// an entry's directories costs the depth for each of them (every
+	// path is resolved from the function's directory, safely, one
+	// component at a time), so the bound keeps unpacking linear in the
+	// archive's size; real packages (node_modules included) stay far
+	// below it.
+	maxDepth      = 128
+	maxLinkTarget = 4096
 	// maxLinkHops is how many links one resolution may follow, as Linux
 	// allows; a longer chain would fail at run time anyway.
 	maxLinkHops = 40
@@ -43,8 +50,9 @@ const (
 // Check validates a zip without writing anything and returns its total
 // uncompressed size. It must be a readable zip whose entries' declared sizes
 // sum to at most max, with no entry that Unpack would refuse for its path or
-// its symbolic link target. Check reads only the bodies of symbolic links:
-// it trusts declared sizes, which Unpack does not.
+// its symbolic link target, and whose every body decompresses to exactly
+// the size and checksum its entry records: an archive that lies is refused
+// at upload, as AWS does, rather than failing each time it is unpacked.
 func Check(zipData []byte, max int64) (int64, error) {
 	zr, err := openZip(zipData)
 	if err != nil {
@@ -348,9 +356,15 @@ func cleanName(name string) (string, error) {
 	case name[0] == '/':
 		return "", errUnsafePath(name, "has an absolute path")
 	}
+	depth := 0
 	for rest := name; rest != ""; {
 		var c string
 		c, rest, _ = strings.Cut(rest, "/")
+		if c != "" && c != "." {
+			if depth++; depth > maxDepth {
+				return "", errUnsafePath(name, fmt.Sprintf("is more than %d directories deep", maxDepth))
+			}
+		}
 		if c == ".." {
 			return "", errUnsafePath(name, "has a '..' component in its path")
 		}
@@ -476,7 +490,9 @@ func (x *extractor) mkdir(name string) error {
 
 func (x *extractor) writeFile(f *zip.File, name string, mode fs.FileMode, isNew bool) error {
 	if x.root == nil {
-		return nil
+		// Checking: the body must still inflate to what the entry says
+		// (archive/zip fails the read on a wrong size or checksum).
+		return x.copyBody(io.Discard, f)
 	}
 	perm := fs.FileMode(0o644)
 	if mode&0o111 != 0 {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/archive"
 	"github.com/lambdad/lambdad/internal/awserr"
@@ -371,20 +372,22 @@ func TestUnreadable(t *testing.T) {
 	tests := []struct {
 		desc string
 		data []byte
-		// checkOK: Check reads no file bodies, so it accepts an archive
-		// whose file bodies are broken; Unpack must still refuse it.
+		// checkOK: Check accepts the archive (it reads every body, so
+		// only a broken directory listing gets past it); Unpack must
+		// still refuse.
 		checkOK bool
 	}{
 		{"empty", nil, false},
 		{"not a zip", []byte("this is not a zip file at all, not even close"), false},
 		{"truncated", good[:len(good)-10], false},
-		{"corrupt body", corrupt, true},
+		// Check inflates every body, so it refuses these at upload.
+		{"corrupt body", corrupt, false},
 		{"bad crc", makeRawZip(t, rawEntry{name: "a", method: zip.Store, data: body,
-			crc: 12345, uncompressed: uint64(len(body))}), true},
+			crc: 12345, uncompressed: uint64(len(body))}), false},
 		{"unknown method", makeRawZip(t, rawEntry{name: "a", method: 99, data: body,
-			computeCRCFromBody: body, uncompressed: uint64(len(body))}), true},
+			computeCRCFromBody: body, uncompressed: uint64(len(body))}), false},
 		{"short body", makeRawZip(t, rawEntry{name: "a", method: zip.Store, data: body,
-			computeCRCFromBody: body, uncompressed: uint64(len(body)) + 5}), true},
+			computeCRCFromBody: body, uncompressed: uint64(len(body)) + 5}), false},
 		// Check reads link bodies, so it sees this one.
 		{"unreadable link", makeRawZip(t, rawEntry{name: "l", method: 99, data: body, link: true,
 			computeCRCFromBody: body, uncompressed: uint64(len(body))}), false},
@@ -437,11 +440,11 @@ func TestTooLarge(t *testing.T) {
 			rawEntry{name: "c", method: zip.Store, uncompressed: 10},
 		), false, tooLarge},
 		// Headers that declare 10 bytes for a body that inflates to a
-		// megabyte: Check believes them, Unpack must not.
+		// megabyte: neither Check nor Unpack believes them.
 		{"lying deflate", makeRawZip(t, rawEntry{name: "a", method: zip.Deflate, data: deflate(t, zeros),
-			computeCRCFromBody: zeros, uncompressed: 10}), true, unreadable},
+			computeCRCFromBody: zeros, uncompressed: 10}), false, unreadable},
 		{"lying store", makeRawZip(t, rawEntry{name: "a", method: zip.Store, data: zeros[:5000],
-			computeCRCFromBody: zeros[:5000], uncompressed: 10}), true, unreadable},
+			computeCRCFromBody: zeros[:5000], uncompressed: 10}), false, unreadable},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -700,5 +703,28 @@ func BenchmarkCheck(b *testing.B) {
 		if _, err := archive.Check(data, archive.MaxUnzipped); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// An entry thousands of directories deep is refused at once; unpacking one
+// as deep as allowed stays quick (making each directory resolves its path
+// from the top, so the cost grows with the square of the depth).
+func TestDepthBound(t *testing.T) {
+	deep := strings.Repeat("d/", 2000) + "f"
+	start := time.Now()
+	_, err := archive.Check(makeZip(t, file(deep, "x")), archive.MaxUnzipped)
+	if err == nil || !strings.Contains(err.Error(), "is more than 128 directories deep") {
+		t.Errorf("Check: %v", err)
+	}
+	err = archive.Unpack(makeZip(t, file(deep, "x")), filepath.Join(t.TempDir(), "code"), archive.MaxUnzipped)
+	if err == nil || !strings.Contains(err.Error(), "is more than 128 directories deep") {
+		t.Errorf("Unpack: %v", err)
+	}
+	ok := strings.Repeat("d/", 127) + "f"
+	if err := archive.Unpack(makeZip(t, file(ok, "x")), filepath.Join(t.TempDir(), "code"), archive.MaxUnzipped); err != nil {
+		t.Fatalf("127 directories deep: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("took %v", d)
 	}
 }

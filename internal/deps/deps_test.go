@@ -24,6 +24,7 @@ var layer = map[string]int{
 	"internal/s3code":     2,
 	"internal/admission":  2,
 	"internal/runtimeapi": 1,
+	"internal/sandbox":    1,
 	"internal/store":      2,
 	"internal/execenv":    2,
 	"internal/control":    3,

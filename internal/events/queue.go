@@ -381,6 +381,9 @@ func (q *Queue) failPending() {
 
 // push adds an item; q.mu must be held (or the queue not yet started).
 func (q *Queue) push(it *item) {
+	// A waiting event holds no payload: it is on disk, and run reads it
+	// back, so the backlog's memory does not grow with its payloads.
+	it.ev.Payload = nil
 	fn := q.fnOf(it.ev)
 	f := q.byFn[fn]
 	if f == nil {
@@ -520,6 +523,7 @@ func (q *Queue) done(it *item, again *item) {
 	f.running--
 	q.running--
 	if again != nil {
+		again.ev.Payload = nil // as push
 		heap.Push(f, again)
 	}
 	q.mu.Unlock()

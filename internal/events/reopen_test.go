@@ -1,7 +1,11 @@
 package events_test
 
 import (
+	"encoding/json"
+	"fmt"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -122,4 +126,48 @@ func TestRetryStateSurvivesReopen(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestBacklogPayloadsStayOnDisk fills a backlog with large events behind
+// one that does not end: the queue's memory does not grow with their
+// payloads (they wait on disk), and after a restart each runs with its own
+// payload.
+func TestBacklogPayloadsStayOnDisk(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		e := newEnv(t, events.Options{Workers: 1})
+		e.create("f", sleeps(time.Minute))
+		pad := strings.Repeat("x", 256<<10)
+		e.send("f", `{"n":0}`) // runs for a minute; the rest wait
+		e.until(time.Second)
+		heap := func() int64 {
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return int64(ms.HeapAlloc)
+		}
+		before := heap()
+		const n = 100
+		for i := 1; i <= n; i++ {
+			e.send("f", fmt.Sprintf(`{"n":%d,"pad":%q}`, i, pad))
+		}
+		if grew := heap() - before; grew > 8<<20 {
+			t.Errorf("a backlog of %d MB of payloads grew the heap by %d MB", n*len(pad)>>20, grew>>20)
+		}
+		e.reopen()
+		e.until(3 * time.Hour)
+		seen := map[string]bool{}
+		for _, a := range e.attempts("") {
+			var ev struct {
+				N   int    `json:"n"`
+				Pad string `json:"pad"`
+			}
+			if err := json.Unmarshal(a.Payload, &ev); err != nil || ev.N > 0 && ev.Pad != pad {
+				t.Fatalf("attempt %s ran with payload %.40q", a.RequestID, a.Payload)
+			}
+			seen[fmt.Sprint(ev.N)] = true
+		}
+		if len(seen) != n+1 {
+			t.Errorf("%d distinct events ran, want %d", len(seen), n+1)
+		}
+	})
 }

@@ -82,6 +82,13 @@ func (q *Queue) run(it *item) {
 	// off and tries again, judged by the defaults meanwhile, and is never
 	// run under settings that could not be read.
 	l, err := q.limitsFor(ev)
+	if err == nil && ev.Payload == nil {
+		// Waiting events keep their payload only on disk (see push).
+		err = q.db.View(q.ctx, func(tx Tx) (err error) {
+			ev.Payload, err = tx.EventPayload(ev.Seq)
+			return err
+		})
+	}
 	zero := false
 	if err == nil {
 		zero, err = q.zeroReserved(ev)

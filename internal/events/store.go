@@ -14,7 +14,11 @@ type Tx interface {
 	AddEvent(e *store.Event) error
 	UpdateEvent(e *store.Event) error
 	DeleteEvent(seq uint64) error
+	// Events lists the stored events without their payloads, which
+	// EventPayload reads one at a time: the queue keeps a backlog's
+	// payloads on disk.
 	Events(fn func(*store.Event) error) error
+	EventPayload(seq uint64) ([]byte, error)
 	AddDeadLetter(d *store.DeadLetter) error
 	DeadLetters(after uint64, limit int) ([]*store.DeadLetter, error)
 	DeadLetter(seq uint64) (*store.DeadLetter, error)

@@ -14,11 +14,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
+	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
 // errProcessExited is the cause an environment's Runtime API server is
@@ -55,6 +59,7 @@ type env struct {
 	killed   bool // SIGKILL was sent to the process group
 
 	tmpDir     string
+	box        *sandbox.Env // nil unless sandboxed; then cmd is nil
 	srv        *runtimeapi.Server
 	cmd        *exec.Cmd
 	pid        int
@@ -85,9 +90,10 @@ type env struct {
 
 	// Guarded by Manager.mu.
 	busy     bool
-	lastUsed time.Time // on Manager.clock
-	pinned   bool      // provisioned: never reaped for idleness, counted by Live
-	doomed   bool      // decided to stop: never handed out or counted again
+	lastUsed time.Time   // on Manager.clock
+	pinned   bool        // provisioned: never reaped for idleness, counted by Live
+	doomed   bool        // decided to stop: never handed out or counted again
+	freezer  clock.Timer // set while idle and sandboxed: freezes e (freezeIdle)
 }
 
 func newEnv(m *Manager, spec *Spec, gen uint64) *env {
@@ -118,14 +124,6 @@ func (e *env) start(l launch) error {
 			return err
 		}
 	}
-	var err error
-	if e.tmpDir, err = os.MkdirTemp(e.m.root, "env-"+e.id[:8]+"-"); err != nil {
-		return fmt.Errorf("execenv: %w", err)
-	}
-	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
-		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock)); err != nil {
-		return err
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fmt.Errorf("execenv: %w", err)
@@ -134,6 +132,32 @@ func (e *env) start(l launch) error {
 	e.pipe = r
 	if e.raw, err = r.SyscallConn(); err != nil {
 		return fmt.Errorf("execenv: %w", err)
+	}
+	if e.m.box != nil {
+		if err := e.startBoxed(l, w); err != nil {
+			return err
+		}
+	} else if err := e.startPlain(l, w); err != nil {
+		return err
+	}
+	e.started = true
+	e.readBuf = make([]byte, readChunk)
+	e.statusBuf = make([]byte, 4096)
+	go e.wait()
+	go e.readOutput()
+	return nil
+}
+
+// startPlain starts the runtime as the server's own child, in a process
+// group of its own, with a private TMPDIR.
+func (e *env) startPlain(l launch, w *os.File) error {
+	var err error
+	if e.tmpDir, err = os.MkdirTemp(e.m.root, "env-"+e.id[:8]+"-"); err != nil {
+		return fmt.Errorf("execenv: %w", err)
+	}
+	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
+		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock)); err != nil {
+		return err
 	}
 	e.cmd = &exec.Cmd{
 		Path: l.argv[0],
@@ -176,23 +200,114 @@ func (e *env) start(l launch) error {
 		return fmt.Errorf("execenv: starting %s: %w", l.argv[0], err)
 	}
 	e.pid = e.cmd.Process.Pid
-	e.started = true
 	if err := limitMemory(e.pid, e.spec.MemoryMB); err != nil {
 		e.m.log.Warn("setting the memory limit failed", "function", e.spec.Function, "pid", e.pid, "err", err)
 	}
 	if e.status, err = openStatus(e.pid); err != nil {
 		e.status = nil
 	}
-	e.readBuf = make([]byte, readChunk)
-	e.statusBuf = make([]byte, 4096)
-	go e.wait()
-	go e.readOutput()
 	return nil
+}
+
+// startBoxed starts the runtime in a sandbox of its own (package
+// sandbox): the code at /var/task, the runtime shims at /var/runtime, the
+// Runtime API inside the environment's network namespace.
+func (e *env) startBoxed(l launch, w *os.File) error {
+	// Layers: one is mounted at /opt, as AWS extracts it; several each at
+	// /opt/.layers/N, found through the search paths (see layerPaths).
+	inside := e.spec
+	inside.CodeDir = sandbox.TaskRoot
+	inside.LayerDirs = make([]string, len(e.spec.LayerDirs))
+	var layerBinds []sandbox.Bind
+	for i, d := range e.spec.LayerDirs {
+		t := "/opt"
+		if len(e.spec.LayerDirs) > 1 {
+			t = "/opt/.layers/" + strconv.Itoa(i)
+		}
+		inside.LayerDirs[i] = t
+		layerBinds = append(layerBinds, sandbox.Bind{Source: d, Target: t})
+	}
+	in := func(p string) string {
+		for i, d := range e.spec.LayerDirs {
+			if p == d {
+				return inside.LayerDirs[i]
+			}
+			if rest, ok := strings.CutPrefix(p, d+"/"); ok {
+				return inside.LayerDirs[i] + "/" + rest
+			}
+		}
+		return boxPath(p, e.m.shimDir, e.spec.CodeDir)
+	}
+	argv := make([]string, len(l.argv))
+	for i, a := range l.argv {
+		argv[i] = in(a)
+	}
+	bl := l
+	bl.runtimeDir = in(l.runtimeDir)
+	binds := []sandbox.Bind{{Source: e.spec.CodeDir, Target: sandbox.TaskRoot}, {Source: e.m.shimDir, Target: sandbox.RuntimeRoot}}
+	binds = append(binds, layerBinds...)
+	if l.interpRoot != "" {
+		binds = append(binds, sandbox.Bind{Source: l.interpRoot, Target: l.interpRoot})
+	}
+	tmp := e.spec.EphemeralMB
+	if tmp <= 0 {
+		tmp = defaultEphemeralMB
+	}
+	box, err := e.m.box.Start(&sandbox.Spec{
+		ID:   "env-" + e.id,
+		Argv: argv,
+		Env: buildEnviron(envParams{
+			spec:       &inside,
+			launch:     bl,
+			runtimeAPI: sandbox.RuntimeAPIAddr,
+			tmpDir:     "/tmp",
+			logStream:  logStreamName(time.Now(), e.spec.Version, e.id),
+		}),
+		Dir:      sandbox.TaskRoot,
+		Binds:    binds,
+		MemoryMB: e.spec.MemoryMB,
+		TmpMB:    tmp,
+		Output:   w,
+	})
+	if err != nil {
+		return fmt.Errorf("execenv: %w", err)
+	}
+	e.box, e.pid = box, box.Pid()
+	if e.m.box.Level() != sandbox.Full {
+		// No cgroup: the per-process limit is what there is.
+		if err := limitMemory(e.pid, e.spec.MemoryMB); err != nil {
+			e.m.log.Warn("setting the memory limit failed", "function", e.spec.Function, "pid", e.pid, "err", err)
+		}
+	}
+	e.srv = runtimeapi.Serve(box.Listener(), e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
+		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock))
+	return nil
+}
+
+// boxPath is where host path p appears inside a sandbox.
+func boxPath(p, shimDir, codeDir string) string {
+	for _, m := range [][2]string{{shimDir, sandbox.RuntimeRoot}, {codeDir, sandbox.TaskRoot}} {
+		if p == m[0] {
+			return m[1]
+		}
+		if rest, ok := strings.CutPrefix(p, m[0]+"/"); ok {
+			return m[1] + "/" + rest
+		}
+	}
+	return p
 }
 
 // wait reaps the process and tells the Runtime API server and the manager.
 func (e *env) wait() {
 	defer close(e.waiterDone)
+	if e.box != nil {
+		_, err := e.box.Wait()
+		e.waitErr = err
+		close(e.exited)
+		e.srv.Abort(errProcessExited)
+		e.m.envExited(e)
+		return
+	}
 	err := e.cmd.Wait()
 	// The last peak, now that /proc has forgotten the process: rusage.
 	if ru, ok := e.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru != nil {
@@ -372,9 +487,14 @@ func (e *env) peakMB() int {
 	// Reading /proc costs more than a small invocation; the peak only
 	// grows, so a reading at most peakEvery old is a close lower bound.
 	// peakEvery paces a cost of this machine: wall clock.
-	if now := time.Now(); !e.exitedNow() && now.Sub(e.peakAt) >= peakEvery {
+	// A sandbox's cgroup outlives its processes until stop: its peak
+	// is still there to read after an exit.
+	if now := time.Now(); (e.box != nil || !e.exitedNow()) && now.Sub(e.peakAt) >= peakEvery {
 		e.peakAt = now
-		if kb, ok := peakRSS(e.status, e.statusBuf); ok && kb > e.peakKB {
+		if e.box != nil {
+			// The whole tree, from the cgroup (0 without one).
+			e.peakKB = max(e.peakKB, e.box.PeakBytes()>>10)
+		} else if kb, ok := peakRSS(e.status, e.statusBuf); ok && kb > e.peakKB {
 			e.peakKB = kb
 		}
 	}
@@ -416,7 +536,11 @@ func (e *env) kill() {
 	// group id cannot name another group while any member lives.
 	if e.started && !e.killed {
 		e.killed = true
-		syscall.Kill(-e.pid, syscall.SIGKILL)
+		if e.box != nil {
+			e.box.Kill() // its pid namespace: every process in it
+		} else {
+			syscall.Kill(-e.pid, syscall.SIGKILL)
+		}
 	}
 }
 
@@ -451,6 +575,9 @@ func (e *env) stop() {
 			e.drain()
 			e.pipe.Close()
 			<-e.readerDone
+			if e.box != nil {
+				e.box.Release()
+			}
 			e.logMu.Lock()
 			if e.status != nil {
 				e.status.Close()

@@ -46,6 +46,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
 // ErrClosed is returned by calls on a closed Manager, and by invocations
@@ -61,6 +62,7 @@ const (
 	DefaultIdleTimeout = 10 * time.Minute
 	DefaultInitTimeout = 10 * time.Second
 	defaultMemoryMB    = 128
+	defaultEphemeralMB = 512 // AWS's default /tmp
 	defaultTimeout     = 3 * time.Second
 	defaultRegion      = "us-east-1"
 )
@@ -79,10 +81,13 @@ type Spec struct {
 	CodeDir  string            // unpacked code; never written or removed here
 	Env      map[string]string // the function's Environment.Variables
 	MemoryMB int               // default 128
-	Timeout  time.Duration     // default 3 s
-	Region   string            // default us-east-1
-	Account  string
-	InitType string // "on-demand" (default) or "provisioned-concurrency"
+	// EphemeralMB is the size of a sandboxed environment's /tmp (default
+	// 512, AWS's EphemeralStorage).
+	EphemeralMB int
+	Timeout     time.Duration // default 3 s
+	Region      string        // default us-east-1
+	Account     string
+	InitType    string // "on-demand" (default) or "provisioned-concurrency"
 	// Pool names the provisioned config (the version or alias) a pinned
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
@@ -139,11 +144,23 @@ type Config struct {
 	IdleTimeout time.Duration // an idle environment is stopped after this (default 10 min)
 	InitTimeout time.Duration // limit of Init, start to first GET /next (default 10 s)
 	LogDir      string        // LogDir/<function>.log receives every invocation's log; "" for none
-	TempRoot    string        // parent of the Manager's private directory (default os.TempDir())
-	MaxResponse int           // largest response payload (default 6291556)
+	// LogMaxBytes rotates a function's log file to <function>.log.1 once
+	// it holds this much (one old file is kept); 0 never rotates.
+	LogMaxBytes int64
+	TempRoot    string // parent of the Manager's private directory (default os.TempDir())
+	MaxResponse int    // largest response payload (default 6291556)
 	// Clock decides when idle environments are reaped, Init times out and
 	// invocations reach their deadline; nil means clock.Real.
 	Clock clock.Clock
+	// Sandbox, when set, runs every environment in a sandbox of its own
+	// (package sandbox), frozen while idle; nil runs them as the server's
+	// own child processes. The caller owns it and closes it after Close.
+	Sandbox *sandbox.Host
+	// MaxEnvironments caps the environments alive at once (0: no cap).
+	// At the cap, a cold start stops the idle on-demand environment used
+	// least recently; when none is idle, the invocation is throttled
+	// (429, ConcurrentInvocationLimitExceeded).
+	MaxEnvironments int
 }
 
 // Stats is a snapshot of the Manager's environments.
@@ -153,6 +170,7 @@ type Stats struct {
 	Stopped    uint64
 	Reaped     uint64 // stopped for idleness
 	Retired    uint64 // stopped by Retire while idle
+	Evicted    uint64 // stopped while idle to make room under MaxEnvironments
 	ColdStarts uint64 // invocations that started an environment
 	WarmStarts uint64 // invocations served by an idle environment
 }

@@ -29,6 +29,9 @@ import (
 var goCodeDir string
 
 func TestMain(m *testing.M) {
+	if marker := os.Getenv("LAMBDAD_TEST_BOXED_SERVER"); marker != "" {
+		os.Exit(boxedServer(marker))
+	}
 	os.Exit(runTests(m))
 }
 
@@ -39,6 +42,9 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// As code directories are (see package archive): a sandboxed
+	// function, another user, reads them.
+	os.Chmod(dir, 0o755)
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if p, err := exec.LookPath("go"); err == nil {
 		gobin = p

@@ -21,6 +21,7 @@ import (
 // write system call for its log.
 type logFiles struct {
 	dir string // "" for none: writes are dropped
+	max int64  // a file reaching this size is rotated; 0: never
 	log *slog.Logger
 
 	stop chan struct{} // closed by close: stops the flusher
@@ -35,6 +36,7 @@ type logFiles struct {
 type logFile struct {
 	f     *os.File
 	w     *bufio.Writer
+	size  int64  // bytes in the file, buffered ones included
 	stamp []byte // a line's prefix, reused
 }
 
@@ -46,9 +48,10 @@ const logFlushEvery = 200 * time.Millisecond
 
 // newLogFiles prepares the log files under dir and starts their flusher;
 // with dir "" there is nothing to flush, and no flusher.
-func newLogFiles(dir string, log *slog.Logger) *logFiles {
+func newLogFiles(dir string, max int64, log *slog.Logger) *logFiles {
 	l := &logFiles{
 		dir:   dir,
+		max:   max,
 		log:   log,
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -120,15 +123,9 @@ func (l *logFiles) write(account, function, version string, b []byte, marks []lo
 	id := [2]string{account, function}
 	f := l.files[id]
 	if f == nil {
-		path := LogFile(l.dir, account, function)
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-		if err != nil {
-			l.log.Warn("opening the function log failed", "function", function, "err", err)
+		if f = l.open(account, function); f == nil {
 			return
 		}
-		f = &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
-		l.files[id] = f
 	}
 	var off, mi int
 	for off < len(b) {
@@ -144,7 +141,13 @@ func (l *logFiles) write(account, function, version string, b []byte, marks []lo
 			line = line[:i]
 		}
 		off += len(line) + 1
+		if l.max > 0 && f.size >= l.max {
+			if f = l.rotate(account, function, f); f == nil {
+				return
+			}
+		}
 		f.stamp = appendLogPrefix(f.stamp[:0], at, version)
+		f.size += int64(len(f.stamp) + len(line) + 1)
 		f.w.Write(f.stamp)
 		f.w.Write(line)
 		if err := f.w.WriteByte('\n'); err != nil {
@@ -152,6 +155,38 @@ func (l *logFiles) write(account, function, version string, b []byte, marks []lo
 			return
 		}
 	}
+}
+
+// open opens function's log file for appending; nil after logging why not.
+// l.mu must be held.
+func (l *logFiles) open(account, function string) *logFile {
+	path := LogFile(l.dir, account, function)
+	os.MkdirAll(filepath.Dir(path), 0o755)
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		l.log.Warn("opening the function log failed", "function", function, "err", err)
+		return nil
+	}
+	f := &logFile{f: file, w: bufio.NewWriterSize(file, 64<<10)}
+	if st, err := file.Stat(); err == nil {
+		f.size = st.Size()
+	}
+	l.files[[2]string{account, function}] = f
+	return f
+}
+
+// rotate moves a full log file to <function>.log.1, replacing the one
+// there, and opens a new one: a function's logs take at most twice
+// LogMaxBytes, plus a line. l.mu must be held.
+func (l *logFiles) rotate(account, function string, f *logFile) *logFile {
+	f.w.Flush()
+	f.f.Close()
+	delete(l.files, [2]string{account, function})
+	name := LogFile(l.dir, account, function)
+	if err := os.Rename(name, name+".1"); err != nil {
+		l.log.Warn("rotating the function log failed", "function", function, "err", err)
+	}
+	return l.open(account, function)
 }
 
 // The function log file (LogFile) has one line per line of output, in the

@@ -18,9 +18,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/runtimeapi"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/runtimes"
 )
 
@@ -29,8 +31,9 @@ import (
 type Manager struct {
 	cfg     Config
 	log     *slog.Logger
-	clock   clock.Clock // cfg.Clock
-	root    string      // private directory: runtimes and TMPDIRs; removed by Close
+	clock   clock.Clock   // cfg.Clock
+	box     *sandbox.Host // cfg.Sandbox
+	root    string        // private directory: runtimes and TMPDIRs; removed by Close
 	shimDir string
 	python  *interpreter
 	node    *interpreter
@@ -107,11 +110,12 @@ func NewManager(cfg Config) (*Manager, error) {
 		cfg:        cfg,
 		log:        cfg.Logger,
 		clock:      cfg.Clock,
+		box:        cfg.Sandbox,
 		root:       root,
 		shimDir:    shimDir,
 		python:     newInterpreter("python3", "-c", "import sys; print(sys.executable)"),
 		node:       newInterpreter("node", "-p", "process.execPath"),
-		logs:       newLogFiles(cfg.LogDir, cfg.Logger),
+		logs:       newLogFiles(cfg.LogDir, cfg.LogMaxBytes, cfg.Logger),
 		reaperStop: make(chan struct{}),
 		reaperDone: make(chan struct{}),
 		idle:       map[key][]*env{},
@@ -289,12 +293,12 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 		}
 		return nil, nil, 0, err
 	}
-	e := m.register(s, held)
-	if e == nil {
+	e, err := m.register(s, held)
+	if err != nil {
 		if held != nil {
 			held()
 		}
-		return nil, nil, 0, ErrClosed
+		return nil, nil, 0, err
 	}
 	t0 := time.Now() // for Init Duration, a measurement: wall clock
 	if err := e.start(l); err != nil {
@@ -434,19 +438,55 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 	return res, nil
 }
 
-// register creates an environment for s, busy, unless the Manager is closed.
-func (m *Manager) register(s *Spec, held func()) *env {
+// register creates an environment for s, busy, unless the Manager is
+// closed (ErrClosed) or full (a throttle, see makeRoomLocked).
+func (m *Manager) register(s *Spec, held func()) (*env, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
-		return nil
+		return nil, ErrClosed
+	}
+	if !m.makeRoomLocked() {
+		return nil, awserr.Throttle(awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
 	e := newEnv(m, s, m.gen[function.Key{Account: s.Account, Name: s.Function}])
 	e.held = held
 	e.busy = true
 	m.all[e] = struct{}{}
 	m.stats.Started++
-	return e
+	return e, nil
+}
+
+// makeRoomLocked makes room for one more environment under
+// MaxEnvironments: when the cap is reached it stops the on-demand idle
+// environment used least recently, and reports false when every one is
+// busy or provisioned. Environments being stopped do not count.
+func (m *Manager) makeRoomLocked() bool {
+	if m.cfg.MaxEnvironments <= 0 {
+		return true
+	}
+	live := 0
+	var oldest *env
+	for e := range m.all {
+		if e.doomed {
+			continue
+		}
+		live++
+		if !e.busy && !e.pinned && (oldest == nil || e.lastUsed.Before(oldest.lastUsed)) {
+			oldest = e
+		}
+	}
+	if live < m.cfg.MaxEnvironments {
+		return true
+	}
+	if oldest == nil {
+		return false
+	}
+	oldest.doomed = true
+	m.removeIdleLocked(oldest)
+	m.stats.Evicted++
+	m.stopInBackgroundLocked(oldest)
+	return true
 }
 
 // takeIdle returns the most recently used idle environment of k, busy.
@@ -463,6 +503,21 @@ func (m *Manager) takeIdle(k key) *env {
 		}
 		e.busy = true
 		m.setIdle(k, list)
+		if e.freezer != nil {
+			// Busy now, so freezeIdle leaves it alone even if its
+			// timer has fired already.
+			e.freezer.Stop()
+			e.freezer = nil
+		}
+		if e.box != nil {
+			// Frozen if it was idle long enough (see freezeIdle);
+			// thawed before it runs, outside mu (a write to the cgroup).
+			m.mu.Unlock()
+			if err := e.box.Thaw(); err != nil {
+				m.log.Warn("thawing an environment failed", "function", e.spec.Function, "err", err)
+			}
+			m.mu.Lock()
+		}
 		return e
 	}
 	m.setIdle(k, list)
@@ -489,7 +544,33 @@ func (m *Manager) release(e *env) {
 	}
 	e.lastUsed = m.clock.Now()
 	m.idle[e.key] = append(m.idle[e.key], e)
+	if e.box != nil {
+		e.freezer = m.clock.AfterFunc(freezeAfter, func() { m.freezeIdle(e) })
+	}
 	m.mu.Unlock()
+}
+
+// freezeAfter is how long an idle sandboxed environment runs on before it
+// is frozen. AWS freezes at once; lambdad waits this long so that an
+// environment reused back to back (a warm invocation takes a fraction of a
+// millisecond) does not pay a freeze and a thaw, each a write to the
+// cgroup and a wake-up of every process in it, on every invocation.
+const freezeAfter = 10 * time.Millisecond
+
+// freezeIdle freezes e if it is still idle: its processes stop where they
+// are until takeIdle thaws it, or a kill (which thaws to let it die).
+func (m *Manager) freezeIdle(e *env) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || e.busy || e.doomed || e.freezer == nil {
+		return
+	}
+	e.freezer = nil
+	// Under mu, so that a takeIdle, which thaws after it takes e under
+	// mu, always thaws after this freeze.
+	if err := e.box.Freeze(); err != nil {
+		m.log.Warn("freezing an environment failed", "function", e.spec.Function, "err", err)
+	}
 }
 
 // discard stops e: in the background while the Manager runs, at once once
@@ -633,6 +714,10 @@ func (m *Manager) Close() error {
 		envs := make([]*env, 0, len(m.all))
 		for e := range m.all {
 			envs = append(envs, e)
+			if e.freezer != nil {
+				e.freezer.Stop()
+				e.freezer = nil
+			}
 		}
 		clear(m.idle)
 		m.mu.Unlock()

@@ -3,7 +3,11 @@ package execenv
 import (
 	"context"
 	"encoding/json"
+	"github.com/lambdad/lambdad/internal/awserr"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -148,9 +152,9 @@ func (t *manualTimer) drain() {
 func idleEnv(t *testing.T, m *Manager, spec *Spec, pinned bool) *env {
 	t.Helper()
 	s := normalize(spec)
-	e := m.register(&s, nil)
-	if e == nil {
-		t.Fatal("the Manager is closed")
+	e, err := m.register(&s, nil)
+	if err != nil {
+		t.Fatal(err)
 	}
 	m.mu.Lock()
 	e.pinned = pinned
@@ -323,4 +327,66 @@ func TestTimeoutsOnManagerClock(t *testing.T) {
 	if out.res.Duration >= spec.Timeout {
 		t.Errorf("Duration = %v: it measures the process on the wall clock, not the Manager's", out.res.Duration)
 	}
+}
+
+// At MaxEnvironments a cold start stops the idle environment used least
+// recently; with every environment busy, it is throttled.
+func TestMaxEnvironments(t *testing.T) {
+	m := newManager(t, Config{MaxEnvironments: 2})
+	a, b, c := goSpec("a"), goSpec("b"), goSpec("c")
+	invoke(t, m, a, `{"op":"echo"}`)
+	invoke(t, m, b, `{"op":"echo"}`)
+	invoke(t, m, c, `{"op":"echo"}`) // a goes
+	if st := m.Stats(); st.Evicted != 1 {
+		t.Fatalf("Stats = %+v, want one eviction", st)
+	}
+	_, res := invoke(t, m, b, `{"op":"echo"}`)
+	if res.ColdStart {
+		t.Fatal("b, used more recently than a, was evicted")
+	}
+	// Both busy: a third has no room.
+	done := make(chan struct{})
+	for _, s := range []*Spec{b, c} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			m.Invoke(context.Background(), s, newRequest(`{"op":"sleep","ms":800}`))
+		}()
+	}
+	eventually(t, "both environments busy", func() bool { return m.Stats().Busy == 2 })
+	_, err := m.Invoke(context.Background(), a, newRequest(`{"op":"echo"}`))
+	if e, ok := awserr.As(err); !ok || e.Status() != 429 || e.Reason != awserr.ReasonConcurrentInvocationLimitExceeded {
+		t.Fatalf("a third environment past the cap: %v, want a throttle", err)
+	}
+	<-done
+	<-done
+}
+
+// A function's log file is rotated at LogMaxBytes: however much the
+// function prints, its logs take at most about twice that.
+func TestLogRotation(t *testing.T) {
+	dir := t.TempDir()
+	m := newManager(t, Config{LogDir: dir, LogMaxBytes: 8 << 10})
+	spec := goSpec("chatty")
+	text := strings.Repeat("x", 1000)
+	for range 100 {
+		_, res := invoke(t, m, spec, `{"op":"print","text":"`+text+`"}`)
+		wantOK(t, res)
+	}
+	m.FlushLogs()
+	var total int64
+	file := LogFile(dir, spec.Account, "chatty")
+	for _, name := range []string{file, file + ".1"} {
+		st, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 8<<10+4096 {
+			t.Errorf("%s holds %d bytes, over the cap", name, st.Size())
+		}
+		total += st.Size()
+	}
+	if files, _ := filepath.Glob(file + "*"); len(files) != 2 {
+		t.Errorf("log files %v, want the file and one rotated", files)
+	}
+	t.Logf("%d bytes of logs kept of about %d printed", total, 100*2*len(text))
 }

@@ -77,6 +77,9 @@ type launch struct {
 	runtimeDir string // LAMBDA_RUNTIME_DIR
 	extraPath  string // directory prepended to PATH, "" for none
 	provided   bool
+	// interpRoot is the interpreter's installation a sandbox must show
+	// (read-only, at the same path), "" when the system directories hold it.
+	interpRoot string
 }
 
 // errInvalidEntrypoint marks a bootstrap that cannot be executed; the
@@ -109,6 +112,7 @@ func (m *Manager) launchFor(spec *Spec) (launch, error) {
 			argv:       []string{p, "-u", "-B", filepath.Join(m.shimDir, filepath.FromSlash(runtimes.Python))},
 			runtimeDir: dir,
 			extraPath:  extraPath(p),
+			interpRoot: interpRoot(p),
 		}, nil
 	case strings.HasPrefix(rt, "nodejs"):
 		p, err := m.node.resolve()
@@ -119,6 +123,7 @@ func (m *Manager) launchFor(spec *Spec) (launch, error) {
 			argv:       []string{p, filepath.Join(m.shimDir, filepath.FromSlash(runtimes.Node))},
 			runtimeDir: filepath.Join(m.shimDir, "node"),
 			extraPath:  extraPath(p),
+			interpRoot: interpRoot(p),
 		}, nil
 	}
 	return launch{}, awserr.New(awserr.InvalidRuntime, "The runtime parameter of %s is not supported on this server; supported: provided, provided.al2, provided.al2023, python3.x, nodejs*.", rt)
@@ -133,6 +138,18 @@ func extraPath(interp string) string {
 		}
 	}
 	return dir
+}
+
+// interpRoot is the installation prefix of an interpreter outside the
+// system directories (/root/.pyenv/versions/3.11.7 for
+// .../bin/python3), which a sandbox shows read-only; "" under /usr.
+func interpRoot(interp string) string {
+	for _, sys := range []string{"/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/"} {
+		if strings.HasPrefix(interp, sys) {
+			return ""
+		}
+	}
+	return filepath.Dir(filepath.Dir(interp))
 }
 
 // checkBootstrap reports why a provided runtime's bootstrap cannot run, in

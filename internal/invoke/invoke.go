@@ -199,7 +199,7 @@ func (iv *Invoker) spec(account string, cfg *function.Config, invokedARN string)
 	return &execenv.Spec{
 		Function: cfg.Name, Version: cfg.Version, FunctionARN: invokedARN,
 		Revision: cfg.RevisionID + "/" + cfg.CodeSha256, Runtime: cfg.Runtime, Handler: cfg.Handler,
-		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
+		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize, EphemeralMB: cfg.Ephemeral,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  iv.region, Account: account, LayerSHAs: layerSHAs(cfg),
 	}

@@ -204,6 +204,12 @@ func New(logger *slog.Logger, opts ...Option) (*Server, error) {
 	return serve(ln, logger, opts...), nil
 }
 
+// Serve starts a Server on ln, which it owns from then on: a sandboxed
+// environment's listener, made inside the environment's network namespace.
+func Serve(ln net.Listener, logger *slog.Logger, opts ...Option) *Server {
+	return serve(ln, logger, opts...)
+}
+
 // serve starts a Server on ln, which it owns from then on.
 func serve(ln net.Listener, logger *slog.Logger, opts ...Option) *Server {
 	if logger == nil {

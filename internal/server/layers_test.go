@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/server"
 )
 
@@ -300,5 +301,49 @@ exports.handler = async (e) => greet(e.name) + ' from ' + v;
 	out, err := n.invoke(t, "js", `{"name":"node"}`)
 	if err != nil || out.FunctionError != nil || string(out.Payload) != `"hi node from node20 dir"` {
 		t.Fatalf("invoke: %v %s", err, out.Payload)
+	}
+}
+
+// TestLayersInTheSandbox runs functions with one layer (mounted at /opt,
+// as AWS extracts it) and with two (found through the search paths) in the
+// full sandbox, where nothing of the host's data directory is visible.
+func TestLayersInTheSandbox(t *testing.T) {
+	requireTool(t, "python3")
+	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+		lambdatest.RequireE2E(t, sandbox.Report(sandbox.Full, missing))
+	}
+	n := start(t, server.Options{Sandbox: sandbox.Full})
+	one := n.publishLayer(t, "one", map[string]string{"python/onelib.py": "X = 'one'\n"}, types.RuntimePython312)
+	two := n.publishLayer(t, "two", map[string]string{"python/twolib.py": "X = 'two'\n"}, types.RuntimePython312)
+	code := lambdatest.Zip(t, map[string]string{"app.py": `import os
+def handler(event, context):
+    import onelib
+    out = {"one": onelib.X, "opt": os.path.exists("/opt/python/onelib.py")}
+    try:
+        import twolib
+        out["two"] = twolib.X
+    except ImportError:
+        pass
+    return out
+`})
+	for name, layers := range map[string][]string{
+		"onelayer":  {aws.ToString(one.LayerVersionArn)},
+		"twolayers": {aws.ToString(one.LayerVersionArn), aws.ToString(two.LayerVersionArn)},
+	} {
+		_, err := n.client.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name),
+			Runtime: types.RuntimePython312, Handler: aws.String("app.handler"), Role: aws.String(role),
+			Code: &types.FunctionCode{ZipFile: code}, Layers: layers})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, want := range map[string]string{
+		"onelayer":  `{"one": "one", "opt": true}`,
+		"twolayers": `{"one": "one", "opt": false, "two": "two"}`,
+	} {
+		out, err := n.invoke(t, name, `{}`)
+		if err != nil || out.FunctionError != nil || string(out.Payload) != want {
+			t.Errorf("%s: %v %s, want %s", name, err, out.Payload, want)
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/s3code"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -50,6 +51,27 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
+	// Sandbox is how far each execution environment is contained (see
+	// package sandbox). Unlike the other fields, "" is not replaced by
+	// the command's default (full): a program embedding a node opts in.
+	// At any other level than off, Start refuses to run when this machine
+	// cannot give every guarantee of the level, and says which it lacks.
+	Sandbox sandbox.Level
+	// MaxEnvironments caps the execution environments alive at once
+	// (default 1000; idle ones are evicted oldest first before a cold
+	// start is throttled).
+	MaxEnvironments int
+	// LogMaxBytes caps each function's log file; past it the file is
+	// rotated to <function>.log.1 (default 64 MiB).
+	LogMaxBytes int64
+	// MaxConnections caps the HTTP connections open at once (default
+	// DefaultMaxConnections).
+	MaxConnections int
+	// BodyTimeout bounds reading a request's body (default 2 minutes).
+	BodyTimeout time.Duration
+	// MaxBodyMemory caps the request body bytes in memory at once
+	// (default api.DefaultBodyMemory); past it, large requests get 429.
+	MaxBodyMemory int64
 	// InvocationRate is the invocation requests per second allowed per
 	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
 	// off. A pointer because 0 is a real setting: nil means the default.
@@ -90,6 +112,8 @@ var Defaults = Options{
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
+	MaxEnvironments:    1000,
+	LogMaxBytes:        64 << 20,
 }
 
 func (o *Options) fill() {
@@ -127,6 +151,18 @@ func (o *Options) fill() {
 	if o.AsyncTimeScale == 0 {
 		o.AsyncTimeScale = d.AsyncTimeScale
 	}
+	if o.MaxEnvironments == 0 {
+		o.MaxEnvironments = d.MaxEnvironments
+	}
+	if o.LogMaxBytes == 0 {
+		o.LogMaxBytes = d.LogMaxBytes
+	}
+	if o.BodyTimeout == 0 {
+		o.BodyTimeout = defaultBodyTimeout
+	}
+	if o.MaxConnections == 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -138,6 +174,7 @@ type Node struct {
 	db        *store.DB
 	adm       *admission.Accounts
 	envs      *execenv.Manager
+	box       *sandbox.Host // nil when unsandboxed; closed after envs
 	ctl       *control.Service
 	queue     *events.Queue
 	prov      *provision.Provisioner
@@ -193,12 +230,13 @@ func Start(opts Options) (*Node, error) {
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
-		Handler:           n.handler(),
-		ReadHeaderTimeout: 30 * time.Second,
+		Handler:           withBodyDeadline(n.handler(), opts.BodyTimeout),
+		ReadHeaderTimeout: headerTimeout,
+		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
-	go func() { n.served <- n.http.Serve(ln) }()
+	go func() { n.served <- n.http.Serve(newLimitListener(ln, opts.MaxConnections)) }()
 	return n, nil
 }
 
@@ -228,11 +266,22 @@ func (n *Node) build() error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	if o.Sandbox != "" && o.Sandbox != sandbox.Off {
+		if missing := sandbox.Check(o.Sandbox); len(missing) > 0 {
+			return errors.New(sandbox.Report(o.Sandbox, missing))
+		}
+		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Logger: o.Logger.With("part", "sandbox")}); err != nil {
+			return err
+		}
+	}
 	n.envs, err = execenv.NewManager(execenv.Config{
-		Logger:      o.Logger.With("part", "execenv"),
-		IdleTimeout: o.IdleTimeout,
-		LogDir:      LogDir(o.DataDir),
-		TempRoot:    tmp,
+		Logger:          o.Logger.With("part", "execenv"),
+		IdleTimeout:     o.IdleTimeout,
+		LogDir:          LogDir(o.DataDir),
+		TempRoot:        tmp,
+		Sandbox:         n.box,
+		MaxEnvironments: o.MaxEnvironments,
+		LogMaxBytes:     o.LogMaxBytes,
 	})
 	if err != nil {
 		return err
@@ -277,6 +326,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	n.api.LimitBodyMemory(o.MaxBodyMemory)
 	if n.console, err = console.New(console.Options{}); err != nil {
 		return err
 	}
@@ -385,6 +435,9 @@ func (n *Node) closeParts() error {
 	}
 	if n.envs != nil {
 		errs = append(errs, n.envs.Close())
+	}
+	if n.box != nil {
+		errs = append(errs, n.box.Close())
 	}
 	if n.db != nil {
 		errs = append(errs, n.db.Close())

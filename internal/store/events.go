@@ -14,17 +14,25 @@ var (
 	bucketEvents       = []byte("events")       // seq → Event: accepted asynchronous invocations not yet finished
 	bucketDeadLetters  = []byte("deadletters")  // seq → DeadLetter: events that failed with no destination
 	bucketEventConfigs = []byte("eventconfigs") // name \x00 qualifier → EventConfig
+	// seq → the payload of the event of that seq in bucketEvents. Kept
+	// apart so that listing the backlog (at every start) reads none of
+	// them: the queue holds only the records in memory, and asks for a
+	// payload when the event runs. Records written before this bucket
+	// carry their payload themselves (Event.Payload).
+	bucketEventPayloads = []byte("eventpayloads")
 )
 
 // Event is one accepted asynchronous invocation. It stays in the store
 // until it has run, or reached a destination or the dead-letter list.
 type Event struct {
-	Seq          uint64    `json:"seq"`
-	RequestID    string    `json:"requestId"`
-	Account      string    `json:"account"`
-	Function     string    `json:"function"`
-	Qualifier    string    `json:"qualifier,omitempty"`
-	Payload      []byte    `json:"payload"`
+	Seq       uint64 `json:"seq"`
+	RequestID string `json:"requestId"`
+	Account   string `json:"account"`
+	Function  string `json:"function"`
+	Qualifier string `json:"qualifier,omitempty"`
+	// Payload is the event's payload. The store keeps it apart from the
+	// record (see EventPayload): Events leaves it nil.
+	Payload      []byte    `json:"payload,omitempty"`
 	ReceivedAt   time.Time `json:"receivedAt"`
 	Attempts     int       `json:"attempts"`
 	FunctionErrs int       `json:"functionErrors"`
@@ -63,16 +71,71 @@ func (t *Tx) AddEvent(e *Event) error {
 	if e.Seq, err = b.NextSequence(); err != nil {
 		return err
 	}
-	return put(b, seqKey(e.Seq), e)
+	p, err := t.bucket(bucketEventPayloads)
+	if err != nil {
+		return err
+	}
+	payload := e.Payload
+	if payload == nil {
+		payload = []byte{}
+	}
+	if err := p.Put(seqKey(e.Seq), payload); err != nil {
+		return err
+	}
+	rec := *e
+	rec.Payload = nil
+	return put(b, seqKey(e.Seq), &rec)
 }
 
-// UpdateEvent rewrites an event (its attempt counts).
+// UpdateEvent rewrites an event's record (its attempt counts); its payload
+// stays as stored, whatever e.Payload holds.
 func (t *Tx) UpdateEvent(e *Event) error {
 	b, err := t.bucket(bucketEvents)
 	if err != nil {
 		return err
 	}
-	return put(b, seqKey(e.Seq), e)
+	p, err := t.bucket(bucketEventPayloads)
+	if err != nil {
+		return err
+	}
+	key := seqKey(e.Seq)
+	if p.Get(key) == nil {
+		// A record from before the payload bucket: its payload moves
+		// there before the record is rewritten without it.
+		old, err := get[Event](b, key)
+		if err != nil {
+			return err
+		}
+		payload := old.Payload
+		if payload == nil {
+			payload = []byte{}
+		}
+		if err := p.Put(key, payload); err != nil {
+			return err
+		}
+	}
+	rec := *e
+	rec.Payload = nil
+	return put(b, key, &rec)
+}
+
+// EventPayload reads the payload of a stored event.
+func (t *Tx) EventPayload(seq uint64) ([]byte, error) {
+	key := seqKey(seq)
+	if p := t.tx.Bucket(bucketEventPayloads); p != nil {
+		if v := p.Get(key); v != nil {
+			return append([]byte(nil), v...), nil // v lives only as long as the transaction
+		}
+	}
+	b := t.tx.Bucket(bucketEvents)
+	if b == nil {
+		return nil, ErrNotFound
+	}
+	old, err := get[Event](b, key)
+	if err != nil {
+		return nil, err
+	}
+	return old.Payload, nil
 }
 
 // DeleteEvent removes a finished event.
@@ -81,21 +144,41 @@ func (t *Tx) DeleteEvent(seq uint64) error {
 	if err != nil {
 		return err
 	}
+	if p := t.tx.Bucket(bucketEventPayloads); p != nil {
+		if err := p.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
 	return b.Delete(seqKey(seq))
 }
 
-// Events calls fn for every stored event in arrival order.
+// eventRecord is an Event as listed: without its payload, which JSON then
+// skips over in records that still hold one.
+type eventRecord struct {
+	Seq          uint64    `json:"seq"`
+	RequestID    string    `json:"requestId"`
+	Account      string    `json:"account"`
+	Function     string    `json:"function"`
+	Qualifier    string    `json:"qualifier,omitempty"`
+	ReceivedAt   time.Time `json:"receivedAt"`
+	Attempts     int       `json:"attempts"`
+	FunctionErrs int       `json:"functionErrors"`
+}
+
+// Events calls fn for every stored event in arrival order, without its
+// payload (EventPayload reads it).
 func (t *Tx) Events(fn func(*Event) error) error {
 	b := t.tx.Bucket(bucketEvents)
 	if b == nil {
 		return nil
 	}
 	return b.ForEach(func(k, v []byte) error {
-		e := new(Event)
-		if err := json.Unmarshal(v, e); err != nil {
+		var r eventRecord
+		if err := json.Unmarshal(v, &r); err != nil {
 			return err
 		}
-		return fn(e)
+		return fn(&Event{Seq: r.Seq, RequestID: r.RequestID, Account: r.Account, Function: r.Function, Qualifier: r.Qualifier,
+			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs})
 	})
 }
 

@@ -29,6 +29,12 @@ type event struct {
 	Size int    `json:"size"`
 	Text string `json:"text"`
 	MB   int    `json:"mb"`
+	// For the sandbox's attack tests (see spy.go).
+	Path   string `json:"path"`
+	PID    int    `json:"pid"`
+	N      int    `json:"n"`
+	Marker string `json:"marker"`
+	Addr   string `json:"addr"`
 }
 
 // failingReader streams some bytes, then fails: aws-lambda-go reports the
@@ -103,6 +109,9 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			"traceId":       os.Getenv("_X_AMZN_TRACE_ID"),
 		}, nil
 	}
+	if out, ok := spy(&ev); ok {
+		return out, nil
+	}
 	return nil, fmt.Errorf("unknown op %q", ev.Op)
 }
 
@@ -120,6 +129,9 @@ func postInitError() {
 }
 
 func main() {
+	if os.Getenv("SPY_CHILD") != "" {
+		spyChild()
+	}
 	switch os.Getenv("TEST_INIT") {
 	case "exit":
 		fmt.Println("init: exiting")
