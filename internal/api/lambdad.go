@@ -16,11 +16,14 @@ func (s *Server) lambdadRoutes() {
 	s.mux.HandleFunc("GET /lambdad/health", func(w http.ResponseWriter, r *http.Request) {
 		writeResult(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /lambdad/audit", s.own(s.audit))
+	// With access control on, each endpoint needs its lambdad: action
+	// (on resource "*"): lambdad:* grants them all, lambda:* none.
+	s.mux.HandleFunc("GET /lambdad/audit", s.own("lambdad:GetAudit", s.audit))
 	s.mux.HandleFunc("GET /lambdad/code/{file}", s.code)
-	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own(s.deadLetters))
-	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own(s.replay))
-	s.mux.HandleFunc("GET /lambdad/events/stats", s.own(s.eventStats))
+	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own("lambdad:ListDeadLetters", s.deadLetters))
+	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own("lambdad:ReplayDeadLetter", s.replay))
+	s.mux.HandleFunc("GET /lambdad/events/stats", s.own("lambdad:GetEventStats", s.eventStats))
+	s.mux.HandleFunc("POST /{$}", s.sts)
 }
 
 // deadLetters lists failed events that had no destination, oldest first:
@@ -86,9 +89,12 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 
 // own adapts a handler of lambdad's own endpoints to the one renderer,
 // with the request's caller established first, as for the Lambda API.
-func (s *Server) own(h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+func (s *Server) own(action string, h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := s.authenticate(r, w.Header().Get(requestIDHeader))
+		if err == nil {
+			ctx, err = s.authorizeOwn(ctx, r, action)
+		}
 		var res any
 		if err == nil {
 			res, err = h(ctx, r)

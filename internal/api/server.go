@@ -23,8 +23,11 @@ import (
 
 // Server serves the API.
 type Server struct {
-	model   *apimodel.Model
-	auth    Authenticator
+	model *apimodel.Model
+	auth  Authenticator
+	// authz is nil without access control: the open server does no
+	// authorization work at all.
+	authz   Authorizer
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
@@ -92,6 +95,9 @@ type Backends struct {
 	// Auth establishes each request's caller; nil is OneAccount in the
 	// control plane's account.
 	Auth Authenticator
+	// Authz authorizes each operation on its resource; nil allows
+	// everything (a server without access control).
+	Authz Authorizer
 }
 
 // New builds the server.
@@ -106,7 +112,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Auth == nil {
 		b.Auth = OneAccount{Account: ctl.Options().AccountID}
 	}
-	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	s := &Server{model: model, auth: b.Auth, authz: b.Authz, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -255,7 +261,17 @@ func (s *Server) run(c *call, rt route) (any, error) {
 		return nil, deferred
 	}
 	c.in, c.deferred = in, deferred
-	return rt.h(c)
+	if s.authz == nil {
+		return rt.h(c)
+	}
+	if err := s.authorize(c); err != nil {
+		return nil, err
+	}
+	res, err := rt.h(c)
+	if err != nil && auditedOps[c.op.Name] {
+		s.ctl.AuditDecision(c.ctx(), c.op.Name, c.str("FunctionName"), "Allow", err)
+	}
+	return res, err
 }
 
 // authenticate returns the request's context carrying its caller.

@@ -21,6 +21,7 @@ import (
 	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/events"
+	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/provision"
@@ -53,6 +54,12 @@ type Options struct {
 	// Accounts gives each account its limits L and M; nil means every
 	// account has AccountConcurrency and MinUnreserved.
 	Accounts account.Settings
+	// Credentials, when set, turns access control on: every request must
+	// be signed (SigV4) by a principal of these credentials and allowed by
+	// IAM's rules, accounts and their limits come from them, and Auth and
+	// Accounts are ignored. Nil leaves the server open (one account,
+	// any credentials).
+	Credentials *iam.Credentials
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -115,6 +122,7 @@ type Node struct {
 	queue     *events.Queue
 	prov      *provision.Provisioner
 	api       *api.Server
+	guard     *iam.Guard // nil when the server is open
 	http      *http.Server
 	listener  net.Listener
 	lock      *os.File // the data directory's lock file, held until closeParts
@@ -187,6 +195,11 @@ func (n *Node) build() error {
 	if o.Accounts != nil {
 		limits = o.Accounts
 	}
+	var authz api.Authorizer
+	if o.Credentials != nil {
+		n.guard = iam.New(o.Credentials, iam.Options{Logger: o.Logger.With("part", "iam")})
+		limits, o.Auth, authz = n.guard, n.guard, n.guard
+	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
 	// Environments' private directories do not outlive a run: what a
 	// killed process left is removed.
@@ -233,7 +246,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
@@ -260,6 +273,24 @@ func moveLegacyLogs(dir, account string) error {
 	}
 	return nil
 }
+
+// Reload puts new credentials in force: requests from now on are checked
+// against them, and each account they name gets its limits. It fails on a
+// server started without credentials, which stays open.
+func (n *Node) Reload(c *iam.Credentials) error {
+	if n.guard == nil {
+		return errors.New("the server was started without credentials; restart it with them to turn access control on")
+	}
+	n.guard.Replace(c)
+	for _, id := range c.Accounts() {
+		l, _ := c.Limits(id)
+		n.adm.SetAccountLimit(id, l.Concurrency)
+	}
+	return nil
+}
+
+// Guard is the node's access control, nil when the server is open.
+func (n *Node) Guard() *iam.Guard { return n.guard }
 
 // Addr is the address the node serves at.
 func (n *Node) Addr() string { return n.listener.Addr().String() }

@@ -1,0 +1,130 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"github.com/lambdad/lambdad/internal/account"
+)
+
+// Authorizer decides whether a caller may perform an IAM action on a
+// resource ARN. It is asked once per request, after the request is
+// decoded (its resource is known only then) and before the handler runs.
+// It returns the caller to act as (another account's, when that account's
+// resource policy grants the request), or the AccessDeniedException.
+type Authorizer interface {
+	Authorize(r *http.Request, c account.Caller, action, resource string) (account.Caller, error)
+}
+
+// iamActions maps each served operation to the IAM action that governs
+// it. Most are "lambda:" and the operation's name; Invoke is
+// lambda:InvokeFunction.
+var iamActions = map[string]string{
+	"Invoke": "lambda:InvokeFunction",
+}
+
+// iamAction is the IAM action of an operation.
+func iamAction(op string) string {
+	if a, ok := iamActions[op]; ok {
+		return a
+	}
+	return "lambda:" + op
+}
+
+// unqualifiedResource are the operations whose resource is the function as
+// a whole even when the request names a qualifier: the alias operations
+// (the alias is named by Name, the resource is the function).
+var unqualifiedResource = map[string]bool{
+	"CreateAlias": true, "GetAlias": true, "UpdateAlias": true, "DeleteAlias": true, "ListAliases": true,
+}
+
+// resourceOf is the ARN a request acts on, in IAM's terms: the function
+// (qualified when the request names a version or alias) in the account
+// its FunctionName names, else in the caller's; the Resource member for
+// the tag operations; "*" for operations on no resource.
+func (s *Server) resourceOf(c *call, caller account.Caller) string {
+	switch c.op.Name {
+	case "TagResource", "UntagResource", "ListTags":
+		return c.str("Resource")
+	}
+	fn := c.str("FunctionName")
+	if fn == "" {
+		return "*"
+	}
+	qualifier := c.str("Qualifier")
+	if unqualifiedResource[c.op.Name] {
+		qualifier = "-"
+	}
+	return functionARN(s.ctl.Options().Region, caller.Account, fn, qualifier)
+}
+
+// functionARN reads a FunctionName in any of its forms (name, partial or
+// full ARN, each with an optional :qualifier) loosely: what it builds is
+// only matched against policies, and the handler refuses a bad name with
+// AWS's error afterwards. A qualifier of "-" drops any qualifier.
+func functionARN(region, acct, fn, qualifier string) string {
+	p := strings.Split(fn, ":")
+	var name, q string
+	switch {
+	case len(p) >= 7 && p[0] == "arn" && p[5] == "function":
+		region, acct, name = p[3], p[4], p[6]
+		if len(p) > 7 {
+			q = p[7]
+		}
+	case len(p) >= 3 && p[1] == "function":
+		acct, name = p[0], p[2]
+		if len(p) > 3 {
+			q = p[3]
+		}
+	default:
+		name = p[0]
+		if len(p) > 1 {
+			q = p[1]
+		}
+	}
+	if q == "" {
+		q = qualifier
+	}
+	arn := "arn:aws:lambda:" + region + ":" + acct + ":function:" + name
+	if q != "" && q != "-" {
+		arn += ":" + q
+	}
+	return arn
+}
+
+// authorize asks the authorizer about c and returns the context to act
+// in. Put/DeleteFunctionConcurrency decisions go to the audit trail when
+// they refuse (an allowed one is recorded with the change it makes, or
+// with the error that stopped it).
+func (s *Server) authorize(c *call) error {
+	caller, _ := account.CallerOf(c.withCaller)
+	acting, err := s.authz.Authorize(c.r, caller, iamAction(c.op.Name), s.resourceOf(c, caller))
+	if err != nil {
+		if auditedOps[c.op.Name] {
+			s.ctl.AuditDecision(c.withCaller, c.op.Name, c.str("FunctionName"), "Deny", err)
+		}
+		return err
+	}
+	if acting != caller {
+		c.withCaller = account.WithCaller(c.r.Context(), acting)
+	}
+	return nil
+}
+
+// auditedOps are the operations whose every decision is audited: the
+// ones that move concurrency between a function and the account's pool.
+var auditedOps = map[string]bool{"PutFunctionConcurrency": true, "DeleteFunctionConcurrency": true}
+
+// ownAction is the action lambdad's own endpoints require when access
+// control is on; the resource is "*".
+func (s *Server) authorizeOwn(ctx context.Context, r *http.Request, action string) (context.Context, error) {
+	if s.authz == nil {
+		return ctx, nil
+	}
+	caller, _ := account.CallerOf(ctx)
+	if _, err := s.authz.Authorize(r, caller, action, "*"); err != nil {
+		return nil, err
+	}
+	return ctx, nil
+}
