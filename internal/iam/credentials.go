@@ -167,7 +167,8 @@ func (p *parser) syntax(err error, base int64) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &se):
-		return p.at(base+se.Offset-1, "%v", se)
+		// A decoder reports offsets from the start of the file.
+		return p.at(se.Offset-1, "%v", se)
 	case errors.As(err, &te):
 		return p.at(base+te.Offset-1, "%s: a JSON %s cannot go here", fieldName(te), te.Value)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -80,6 +81,9 @@ func Parse(data []byte) (*Document, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, errorf("the policy is not a JSON policy document: %v", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errorf("the policy has content after its document")
+	}
 	switch raw.Version {
 	case "", "2012-10-17", "2008-10-17":
 	default:
@@ -97,6 +101,9 @@ func Parse(data []byte) (*Document, error) {
 		}
 	default:
 		stmts = []json.RawMessage{trimmed}
+	}
+	if len(stmts) == 0 {
+		return nil, errorf("the policy has no Statement")
 	}
 	for i, rs := range stmts {
 		st, err := parseStatement(rs)

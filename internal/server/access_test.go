@@ -1,0 +1,239 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/lambdad/lambdad/internal/iam"
+	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/server"
+)
+
+const (
+	adminKey, adminSecret   = "AKIAADMIN0000000001", "admin-secret"
+	readerKey, readerSecret = "AKIAREADER000000001", "reader-secret"
+	tenantKey, tenantSecret = "AKIATENANTB00000001", "tenant-b-secret"
+)
+
+const credentialsJSON = `{
+  "accounts": [{"id": "111111111111"}, {"id": "222222222222", "concurrencyLimit": 20, "minUnreserved": 5}],
+  "principals": [
+    {"accessKeyId": "AKIAADMIN0000000001", "secretAccessKey": "admin-secret", "account": "111111111111", "user": "admin",
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:*", "lambdad:*"], "Resource": "*"}]}},
+    {"accessKeyId": "AKIAREADER000000001", "secretAccessKey": "reader-secret", "account": "111111111111", "user": "reader",
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*"], "Resource": "*"}]}},
+    {"accessKeyId": "AKIATENANTB00000001", "secretAccessKey": "tenant-b-secret", "account": "222222222222", "user": "tenant",
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}}
+  ],
+  "roles": [{"arn": "arn:aws:iam::111111111111:role/r"}]
+}`
+
+func startGuarded(t *testing.T, creds string) *node {
+	t.Helper()
+	c, err := iam.Parse("credentials.json", []byte(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return start(t, server.Options{AccountID: "111111111111", Credentials: c})
+}
+
+// TestAccessControl runs the seed's case end to end with real SDK clients
+// signing as three principals: a reader is refused Put and
+// DeleteFunctionConcurrency with AWS's AccessDenied while an admin
+// succeeds, every decision on them is in the audit trail, and a tenant of
+// another account sees none of the first account's functions.
+func TestAccessControl(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	reader := lambdatest.ClientWith(n.URL(), readerKey, readerSecret, "")
+	tenant := lambdatest.ClientWith(n.URL(), tenantKey, tenantSecret, "")
+
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := reader.CreateFunction(ctx, in); err == nil {
+		t.Fatal("the reader created a function")
+	}
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reader.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")}); err != nil {
+		t.Errorf("reader GetFunction: %v", err)
+	}
+	arn := "arn:aws:lambda:us-east-1:111111111111:function:f"
+	_, err := reader.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f"), ReservedConcurrentExecutions: aws.Int32(10)})
+	code, msg := lambdatest.APIError(t, err)
+	want := "User: arn:aws:iam::111111111111:user/reader is not authorized to perform: lambda:PutFunctionConcurrency on resource: " + arn +
+		" because no identity-based policy allows the lambda:PutFunctionConcurrency action"
+	if code != "AccessDeniedException" || msg != want || lambdatest.Status(t, err) != 403 {
+		t.Errorf("reader Put: %s %q (%d), want %q", code, msg, lambdatest.Status(t, err), want)
+	}
+	_, err = reader.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("f")})
+	if code, msg := lambdatest.APIError(t, err); code != "AccessDeniedException" || !strings.Contains(msg, "lambda:DeleteFunctionConcurrency on resource: "+arn+" because") {
+		t.Errorf("reader Delete: %s %s", code, msg)
+	}
+	if _, err := admin.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f"), ReservedConcurrentExecutions: aws.Int32(10)}); err != nil {
+		t.Errorf("admin Put: %v", err)
+	}
+	if _, err := admin.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f"), ReservedConcurrentExecutions: aws.Int32(995)}); err == nil {
+		t.Errorf("admin Put over the minimum was accepted")
+	}
+	if _, err := admin.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("f")}); err != nil {
+		t.Errorf("admin Delete: %v", err)
+	}
+	if _, err := reader.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("f")}); err == nil {
+		t.Errorf("the reader invoked (lambda:InvokeFunction is not lambda:Get*)")
+	}
+	if out, err := admin.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("f"), Payload: []byte(`{}`)}); err != nil || out.FunctionError != nil {
+		t.Errorf("admin Invoke: %v", err)
+	}
+
+	// The audit trail has every decision, newest first, with who and from
+	// where; only the admin may read it.
+	auditReq, _ := http.NewRequest("GET", n.URL()+"/lambdad/audit", nil)
+	sign(t, auditReq, readerKey, readerSecret, time.Now())
+	if r := send(t, auditReq); r.StatusCode != 403 {
+		t.Errorf("reader reading the audit trail: %d", r.StatusCode)
+	}
+	auditReq, _ = http.NewRequest("GET", n.URL()+"/lambdad/audit", nil)
+	sign(t, auditReq, adminKey, adminSecret, time.Now())
+	r := send(t, auditReq)
+	var page struct {
+		Records []struct {
+			Operation, Principal, SourceIP, Decision, Error string
+			New                                             *int
+		}
+	}
+	if err := json.NewDecoder(r.Body).Decode(&page); err != nil {
+		t.Fatal(err)
+	}
+	type rec struct{ op, who, decision, err string }
+	var got []rec
+	for _, p := range page.Records {
+		if p.SourceIP != "127.0.0.1" {
+			t.Errorf("record without the source address: %+v", p)
+		}
+		got = append(got, rec{p.Operation, strings.TrimPrefix(p.Principal, "arn:aws:iam::111111111111:user/"), p.Decision, p.Error})
+	}
+	wantRecs := []rec{
+		{"DeleteFunctionConcurrency", "admin", "Allow", ""},
+		{"PutFunctionConcurrency", "admin", "Allow", "InvalidParameterValueException"},
+		{"PutFunctionConcurrency", "admin", "Allow", ""},
+		{"DeleteFunctionConcurrency", "reader", "Deny", "AccessDeniedException"},
+		{"PutFunctionConcurrency", "reader", "Deny", "AccessDeniedException"},
+	}
+	if len(got) != len(wantRecs) {
+		t.Fatalf("audit: %+v, want %+v", got, wantRecs)
+	}
+	for i := range got {
+		if got[i] != wantRecs[i] {
+			t.Errorf("audit[%d] = %+v, want %+v", i, got[i], wantRecs[i])
+		}
+	}
+
+	// The other account's tenant sees nothing of account 1.
+	list, err := tenant.ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if err != nil || len(list.Functions) != 0 {
+		t.Errorf("tenant's functions: %+v %v", list, err)
+	}
+	_, err = tenant.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")})
+	if code, msg := lambdatest.APIError(t, err); code != "ResourceNotFoundException" || !strings.Contains(msg, "222222222222:function:f") {
+		t.Errorf("tenant GetFunction by name: %s %s", code, msg)
+	}
+	_, err = tenant.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(arn)})
+	if code, msg := lambdatest.APIError(t, err); code != "AccessDeniedException" ||
+		msg != "User: arn:aws:iam::222222222222:user/tenant is not authorized to perform: lambda:GetFunction on resource: "+arn+" because no resource-based policy allows the lambda:GetFunction action" {
+		t.Errorf("tenant GetFunction by account 1's ARN: %s %s", code, msg)
+	}
+	_, err = tenant.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String(arn), ReservedConcurrentExecutions: aws.Int32(1)})
+	if code, _ := lambdatest.APIError(t, err); code != "AccessDeniedException" {
+		t.Errorf("tenant Put on account 1's function: %v", err)
+	}
+	if s := settingsOf(t, tenant); s.AccountLimit.ConcurrentExecutions != 20 {
+		t.Errorf("tenant's limit: %d", s.AccountLimit.ConcurrentExecutions)
+	}
+
+	// STS answers who each caller is.
+	for _, c := range []struct{ key, secret, acct, arn string }{
+		{adminKey, adminSecret, "111111111111", "arn:aws:iam::111111111111:user/admin"},
+		{tenantKey, tenantSecret, "222222222222", "arn:aws:iam::222222222222:user/tenant"},
+	} {
+		id, err := lambdatest.STSClient(n.URL(), c.key, c.secret).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil || aws.ToString(id.Account) != c.acct || aws.ToString(id.Arn) != c.arn || !strings.HasPrefix(aws.ToString(id.UserId), "AIDA") {
+			t.Errorf("GetCallerIdentity as %s: %+v %v", c.key, id, err)
+		}
+	}
+	_, err = lambdatest.STSClient(n.URL(), adminKey, "wrong").GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if code, _ := lambdatest.APIError(t, err); code != "SignatureDoesNotMatch" {
+		t.Errorf("GetCallerIdentity with a wrong secret: %v", err)
+	}
+}
+
+// TestAuthentication checks the refusals of requests that are not
+// properly signed, each with AWS's status, code and message.
+func TestAuthentication(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := lambdatest.ClientWith(n.URL(), "AKIAUNKNOWN00000001", "x", "").ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if code, msg := lambdatest.APIError(t, err); code != "UnrecognizedClientException" || msg != "The security token included in the request is invalid." || lambdatest.Status(t, err) != 403 {
+		t.Errorf("unknown key: %s %s", code, msg)
+	}
+	_, err = lambdatest.ClientWith(n.URL(), adminKey, "not-the-secret", "").ListFunctions(ctx, &lambda.ListFunctionsInput{})
+	if code, msg := lambdatest.APIError(t, err); code != "InvalidSignatureException" || !strings.HasPrefix(msg, "The request signature we calculated does not match the signature you provided.") || lambdatest.Status(t, err) != 403 {
+		t.Errorf("wrong secret: %s %s", code, msg)
+	}
+
+	url := n.URL() + "/2015-03-31/functions/f/configuration"
+	// Unsigned.
+	r := lambdatest.Do(t, "GET", url, nil, nil)
+	if r.Status != 403 || r.Header.Get("X-Amzn-ErrorType") != "MissingAuthenticationTokenException" || string(r.Body) != `{"message":"Missing Authentication Token"}` {
+		t.Errorf("unsigned: %d %s %s", r.Status, r.Header.Get("X-Amzn-ErrorType"), r.Body)
+	}
+	// Signed ten minutes ago.
+	req, _ := http.NewRequest("GET", url, nil)
+	sign(t, req, adminKey, adminSecret, time.Now().Add(-10*time.Minute))
+	resp := send(t, req)
+	var body map[string]string
+	json.NewDecoder(resp.Body).Decode(&body)
+	if resp.StatusCode != 403 || resp.Header.Get("X-Amzn-ErrorType") != "InvalidSignatureException" || !strings.HasPrefix(body["message"], "Signature expired: ") {
+		t.Errorf("expired: %d %v", resp.StatusCode, body)
+	}
+	// Tampered after signing: the body of a Put.
+	req, _ = http.NewRequest("PUT", n.URL()+"/2017-10-31/functions/f/concurrency", strings.NewReader(`{"ReservedConcurrentExecutions":1}`))
+	sign(t, req, adminKey, adminSecret, time.Now())
+	req.Body = http.NoBody
+	req.Body = ioNopCloser(`{"ReservedConcurrentExecutions":9}`)
+	if resp := send(t, req); resp.StatusCode != 403 || resp.Header.Get("X-Amzn-ErrorType") != "InvalidSignatureException" {
+		t.Errorf("tampered body: %d %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"))
+	}
+	// Presigned by the SDK, fetched with a plain GET.
+	req, _ = http.NewRequest("GET", url+"?X-Amz-Expires=60", nil)
+	u, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: adminKey, SecretAccessKey: adminSecret},
+		req, emptyHash, "lambda", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := lambdatest.Do(t, "GET", u, nil, nil); r.Status != 200 || !strings.Contains(string(r.Body), `"FunctionName":"f"`) {
+		t.Errorf("presigned: %d %s", r.Status, r.Body)
+	}
+	req, _ = http.NewRequest("GET", url+"?X-Amz-Expires=60", nil)
+	u, _, _ = v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: adminKey, SecretAccessKey: adminSecret},
+		req, emptyHash, "lambda", "us-east-1", time.Now().Add(-2*time.Minute))
+	if r := lambdatest.Do(t, "GET", u, nil, nil); r.Status != 403 || !strings.Contains(string(r.Body), "Signature expired") {
+		t.Errorf("presigned, expired: %d %s", r.Status, r.Body)
+	}
+}
