@@ -137,7 +137,9 @@ func TestSignedBySDK(t *testing.T) {
 		{"signed 6 minutes ahead", now.Add(6 * time.Minute), nil, awserr.InvalidSignature},
 		{"signed 4 minutes ago", now.Add(-4 * time.Minute), nil, ""},
 		{"unsigned", now, func(r *http.Request) { r.Header.Del("Authorization") }, awserr.MissingAuthenticationToken},
-		{"no credential", now, func(r *http.Request) { r.Header.Set("Authorization", "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00") }, awserr.IncompleteSignature},
+		{"no credential", now, func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 SignedHeaders=host, Signature=00")
+		}, awserr.IncompleteSignature},
 		{"other algorithm", now, func(r *http.Request) { r.Header.Set("Authorization", "AWS AKID:abc") }, awserr.IncompleteSignature},
 		{"no date", now, func(r *http.Request) { r.Header.Del("X-Amz-Date") }, awserr.IncompleteSignature},
 	} {
