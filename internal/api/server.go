@@ -146,6 +146,9 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+		{op: "AddPermission", h: s.addPermission},
+		{op: "RemovePermission", h: s.removePermission},
+		{op: "GetPolicy", h: s.getPolicy},
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).

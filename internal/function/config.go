@@ -1,6 +1,7 @@
 package function
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -71,4 +72,15 @@ type Function struct {
 	// Provisioned is the function's total configured provisioned
 	// concurrency over all its versions and aliases.
 	Provisioned int `json:"provisioned,omitempty"`
+	// Policies are the resource-based policies (AddPermission) of the
+	// function ("") and of its versions and aliases, by qualifier.
+	Policies map[string]*Policy `json:"policies,omitempty"`
+}
+
+// Policy is a resource-based policy: its statements in the order they
+// were added, each as the JSON AWS shows, and the revision GetPolicy
+// reports (a new one on every change).
+type Policy struct {
+	RevisionID string            `json:"revisionId"`
+	Statements []json.RawMessage `json:"statements"`
 }

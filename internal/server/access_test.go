@@ -237,3 +237,104 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("presigned, expired: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestResourcePolicies checks AddPermission, GetPolicy and
+// RemovePermission with AWS's answers, and IAM's cross-account rule:
+// another account may invoke a function only once its resource policy
+// grants that account, and only the function, version or alias granted.
+func TestResourcePolicies(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	tenant := lambdatest.ClientWith(n.URL(), tenantKey, tenantSecret, "")
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	in.Publish = true
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("f"), Name: aws.String("live"), FunctionVersion: aws.String("1")}); err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:lambda:us-east-1:111111111111:function:f"
+	invoke := func(name string) error {
+		_, err := tenant.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(name), Payload: []byte(`{}`)})
+		return err
+	}
+	err := invoke(arn)
+	if code, msg := lambdatest.APIError(t, err); code != "AccessDeniedException" || !strings.Contains(msg, "lambda:InvokeFunction on resource: "+arn+" because no resource-based policy allows") {
+		t.Errorf("before AddPermission: %s %s", code, msg)
+	}
+	_, err = admin.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("f")})
+	if code, _ := lambdatest.APIError(t, err); code != "ResourceNotFoundException" {
+		t.Errorf("GetPolicy with none: %v", err)
+	}
+	// The tenant may not grant itself access.
+	_, err = tenant.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String(arn), StatementId: aws.String("b"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("222222222222")})
+	if code, _ := lambdatest.APIError(t, err); code != "AccessDeniedException" {
+		t.Errorf("tenant AddPermission on account 1's function: %v", err)
+	}
+	out, err := admin.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("f"), StatementId: aws.String("b"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("222222222222")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantSt := `{"Sid":"b","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::222222222222:root"},"Action":"lambda:InvokeFunction","Resource":"` + arn + `"}`
+	if aws.ToString(out.Statement) != wantSt {
+		t.Errorf("statement %s, want %s", aws.ToString(out.Statement), wantSt)
+	}
+	if err := invoke(arn); err != nil {
+		t.Errorf("after AddPermission: %v", err)
+	}
+	// The grant is for invoking the function, nothing else, and not its
+	// alias.
+	if _, err := tenant.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(arn)}); err == nil {
+		t.Errorf("the tenant read the function")
+	}
+	if code, _ := lambdatest.APIError(t, invoke(arn+":live")); code != "AccessDeniedException" {
+		t.Errorf("invoking the alias with the function's grant")
+	}
+	if _, err := admin.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("f"), Qualifier: aws.String("live"), StatementId: aws.String("b"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("arn:aws:iam::222222222222:user/tenant")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := invoke(arn + ":live"); err != nil {
+		t.Errorf("invoking the alias after its grant: %v", err)
+	}
+
+	_, err = admin.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("f"), StatementId: aws.String("b"),
+		Action: aws.String("lambda:GetFunction"), Principal: aws.String("222222222222")})
+	if code, msg := lambdatest.APIError(t, err); code != "ResourceConflictException" || !strings.Contains(msg, "(b) provided already exists") {
+		t.Errorf("duplicate statement id: %s %s", code, msg)
+	}
+	_, err = admin.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("f:$LATEST"), StatementId: aws.String("x"),
+		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("222222222222")})
+	if code, _ := lambdatest.APIError(t, err); code != "InvalidParameterValueException" {
+		t.Errorf("AddPermission on $LATEST: %v", err)
+	}
+	pol, err := admin.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String("f")})
+	if err != nil || aws.ToString(pol.Policy) != `{"Version":"2012-10-17","Id":"default","Statement":[`+wantSt+`]}` || aws.ToString(pol.RevisionId) == "" {
+		t.Errorf("GetPolicy: %+v %v", pol, err)
+	}
+	_, err = admin.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("f"), StatementId: aws.String("b"), RevisionId: aws.String("stale")})
+	if code, _ := lambdatest.APIError(t, err); code != "PreconditionFailedException" {
+		t.Errorf("RemovePermission with a stale revision: %v", err)
+	}
+	if _, err := admin.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("f"), StatementId: aws.String("b"), RevisionId: pol.RevisionId}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String("f:live"), StatementId: aws.String("nope")})
+	if code, msg := lambdatest.APIError(t, err); code != "ResourceNotFoundException" || msg != "Statement nope is not found in resource policy." {
+		t.Errorf("removing an unknown statement: %s %s", code, msg)
+	}
+	if code, _ := lambdatest.APIError(t, invoke(arn)); code != "AccessDeniedException" {
+		t.Errorf("invoking after RemovePermission")
+	}
+	// Deleting the alias drops its policy; an alias made again under the
+	// name starts without one.
+	admin.DeleteAlias(ctx, &lambda.DeleteAliasInput{FunctionName: aws.String("f"), Name: aws.String("live")})
+	admin.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("f"), Name: aws.String("live"), FunctionVersion: aws.String("1")})
+	if code, _ := lambdatest.APIError(t, invoke(arn+":live")); code != "AccessDeniedException" {
+		t.Errorf("the new alias kept the old one's grant")
+	}
+}

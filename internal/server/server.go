@@ -237,6 +237,9 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	if n.guard != nil {
+		n.guard.SetResourcePolicies(n.ctl)
+	}
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
 		Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
