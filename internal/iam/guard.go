@@ -72,7 +72,7 @@ func New(c *Credentials, o Options) *Guard {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.SessionTTL == 0 {
-		o.SessionTTL = 12 * time.Hour
+		o.SessionTTL = SessionTTL
 	}
 	g := &Guard{opts: o, sessions: newSessions()}
 	g.creds.Store(c)

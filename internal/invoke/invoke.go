@@ -86,7 +86,10 @@ type Parts struct {
 	Admitter Admitter
 	Runner   Runner
 	Code     execenv.CodeSource
-	Logger   *slog.Logger
+	// Credentials gives environments their role's credentials; nil gives
+	// none.
+	Credentials execenv.CredentialSource
+	Logger      *slog.Logger
 }
 
 // Invoker runs invocations.
@@ -97,6 +100,7 @@ type Invoker struct {
 	adm      Admitter
 	envs     Runner
 	code     execenv.CodeSource
+	creds    execenv.CredentialSource
 	log      *slog.Logger
 }
 
@@ -105,7 +109,7 @@ func New(p Parts) *Invoker {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, log: p.Logger}
+	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, creds: p.Credentials, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
@@ -189,6 +193,7 @@ func (iv *Invoker) spec(account string, cfg *function.Config, invokedARN string)
 		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  iv.region, Account: account,
+		Role: cfg.Role, Credentials: iv.creds,
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/lambdad/lambdad/internal/iam"
@@ -336,5 +339,115 @@ func TestResourcePolicies(t *testing.T) {
 	admin.CreateAlias(ctx, &lambda.CreateAliasInput{FunctionName: aws.String("f"), Name: aws.String("live"), FunctionVersion: aws.String("1")})
 	if code, _ := lambdatest.APIError(t, invoke(arn+":live")); code != "AccessDeniedException" {
 		t.Errorf("the new alias kept the old one's grant")
+	}
+}
+
+// roleCredentials has two roles: "caller" may invoke the functions named
+// callee*, "none" may do nothing.
+const roleCredentials = `{
+  "accounts": [{"id": "111111111111"}],
+  "principals": [
+    {"accessKeyId": "AKIAADMIN0000000001", "secretAccessKey": "admin-secret", "account": "111111111111", "user": "admin",
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:*", "lambdad:*"], "Resource": "*"}]}}],
+  "roles": [
+    {"arn": "arn:aws:iam::111111111111:role/caller",
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "arn:aws:lambda:*:111111111111:function:callee*"}]}},
+    {"arn": "arn:aws:iam::111111111111:role/none"}]
+}`
+
+// callerPy invokes event["target"] with boto3 and the credentials and
+// endpoint its environment gives it, and reports the outcome.
+const callerPy = `import os, boto3
+from botocore.config import Config
+
+def handler(event, context):
+    client = boto3.client("lambda", config=Config(retries={"max_attempts": 1}))
+    who = boto3.client("sts", endpoint_url=os.environ["AWS_ENDPOINT_URL_LAMBDA"]).get_caller_identity()["Arn"]
+    try:
+        r = client.invoke(FunctionName=event["target"], Payload=b'{"echo": "from python"}')
+        return {"ok": True, "payload": r["Payload"].read().decode(), "who": who}
+    except client.exceptions.ClientError as e:
+        return {"ok": False, "code": e.response["Error"]["Code"], "message": e.response["Error"]["Message"], "who": who}
+`
+
+// TestFunctionCredentials runs a Python function that uses boto3 inside
+// itself to invoke other functions on this server with the temporary
+// credentials of its execution role: allowed where the role's policy
+// allows, refused with AWS's AccessDenied where it does not.
+func TestFunctionCredentials(t *testing.T) {
+	requireTool(t, "python3")
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		if os.Getenv("LAMBDAD_REQUIRE_E2E") != "" {
+			t.Fatal("boto3 is not installed for python3 and LAMBDAD_REQUIRE_E2E is set")
+		}
+		t.Skip("boto3 is not installed for python3")
+	}
+	n := startGuarded(t, roleCredentials)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	for _, f := range []struct{ name, role string }{{"callee", ""}, {"other", ""}} {
+		in := goFunctionInput(t, f.name)
+		in.Role = aws.String("arn:aws:iam::111111111111:role/none")
+		if _, err := admin.CreateFunction(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []struct{ name, role string }{{"caller", "caller"}, {"powerless", "none"}} {
+		_, err := admin.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(f.name),
+			Runtime: types.RuntimePython312, Handler: aws.String("app.handler"), Timeout: aws.Int32(30),
+			Role: aws.String("arn:aws:iam::111111111111:role/" + f.role),
+			Code: &types.FunctionCode{ZipFile: lambdatest.Zip(t, map[string]string{"app.py": callerPy})}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	call := func(fn, target string) map[string]any {
+		t.Helper()
+		out, err := admin.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String(fn), Payload: []byte(`{"target":"` + target + `"}`)})
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("%s → %s: %v %s", fn, target, err, out.Payload)
+		}
+		var m map[string]any
+		json.Unmarshal(out.Payload, &m)
+		return m
+	}
+	if r := call("caller", "callee"); r["ok"] != true || !strings.Contains(r["payload"].(string), "from python") ||
+		!strings.HasPrefix(r["who"].(string), "arn:aws:sts::111111111111:assumed-role/caller/caller") {
+		t.Errorf("caller → callee: %v", r)
+	}
+	r := call("caller", "other")
+	if want := "User: arn:aws:sts::111111111111:assumed-role/caller/caller is not authorized to perform: lambda:InvokeFunction on resource: arn:aws:lambda:us-east-1:111111111111:function:other because no identity-based policy allows the lambda:InvokeFunction action"; r["ok"] != false || r["code"] != "AccessDeniedException" || r["message"] != want {
+		t.Errorf("caller → other: %v", r)
+	}
+	if r := call("powerless", "callee"); r["ok"] != false || r["code"] != "AccessDeniedException" {
+		t.Errorf("powerless → callee: %v", r)
+	}
+	// The function's credentials are temporary ones of its role, not the
+	// server's or a user's.
+	out, err := admin.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("callee"), Payload: []byte(`{"env":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := decode(t, out).Env
+	if !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") || env["AWS_SECRET_ACCESS_KEY"] == "" || env["AWS_SESSION_TOKEN"] == "" || env["AWS_ENDPOINT_URL_LAMBDA"] != n.URL() {
+		t.Errorf("callee's environment: %v", env)
+	}
+}
+
+// TestPlaceholderCredentials checks that without access control functions
+// get placeholder credentials that the server accepts, and the endpoint.
+func TestPlaceholderCredentials(t *testing.T) {
+	n := start(t, server.Options{})
+	n.createGo(t, "f")
+	out, err := n.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("f"), Payload: []byte(`{"env":true}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := decode(t, out).Env
+	if env["AWS_ACCESS_KEY_ID"] != iam.PlaceholderAccessKeyID || env["AWS_ENDPOINT_URL_LAMBDA"] != n.URL() {
+		t.Errorf("environment: %v", env)
+	}
+	c := lambdatest.ClientWith(n.URL(), env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"])
+	if _, err := c.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")}); err != nil {
+		t.Errorf("the placeholder credentials are refused: %v", err)
 	}
 }

@@ -158,16 +158,19 @@ func Start(opts Options) (*Node, error) {
 	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
 		return nil, err
 	}
-	if err := n.build(); err != nil {
-		n.closeParts()
-		return nil, err
-	}
+	// The address is taken before the parts are built: function
+	// environments are told where this server is.
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		n.closeParts()
 		return nil, err
 	}
 	n.listener = ln
+	if err := n.build(); err != nil {
+		ln.Close()
+		n.closeParts()
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
@@ -240,8 +243,9 @@ func (n *Node) build() error {
 	if n.guard != nil {
 		n.guard.SetResourcePolicies(n.ctl)
 	}
+	creds := &iam.FunctionCredentials{Guard: n.guard, Endpoint: n.localURL(), Logger: o.Logger.With("part", "iam")}
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
-		Logger: o.Logger.With("part", "invoke")})
+		Credentials: creds, Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
@@ -304,6 +308,19 @@ func (n *Node) DataDir() string { return n.opts.DataDir }
 // MinUnreserved is the minimum unreserved concurrency in force: min(M, L).
 func (n *Node) MinUnreserved() int {
 	return account.Limits{Concurrency: n.opts.AccountConcurrency, MinUnreserved: *n.opts.MinUnreserved}.Minimum()
+}
+
+// localURL is the endpoint as a process on this machine reaches it: an
+// unspecified listen address (0.0.0.0, [::]) is reached at 127.0.0.1.
+func (n *Node) localURL() string {
+	host, port, err := net.SplitHostPort(n.Addr())
+	if err != nil {
+		return n.URL()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // URL is the endpoint URL clients use.
