@@ -150,9 +150,7 @@ type parser struct {
 
 // at is an error at a byte offset of the file.
 func (p *parser) at(off int64, format string, args ...any) error {
-	if off > int64(len(p.data)) {
-		off = int64(len(p.data))
-	}
+	off = max(0, min(off, int64(len(p.data))))
 	// Start at the first significant byte of the entry, past commas and
 	// blank space, so that the line is the entry's own.
 	for off < int64(len(p.data)) && strings.IndexByte(", \t\r\n", p.data[off]) >= 0 {
