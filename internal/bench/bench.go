@@ -61,8 +61,11 @@ type Options struct {
 	// RestartWith names more lambdad binaries whose restarts take turns
 	// with this one's (each on a data directory of its own).
 	RestartWith []string
-	Out         io.Writer
-	self        string
+	// Auth compares an open server with one whose requests are signed and
+	// authorized, in the same run (in-process only).
+	Auth bool
+	Out  io.Writer
+	self string
 }
 
 // Result is one load run's figures.
@@ -155,6 +158,12 @@ func Run(ctx context.Context, o Options) (err error) {
 			return fmt.Errorf("--restart starts servers of its own: run without --endpoint")
 		}
 		return restarts(ctx, o, code)
+	}
+	if o.Auth {
+		if o.Endpoint != "" {
+			return fmt.Errorf("--auth starts servers of its own: run without --endpoint")
+		}
+		return authRun(ctx, o, code)
 	}
 	endpoint := o.Endpoint
 	var node *server.Node

@@ -47,7 +47,7 @@ func (g *Guard) Decide(ctx context.Context, r *http.Request, caller account.Call
 	}
 	owner, name, qualifier, isFunction := parseFunctionARN(resource)
 	if isFunction {
-		req.Keys = map[string]string{"lambda:functionarn": resource}
+		req.FunctionARN = resource
 	}
 	idDecision := identityPolicy.Evaluate(req)
 	deny := func(why string) Decision {

@@ -23,6 +23,9 @@ type Request struct {
 	SourceIP netip.Addr
 	// Time is aws:CurrentTime (and aws:EpochTime).
 	Time time.Time
+	// FunctionARN is lambda:FunctionArn, "" when the request names no
+	// function.
+	FunctionARN string
 	// Keys are further condition keys, lower case ("lambda:functionarn").
 	Keys map[string]string
 }
@@ -50,6 +53,8 @@ func (r *Request) value(key string) (string, bool) {
 		return r.PrincipalARN, r.PrincipalARN != ""
 	case "aws:principalaccount":
 		return r.PrincipalAccount, r.PrincipalAccount != ""
+	case "lambda:functionarn":
+		return r.FunctionARN, r.FunctionARN != ""
 	}
 	v, ok := r.Keys[key]
 	return v, ok

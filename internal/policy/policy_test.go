@@ -16,7 +16,7 @@ func TestDecisions(t *testing.T) {
 	req := func(action, resource string) *Request {
 		return &Request{Action: action, Resource: resource, PrincipalAccount: "111111111111",
 			PrincipalARN: "arn:aws:iam::111111111111:user/alice", SourceIP: ip, Time: at,
-			Keys: map[string]string{"lambda:functionarn": resource}}
+			FunctionARN: resource}
 	}
 	for _, c := range []struct {
 		name   string

@@ -236,6 +236,7 @@ func (s *Request) sign(secret, stringToSign string) []byte {
 // X-Amz-Signature when presigned), the signed headers and the payload hash.
 func CanonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, presigned bool) string {
 	var b strings.Builder
+	b.Grow(512)
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
 	path := r.URL.EscapedPath()
@@ -276,10 +277,24 @@ func headerValue(r *http.Request, name string) string {
 	default:
 		vals = r.Header.Values(name)
 	}
-	for i, v := range vals {
-		vals[i] = strings.Join(strings.Fields(v), " ")
+	if len(vals) == 1 && !needsFolding(vals[0]) {
+		return vals[0]
 	}
-	return strings.Join(vals, ",")
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = strings.Join(strings.Fields(v), " ")
+	}
+	return strings.Join(out, ",")
+}
+
+// needsFolding reports whether a header value has space to trim or fold.
+func needsFolding(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\t' || c == '\n' || c == '\r' || c == ' ' && (i == 0 || i == len(v)-1 || v[i+1] == ' ') {
+			return true
+		}
+	}
+	return false
 }
 
 func canonicalQuery(raw string, presigned bool) string {
@@ -392,3 +407,7 @@ func clip(s string) string {
 	}
 	return s
 }
+
+func hexString(b []byte) string { return hex.EncodeToString(b) }
+
+func sortStrings(s []string) { sort.Strings(s) }

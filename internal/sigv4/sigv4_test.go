@@ -259,3 +259,31 @@ func TestStreamingAWSExample(t *testing.T) {
 		t.Errorf("over the limit: %v", err)
 	}
 }
+
+// TestSignMatchesSDK checks lambdad's own signer against the SDK's: the
+// same request signed by both at the same moment gets one signature.
+func TestSignMatchesSDK(t *testing.T) {
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	body := []byte(`{"echo":"x"}`)
+	mk := func() *http.Request {
+		r, _ := http.NewRequest("POST", "http://127.0.0.1:9001/2015-03-31/functions/f%3A1/invocations?Qualifier=1", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		return r
+	}
+	ours, theirs := mk(), mk()
+	sigv4.Sign(ours, body, akid, secret, "us-east-1", "lambda", now)
+	theirs.Header.Set("X-Amz-Date", now.Format("20060102T150405Z"))
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, theirs, hash(body), "lambda", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	sig := func(r *http.Request) string {
+		_, s, _ := strings.Cut(r.Header.Get("Authorization"), "Signature=")
+		return s
+	}
+	if sig(ours) != sig(theirs) {
+		t.Errorf("signatures differ:\n ours   %s\n theirs %s", ours.Header.Get("Authorization"), theirs.Header.Get("Authorization"))
+	}
+	if err := verify(received(t, ours, body, nil), now); err != nil {
+		t.Errorf("our signature does not verify: %v", err)
+	}
+}
