@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/lambdad/lambdad/internal/account"
@@ -15,6 +16,15 @@ import (
 // resource policy grants the request), or the AccessDeniedException.
 type Authorizer interface {
 	Authorize(r *http.Request, c account.Caller, action, resource string) (account.Caller, error)
+}
+
+// Presigner presigns the code downloads GetFunction points at, when
+// access control is on: Code.Location is then a URL that works for a
+// while without credentials, as AWS's presigned S3 URL does, and the
+// download refuses any other.
+type Presigner interface {
+	PresignPath(path string) string
+	CheckPresigned(path string, query url.Values) bool
 }
 
 // iamActions maps each served operation to the IAM action that governs

@@ -138,6 +138,10 @@ var codeFile = regexp.MustCompile(`^[0-9a-f]{64}\.zip$`)
 // points.
 func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
+	if s.presign != nil && !s.presign.CheckPresigned(r.URL.Path, r.URL.Query()) {
+		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.AccessDenied, "Request has expired or is not signed: GetFunction's Code.Location is valid for 10 minutes"))
+		return
+	}
 	if !codeFile.MatchString(file) {
 		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.ResourceNotFound, "No such code archive: %s", file))
 		return

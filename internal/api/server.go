@@ -28,6 +28,7 @@ type Server struct {
 	// authz is nil without access control: the open server does no
 	// authorization work at all.
 	authz   Authorizer
+	presign Presigner
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
@@ -98,6 +99,8 @@ type Backends struct {
 	// Authz authorizes each operation on its resource; nil allows
 	// everything (a server without access control).
 	Authz Authorizer
+	// Presign presigns code downloads; nil serves them to anyone.
+	Presign Presigner
 }
 
 // New builds the server.
@@ -112,7 +115,7 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Auth == nil {
 		b.Auth = OneAccount{Account: ctl.Options().AccountID}
 	}
-	s := &Server{model: model, auth: b.Auth, authz: b.Authz, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	s := &Server{model: model, auth: b.Auth, authz: b.Authz, presign: b.Presign, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},

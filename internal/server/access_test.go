@@ -68,11 +68,24 @@ func TestAccessControl(t *testing.T) {
 	if _, err := admin.CreateFunction(ctx, in); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reader.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")}); err != nil {
-		t.Errorf("reader GetFunction: %v", err)
+	fn, err := reader.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String("f")})
+	if err != nil {
+		t.Fatalf("reader GetFunction: %v", err)
+	}
+	// Code.Location is presigned: it works without credentials, and
+	// nothing else does.
+	loc := aws.ToString(fn.Code.Location)
+	if r := lambdatest.Do(t, "GET", loc, nil, nil); r.Status != 200 || r.Header.Get("Content-Type") != "application/zip" {
+		t.Errorf("presigned code download: %d", r.Status)
+	}
+	bare, _, _ := strings.Cut(loc, "?")
+	for _, u := range []string{bare, strings.Replace(loc, "Signature=", "Signature=00", 1)} {
+		if r := lambdatest.Do(t, "GET", u, nil, nil); r.Status != 403 {
+			t.Errorf("code download %s: %d", u, r.Status)
+		}
 	}
 	arn := "arn:aws:lambda:us-east-1:111111111111:function:f"
-	_, err := reader.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f"), ReservedConcurrentExecutions: aws.Int32(10)})
+	_, err = reader.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("f"), ReservedConcurrentExecutions: aws.Int32(10)})
 	code, msg := lambdatest.APIError(t, err)
 	want := "User: arn:aws:iam::111111111111:user/reader is not authorized to perform: lambda:PutFunctionConcurrency on resource: " + arn +
 		" because no identity-based policy allows the lambda:PutFunctionConcurrency action"

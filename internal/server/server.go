@@ -199,9 +199,10 @@ func (n *Node) build() error {
 		limits = o.Accounts
 	}
 	var authz api.Authorizer
+	var presign api.Presigner
 	if o.Credentials != nil {
 		n.guard = iam.New(o.Credentials, iam.Options{Logger: o.Logger.With("part", "iam")})
-		limits, o.Auth, authz = n.guard, n.guard, n.guard
+		limits, o.Auth, authz, presign = n.guard, n.guard, n.guard, n.guard
 	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
 	// Environments' private directories do not outlive a run: what a
@@ -253,7 +254,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
