@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -79,5 +80,49 @@ func TestCredentialsFile(t *testing.T) {
 		if strings.Contains(p.logText(), secret) {
 			t.Errorf("the log shows a secret")
 		}
+	}
+}
+
+// TestCredentialsWithAWSCLI signs with the AWS CLI (botocore's signer, not
+// the Go SDK's): STS tells each principal who it is, the reader is refused
+// put-function-concurrency with AWS's message, the admin is not.
+func TestCredentialsWithAWSCLI(t *testing.T) {
+	requireTool(t, "aws")
+	dir := t.TempDir()
+	file := filepath.Join(dir, "credentials.json")
+	os.WriteFile(file, []byte(`{"accounts": [{"id": "111111111111"}],
+ "principals": [
+  {"accessKeyId": "AKIAADMIN0000000001", "secretAccessKey": "admin-secret", "account": "111111111111", "user": "admin",
+   "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}},
+  {"accessKeyId": "AKIAREADER000000001", "secretAccessKey": "reader-secret", "account": "111111111111", "user": "reader",
+   "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*"], "Resource": "*"}]}}],
+ "roles": [{"arn": "arn:aws:iam::111111111111:role/r"}]}`), 0o600)
+	p := startServer(t, filepath.Join(dir, "d"), "--credentials", file)
+	zip := filepath.Join(dir, "f.zip")
+	os.WriteFile(zip, lambdatest.Zip(t, map[string]string{"bootstrap": "#!/bin/sh\n"}), 0o644)
+	aws := func(key, secret string, args ...string) (string, error) {
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", p.url, "--output", "json"}, args...)...)
+		cmd.Env = append(os.Environ(), "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PAGER=",
+			"AWS_ACCESS_KEY_ID="+key, "AWS_SECRET_ACCESS_KEY="+secret, "AWS_DEFAULT_REGION=us-east-1", "AWS_MAX_ATTEMPTS=1")
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	const admin, adminSecret, reader, readerSecret = "AKIAADMIN0000000001", "admin-secret", "AKIAREADER000000001", "reader-secret"
+	if out, err := aws(reader, readerSecret, "sts", "get-caller-identity"); err != nil || !strings.Contains(out, `"Arn": "arn:aws:iam::111111111111:user/reader"`) {
+		t.Errorf("get-caller-identity: %v\n%s", err, out)
+	}
+	if out, err := aws(admin, adminSecret, "lambda", "create-function", "--function-name", "f", "--runtime", "provided.al2023",
+		"--handler", "x", "--role", "arn:aws:iam::111111111111:role/r", "--zip-file", "fileb://"+zip); err != nil {
+		t.Fatalf("create-function: %v\n%s", err, out)
+	}
+	out, err := aws(reader, readerSecret, "lambda", "put-function-concurrency", "--function-name", "f", "--reserved-concurrent-executions", "5")
+	if want := "An error occurred (AccessDeniedException) when calling the PutFunctionConcurrency operation: User: arn:aws:iam::111111111111:user/reader is not authorized to perform: lambda:PutFunctionConcurrency on resource: arn:aws:lambda:us-east-1:111111111111:function:f because no identity-based policy allows the lambda:PutFunctionConcurrency action"; err == nil || !strings.Contains(out, want) {
+		t.Errorf("reader put-function-concurrency: %v\n%s", err, out)
+	}
+	if out, err := aws(admin, adminSecret, "lambda", "put-function-concurrency", "--function-name", "f", "--reserved-concurrent-executions", "5"); err != nil {
+		t.Errorf("admin put-function-concurrency: %v\n%s", err, out)
+	}
+	if out, err := aws(admin, "wrong", "lambda", "list-functions"); err == nil || !strings.Contains(out, "InvalidSignatureException") {
+		t.Errorf("wrong secret: %v\n%s", err, out)
 	}
 }
