@@ -27,11 +27,14 @@ type Presigner interface {
 	CheckPresigned(path string, query url.Values) bool
 }
 
-// iamActions maps each served operation to the IAM action that governs
-// it. Most are "lambda:" and the operation's name; Invoke is
-// lambda:InvokeFunction.
+// iamActions are the operations whose IAM action is not "lambda:" and the
+// operation's name (AWS's service authorization reference): Invoke is
+// lambda:InvokeFunction, and so is the deprecated InvokeAsync (its API
+// reference: "This operation requires permission for the
+// 'lambda:InvokeFunction' action").
 var iamActions = map[string]string{
-	"Invoke": "lambda:InvokeFunction",
+	"Invoke":      "lambda:InvokeFunction",
+	"InvokeAsync": "lambda:InvokeFunction",
 }
 
 // iamAction is the IAM action of an operation.
@@ -49,24 +52,31 @@ var unqualifiedResource = map[string]bool{
 	"CreateAlias": true, "GetAlias": true, "UpdateAlias": true, "DeleteAlias": true, "ListAliases": true,
 }
 
-// resourceOf is the ARN a request acts on, in IAM's terms: the function
-// (qualified when the request names a version or alias) in the account
-// its FunctionName names, else in the caller's; the Resource member for
-// the tag operations; "*" for operations on no resource.
+// resourceOf is the ARN a request acts on (resourceFor).
 func (s *Server) resourceOf(c *call, caller account.Caller) string {
-	switch c.op.Name {
+	return resourceFor(c.op.Name, s.ctl.Options().Region, caller.Account, c.in)
+}
+
+// resourceFor is the ARN an operation with the decoded input in acts on,
+// in IAM's terms: the function (qualified when the request names a
+// version or alias) in the account its FunctionName names, else in acct;
+// the Resource member for the tag operations; "*" for operations on no
+// resource.
+func resourceFor(op, region, acct string, in map[string]any) string {
+	str := func(k string) string { v, _ := in[k].(string); return v }
+	switch op {
 	case "TagResource", "UntagResource", "ListTags":
-		return c.str("Resource")
+		return str("Resource")
 	}
-	fn := c.str("FunctionName")
+	fn := str("FunctionName")
 	if fn == "" {
 		return "*"
 	}
-	qualifier := c.str("Qualifier")
-	if unqualifiedResource[c.op.Name] {
+	qualifier := str("Qualifier")
+	if unqualifiedResource[op] {
 		qualifier = "-"
 	}
-	return functionARN(s.ctl.Options().Region, caller.Account, fn, qualifier)
+	return functionARN(region, acct, fn, qualifier)
 }
 
 // functionARN reads a FunctionName in any of its forms (name, partial or

@@ -63,13 +63,6 @@ func (g *Guard) Issue(roleARN, sessionName string) (Session, bool) {
 	return Session{AccessKeyID: key, SecretAccessKey: s.secret, SessionToken: s.token, Expires: s.expires}, true
 }
 
-// Revoke ends a session early (its environment is gone).
-func (g *Guard) Revoke(accessKeyID string) {
-	g.sessions.mu.Lock()
-	delete(g.sessions.m, accessKeyID)
-	g.sessions.mu.Unlock()
-}
-
 func random(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)

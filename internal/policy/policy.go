@@ -27,8 +27,6 @@ const (
 type Document struct {
 	Version    string
 	Statements []Statement
-	// Source is the document as it was given, for GetPolicy-like answers.
-	Source json.RawMessage
 }
 
 // Statement is one statement of a policy.
@@ -89,7 +87,7 @@ func Parse(data []byte) (*Document, error) {
 	default:
 		return nil, errorf("the policy's Version must be 2012-10-17 or 2008-10-17, not %q", raw.Version)
 	}
-	d := &Document{Version: raw.Version, Source: append(json.RawMessage(nil), data...)}
+	d := &Document{Version: raw.Version}
 	var stmts []json.RawMessage
 	trimmed := bytes.TrimSpace(raw.Statement)
 	switch {
