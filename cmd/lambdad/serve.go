@@ -59,6 +59,9 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.IdleTimeout, "idle-timeout", d.IdleTimeout, "stop an execution environment after it has been idle this long")
 	c.IntVar(&o.AsyncWorkers, "async-workers", d.AsyncWorkers, "how many queued asynchronous events run at once")
 	c.Float64Var(&o.AsyncTimeScale, "async-time-scale", d.AsyncTimeScale, "multiply asynchronous retry waits by this (1 = AWS's timing; smaller for testing)")
+	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
+	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
+	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
 	pos, err := c.parse(args)
@@ -68,7 +71,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	if len(pos) > 0 {
 		return c.usagef("unexpected argument %q", pos[0])
 	}
-	o.MinUnreserved = minUnreserved
+	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
 		return c.usagef("--log-level: %v", err)
@@ -80,6 +83,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--account-concurrency must be from 1 to %d", admission.MaxConcurrency)
 	case *o.MinUnreserved < 0:
 		return c.usagef("--min-unreserved must be at least 0")
+	case *o.InvocationRate < 0:
+		return c.usagef("--invocation-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
 	case o.AsyncWorkers < 1:

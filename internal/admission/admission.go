@@ -50,12 +50,98 @@ package admission
 
 import (
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/function"
 )
+
+// Accounts is admission for every account of a server: a Controller per
+// account, each with its own limit L, its own pools and its own counts, so
+// that one account's load or settings never take capacity from another's.
+// A Controller is made on an account's first use with the limit the
+// account's settings give. All methods are safe for concurrent use.
+type Accounts struct {
+	limit func(account string) int
+	// rate is the request rate of every account's Controller.
+	rate atomic.Int64
+	// home is the Controller of the server's own account, found without a
+	// map lookup: a server without access control has no other.
+	homeID string
+	home   *Controller
+	others sync.Map // account → *Controller
+}
+
+// NewAccounts returns admission for the accounts whose limits limit gives;
+// home is the server's own account.
+func NewAccounts(home string, limit func(account string) int) *Accounts {
+	a := &Accounts{limit: limit, homeID: home, home: New(limit(home))}
+	a.rate.Store(DefaultRequestRate)
+	return a
+}
+
+// SetRequestRate sets every account's request rate (see
+// Controller.SetRequestRate), now and for accounts seen later.
+func (a *Accounts) SetRequestRate(perUnit int) {
+	a.rate.Store(int64(perUnit))
+	a.home.SetRequestRate(perUnit)
+	a.others.Range(func(_, c any) bool { c.(*Controller).SetRequestRate(perUnit); return true })
+}
+
+// For returns the Controller of account.
+func (a *Accounts) For(account string) *Controller {
+	if account == a.homeID {
+		return a.home
+	}
+	if c, ok := a.others.Load(account); ok {
+		return c.(*Controller)
+	}
+	n := New(a.limit(account))
+	n.SetRequestRate(int(a.rate.Load()))
+	c, _ := a.others.LoadOrStore(account, n)
+	return c.(*Controller)
+}
+
+// IDs lists the accounts admission knows, the server's own first.
+func (a *Accounts) IDs() []string {
+	var ids []string
+	a.others.Range(func(k, _ any) bool { ids = append(ids, k.(string)); return true })
+	sort.Strings(ids)
+	return append([]string{a.homeID}, ids...)
+}
+
+// Acquire admits one invocation of target of fn under its account's rules
+// (see Controller.Acquire).
+func (a *Accounts) Acquire(fn function.Key, target string) (*Slot, error) {
+	return a.For(fn.Account).Acquire(fn.Name, target)
+}
+
+// SetAccountLimit sets account's limit L.
+func (a *Accounts) SetAccountLimit(account string, l int) { a.For(account).SetAccountLimit(l) }
+
+// SetReserved sets or removes fn's reservation (see Controller.SetReserved).
+func (a *Accounts) SetReserved(fn function.Key, reserved int, ok bool) {
+	a.For(fn.Account).SetReserved(fn.Name, reserved, ok)
+}
+
+// SetProvisionedConfigured sets the provisioned concurrency configured for
+// one target of fn (see Controller.SetProvisionedConfigured).
+func (a *Accounts) SetProvisionedConfigured(fn function.Key, target string, n int) {
+	a.For(fn.Account).SetProvisionedConfigured(fn.Name, target, n)
+}
+
+// SetProvisioned sets how many provisioned environments are allocated for
+// one target of fn (see Controller.SetProvisioned).
+func (a *Accounts) SetProvisioned(fn function.Key, target string, allocated int) {
+	a.For(fn.Account).SetProvisioned(fn.Name, target, allocated)
+}
+
+// RemoveFunction forgets fn's settings (see Controller.RemoveFunction).
+func (a *Accounts) RemoveFunction(fn function.Key) { a.For(fn.Account).RemoveFunction(fn.Name) }
 
 // Controller holds the concurrency settings of one account and the counters
 // of what runs under them. The zero value is not usable; call New. All
@@ -84,6 +170,13 @@ type Controller struct {
 	// Throttles by reason; written only when an admission fails.
 	throttledReserved   atomic.Uint64
 	throttledUnreserved atomic.Uint64
+	throttledRate       [2]atomic.Uint64 // the request rate's, unreserved and reserved
+
+	// requestRate is the requests per second allowed per unit of
+	// concurrency (see rate.go); 0 turns the request rate off.
+	requestRate atomic.Int64
+	// now reads the clock the request rate is paced on.
+	now atomic.Pointer[func() int64]
 
 	mu sync.Mutex // guards the following fields and every entry's settings
 	// limit is the account concurrency limit L.
@@ -138,6 +231,8 @@ func field(packed int64, shift int) int { return int(packed >> shift & valueMask
 // accountLimit, with no reservations and no provisioned concurrency.
 func New(accountLimit int) *Controller {
 	c := &Controller{limit: clamp(accountLimit)}
+	c.requestRate.Store(DefaultRequestRate)
+	c.SetClock(clock.Real)
 	c.storeCaps()
 	return c
 }
@@ -148,6 +243,16 @@ type entry struct {
 	cfg       atomic.Pointer[fnConfig]
 	name      string
 	throttles atomic.Uint64
+	// requests paces the function's requests (rate.go).
+	requests pacer
+	// throttledReserved counts the part of throttles refused by the
+	// function's reservation; the rest were refused by the account or the
+	// unreserved pool.
+	throttledReserved atomic.Uint64
+	// view is a copy of the settings for readers off the hot path
+	// (Snapshot, Function), published with them, so that those readers
+	// never take Controller.mu; nil until the function has settings.
+	view atomic.Pointer[view]
 
 	// Settings, guarded by Controller.mu. The hot path never reads them; it
 	// reads cfg, which is rebuilt from them after every change.
@@ -178,6 +283,8 @@ type targetRec struct {
 // modified once published.
 type fnConfig struct {
 	reserved bool
+	// reservation is R; meaningful when reserved.
+	reservation int64
 	// onDemandCap is R − P clamped at 0; meaningful when reserved.
 	onDemandCap int64
 	// targets holds the targets with provisioned environments that may
@@ -224,6 +331,10 @@ var slotCounts = [4]int64{
 type Slot struct {
 	released atomic.Bool
 	kind     slotKind
+	// spilled marks an on-demand slot taken because the target's
+	// provisioned environments were all in use. It sits beside kind so
+	// that a Slot stays 24 bytes.
+	spilled bool
 	// counter is the function's on-demand counter, or for a provisioned
 	// slot its target's in-use counter.
 	counter *atomic.Int64
@@ -247,12 +358,18 @@ func (s *Slot) Release() {
 // on-demand one.
 func (s *Slot) Provisioned() bool { return s != nil && s.kind == provisionedSlot }
 
+// Spillover reports whether the slot is on-demand although the target has
+// provisioned environments, because they were all in use
+// (ProvisionedConcurrencySpilloverInvocations).
+func (s *Slot) Spillover() bool { return s != nil && s.spilled }
+
 // Acquire admits one invocation of target (a published version or an alias,
 // named by the same key the caller gave SetProvisioned) of function, or
 // returns a throttle: an *awserr.Error with Code TooManyRequestsException and
 // the AWS Reason. It never blocks. A function with no settings is an
 // unreserved one without provisioned concurrency.
 func (c *Controller) Acquire(function, target string) (*Slot, error) {
+	rated := false
 	for {
 		e := c.lookup(function)
 		cfg := e.cfg.Load()
@@ -261,6 +378,14 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 			// it in the map or takes it out.
 			runtime.Gosched()
 			continue
+		}
+		// The request rate is checked once per request, however often
+		// the request is judged again below.
+		if !rated {
+			if err := c.checkRate(e, cfg); err != nil {
+				return nil, err
+			}
+			rated = true
 		}
 		s, err := c.admit(e, cfg, target)
 		// The slot counts on e now. If e's settings are still those it
@@ -278,14 +403,18 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 
 // admit applies the rules to one invocation under cfg.
 func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error) {
+	spilled := false
 	if cfg.targets != nil {
-		if t, ok := cfg.targets[target]; ok && tryIncrement(t.inUse, t.capacity) {
-			if c.tryAccount(provisionedCount) {
-				return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+		if t, ok := cfg.targets[target]; ok {
+			if tryIncrement(t.inUse, t.capacity) {
+				if c.tryAccount(provisionedCount) {
+					return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+				}
+				// The account is full, so on-demand is refused below as
+				// well, unless a release came in between.
+				t.inUse.Add(-1)
 			}
-			// The account is full, so on-demand is refused below as well,
-			// unless a release came in between.
-			t.inUse.Add(-1)
+			spilled = true
 		}
 	}
 
@@ -297,19 +426,20 @@ func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error
 			e.onDemand.Add(-1)
 			return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 		}
-		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
+		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
 	}
 
 	if !c.tryAccount(unreservedCount) {
 		return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
 	e.onDemand.Add(1)
-	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight}, nil
+	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
 }
 
 func (c *Controller) throttle(e *entry, reason string) error {
 	e.throttles.Add(1)
 	if reason == awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded {
+		e.throttledReserved.Add(1)
 		c.throttledReserved.Add(1)
 	} else {
 		c.throttledUnreserved.Add(1)
@@ -456,6 +586,7 @@ func (c *Controller) RemoveFunction(function string) {
 	}
 	e.cfg.Store(e.config())
 	e.prune()
+	e.publish()
 }
 
 // Unreserved returns U, the capacity of the pool the functions without a
@@ -488,6 +619,7 @@ func (c *Controller) update(function string, change func(*entry)) {
 		c.storeCaps()
 	}
 	e.prune()
+	e.publish()
 }
 
 // storeCaps publishes the caps computed from the settings. Caller holds
@@ -566,6 +698,7 @@ func (e *entry) config() *fnConfig {
 	// the total to L.
 	return &fnConfig{
 		reserved:    e.hasReserved,
+		reservation: e.reserved,
 		onDemandCap: max(0, e.reserved-e.provConfigured),
 		targets:     targets,
 	}

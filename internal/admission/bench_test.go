@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"github.com/lambdad/lambdad/internal/function"
 )
 
 // benchLimit is far above anything a benchmark holds, so nothing throttles;
@@ -116,6 +118,26 @@ func BenchmarkAcquireReleaseFunctions(b *testing.B) {
 				if i++; i == len(names) {
 					i = 0
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkAccountsAcquireRelease is an admission through Accounts, as the
+// invoke path makes it: the server's own account (found without a map
+// lookup) and another account's.
+func BenchmarkAccountsAcquireRelease(b *testing.B) {
+	a := NewAccounts("111111111111", func(string) int { return 1000 })
+	for _, acct := range []string{"111111111111", "222222222222"} {
+		fn := function.Key{Account: acct, Name: "f"}
+		b.Run(acct, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := a.Acquire(fn, "$LATEST")
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Release()
 			}
 		})
 	}

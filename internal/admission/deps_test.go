@@ -7,7 +7,8 @@ import (
 )
 
 // TestImports keeps the package a pure in-memory accountant: no network,
-// no storage, no clock and no processes of its own.
+// no storage, no clock of its own (the request rate reads an injected
+// clock.Clock) and no processes.
 func TestImports(t *testing.T) {
 	pkg, err := build.ImportDir(".", 0)
 	if err != nil {

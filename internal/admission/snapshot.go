@@ -3,6 +3,7 @@ package admission
 import (
 	"cmp"
 	"slices"
+	"sync/atomic"
 
 	"github.com/lambdad/lambdad/internal/awserr"
 )
@@ -10,8 +11,9 @@ import (
 // Snapshot is the state of a Controller at one moment, for metrics, tests
 // and the console. The account's counts are read at one instant; the
 // functions' counters are read one by one while invocations go on, so they
-// need not add up to the account's. The settings are consistent with each
-// other.
+// need not add up to the account's. Each function's settings are
+// consistent with each other; two functions' may be from either side of a
+// change made while the snapshot was taken.
 type Snapshot struct {
 	// AccountLimit is L.
 	AccountLimit int
@@ -54,6 +56,10 @@ type FunctionState struct {
 	// Throttles counts this function's refused admissions since its
 	// settings were first made or its first invocation.
 	Throttles uint64
+	// ThrottlesReserved is the part of Throttles refused by the function's
+	// reservation (ReservedFunctionConcurrentInvocationLimitExceeded); the
+	// rest were ConcurrentInvocationLimitExceeded.
+	ThrottlesReserved uint64
 	// Targets lists, by key, the targets with provisioned concurrency.
 	Targets []TargetState
 }
@@ -68,13 +74,13 @@ type TargetState struct {
 
 // Snapshot returns the current settings and counters. It walks every
 // function, so it is meant for metrics and the console, not for each
-// request; use Function for one.
+// request; use Function for one. It takes no lock: each function's settings
+// are read from the copy published with them, so a scrape never holds up a
+// setter or an admission, however many functions there are.
 func (c *Controller) Snapshot() Snapshot {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	caps, n := c.caps.Load(), c.inFlight.Load()
 	s := Snapshot{
-		AccountLimit:       int(c.limit),
+		AccountLimit:       field(caps, 0),
 		OnDemandCapacity:   field(caps, onDemandShift),
 		UnreservedCapacity: field(caps, unreservedShift),
 		InFlight:           field(n, 0),
@@ -83,6 +89,8 @@ func (c *Controller) Snapshot() Snapshot {
 		Throttles: map[string]uint64{
 			awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded: c.throttledReserved.Load(),
 			awserr.ReasonConcurrentInvocationLimitExceeded:                 c.throttledUnreserved.Load(),
+			awserr.ReasonFunctionInvocationRateLimitExceeded:               c.throttledRate[0].Load(),
+			awserr.ReasonReservedFunctionInvocationRateLimitExceeded:       c.throttledRate[1].Load(),
 		},
 	}
 	c.functions.Range(func(_, v any) bool {
@@ -99,8 +107,6 @@ func (c *Controller) Snapshot() Snapshot {
 // Function returns one function's settings and counters; ok is false when
 // the Controller knows nothing of it.
 func (c *Controller) Function(function string) (fs FunctionState, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	v, ok := c.functions.Load(function)
 	if !ok {
 		return FunctionState{}, false
@@ -108,26 +114,58 @@ func (c *Controller) Function(function string) (fs FunctionState, ok bool) {
 	return v.(*entry).state(), true
 }
 
-// state reads the entry. Caller holds Controller.mu.
+// view is a function's settings as last published; never modified once
+// stored.
+type view struct {
+	hasReserved    bool
+	reserved       int64
+	provConfigured int64
+	// targets is sorted by name.
+	targets []viewTarget
+}
+
+type viewTarget struct {
+	name                  string
+	configured, allocated int64
+	inUse                 *atomic.Int64
+}
+
+// publish stores a copy of the settings for Snapshot and Function. Caller
+// holds Controller.mu.
+func (e *entry) publish() {
+	v := &view{hasReserved: e.hasReserved, reserved: e.reserved, provConfigured: e.provConfigured}
+	for name, t := range e.targets {
+		v.targets = append(v.targets, viewTarget{name: name, configured: t.configured, allocated: t.allocated, inUse: t.inUse})
+	}
+	slices.SortFunc(v.targets, func(a, b viewTarget) int { return cmp.Compare(a.name, b.name) })
+	e.view.Store(v)
+}
+
+// state reads the entry's published settings and its counters.
 func (e *entry) state() FunctionState {
 	fs := FunctionState{
-		Name:                  e.name,
-		HasReserved:           e.hasReserved,
-		Reserved:              int(e.reserved),
-		OnDemandInFlight:      int(e.onDemand.Load()),
-		ProvisionedConfigured: int(e.provConfigured),
-		Throttles:             e.throttles.Load(),
+		Name:              e.name,
+		OnDemandInFlight:  int(e.onDemand.Load()),
+		Throttles:         e.throttles.Load(),
+		ThrottlesReserved: e.throttledReserved.Load(),
 	}
-	if e.hasReserved {
-		fs.ReservedCapacity = int(max(0, e.reserved-e.provConfigured))
+	v := e.view.Load()
+	if v == nil {
+		return fs
 	}
-	for name, t := range e.targets {
+	fs.HasReserved, fs.Reserved, fs.ProvisionedConfigured = v.hasReserved, int(v.reserved), int(v.provConfigured)
+	if v.hasReserved {
+		fs.ReservedCapacity = int(max(0, v.reserved-v.provConfigured))
+	}
+	if len(v.targets) > 0 {
+		fs.Targets = make([]TargetState, 0, len(v.targets))
+	}
+	for _, t := range v.targets {
 		n := int(t.inUse.Load())
 		fs.ProvisionedInFlight += n
 		fs.Targets = append(fs.Targets, TargetState{
-			Target: name, Configured: int(t.configured), Allocated: int(t.allocated), InFlight: n,
+			Target: t.name, Configured: int(t.configured), Allocated: int(t.allocated), InFlight: n,
 		})
 	}
-	slices.SortFunc(fs.Targets, func(a, b TargetState) int { return cmp.Compare(a.Target, b.Target) })
 	return fs
 }

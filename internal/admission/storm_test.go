@@ -31,6 +31,9 @@ func (w *watched) leave()      { w.n.Add(-1) }
 //	p: no reservation, provisioned 3 on "1"
 //	u0..u2 and p's spillover share U = 16 − 5 − 3 = 8
 func stormConfig(c *Controller) {
+	// The storms are about concurrency: their requests come far faster
+	// than the request rate allows, which rate_test.go covers.
+	c.SetRequestRate(0)
 	c.SetAccountLimit(16)
 	c.SetReserved("r", 5, true)
 	c.SetProvisionedConfigured("r", "live", 2)
@@ -297,6 +300,7 @@ func checkFullCapacity(t *testing.T, c *Controller) {
 // map, so that the name created again counts it.
 func TestRemoveFunctionRacesWithAcquire(t *testing.T) {
 	c := New(10)
+	c.SetRequestRate(0) // about concurrency, not the request rate
 	for i := range 3000 {
 		var (
 			wg   sync.WaitGroup

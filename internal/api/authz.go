@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/lambdad/lambdad/internal/account"
+	"github.com/lambdad/lambdad/internal/uuid"
 )
 
 // Authorizer decides whether a caller may perform an IAM action on a
@@ -33,8 +34,9 @@ type Presigner interface {
 // reference: "This operation requires permission for the
 // 'lambda:InvokeFunction' action").
 var iamActions = map[string]string{
-	"Invoke":      "lambda:InvokeFunction",
-	"InvokeAsync": "lambda:InvokeFunction",
+	"Invoke":                   "lambda:InvokeFunction",
+	"InvokeAsync":              "lambda:InvokeFunction",
+	"InvokeWithResponseStream": "lambda:InvokeFunction",
 }
 
 // iamAction is the IAM action of an operation.
@@ -67,6 +69,15 @@ func resourceFor(op, region, acct string, in map[string]any) string {
 	switch op {
 	case "TagResource", "UntagResource", "ListTags":
 		return str("Resource")
+	case "CreateEventSourceMapping", "ListEventSourceMappings", "CreateCodeSigningConfig", "ListCodeSigningConfigs":
+		// AWS authorizes these on "*" (a mapping's function is a
+		// condition key there, lambda:FunctionArn, which lambdad does not
+		// set for them).
+		return "*"
+	case "GetEventSourceMapping", "UpdateEventSourceMapping", "DeleteEventSourceMapping":
+		return "arn:aws:lambda:" + region + ":" + acct + ":event-source-mapping:" + str("UUID")
+	case "GetCodeSigningConfig", "UpdateCodeSigningConfig", "DeleteCodeSigningConfig", "ListFunctionsByCodeSigningConfig":
+		return str("CodeSigningConfigArn")
 	}
 	fn := str("FunctionName")
 	if fn == "" {
@@ -147,4 +158,31 @@ func (s *Server) authorizeOwn(ctx context.Context, r *http.Request, action strin
 		return nil, err
 	}
 	return ctx, nil
+}
+
+// Own guards a handler of lambdad's own endpoints that is served outside
+// this package (the metrics, the live picture, logs, profiles): with
+// access control on, the request must be signed by a principal allowed
+// action on "*", and a refusal is answered AWS-shaped; without, h is
+// returned as it is.
+func (s *Server) Own(action string, h http.Handler) http.Handler {
+	if s.authz == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := w.Header().Get(requestIDHeader)
+		if id == "" {
+			id = uuid.New()
+			w.Header()[requestIDHeader] = []string{id}
+		}
+		ctx, err := s.authenticate(r, id)
+		if err == nil {
+			ctx, err = s.authorizeOwn(ctx, r, action)
+		}
+		if err != nil {
+			renderError(w, r, s.log, id, err)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

@@ -34,6 +34,8 @@ func TestIAMActionsAndResources(t *testing.T) {
 		{"GetAccountSettings", map[string]any{}, "lambda:GetAccountSettings", "*"},
 		{"TagResource", map[string]any{"Resource": fn}, "lambda:TagResource", fn},
 		{"AddPermission", map[string]any{"FunctionName": "f", "Qualifier": "1"}, "lambda:AddPermission", fn + ":1"},
+		{"CreateEventSourceMapping", map[string]any{"FunctionName": "f"}, "lambda:CreateEventSourceMapping", "*"},
+		{"DeleteEventSourceMapping", map[string]any{"UUID": "u-1"}, "lambda:DeleteEventSourceMapping", "arn:aws:lambda:us-east-1:111111111111:event-source-mapping:u-1"},
 	} {
 		action, res := iamAction(c.op), resourceFor(c.op, "us-east-1", "111111111111", c.in)
 		if action != c.action || res != c.resource {

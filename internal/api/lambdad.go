@@ -19,6 +19,7 @@ func (s *Server) lambdadRoutes() {
 	// With access control on, each endpoint needs its lambdad: action
 	// (on resource "*"): lambdad:* grants them all, lambda:* none.
 	s.mux.HandleFunc("GET /lambdad/audit", s.own("lambdad:GetAudit", s.audit))
+	s.mux.HandleFunc("GET /lambdad/functions", s.own("lambdad:SearchFunctions", s.searchFunctions))
 	s.mux.HandleFunc("GET /lambdad/code/{file}", s.code)
 	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own("lambdad:ListDeadLetters", s.deadLetters))
 	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own("lambdad:ReplayDeadLetter", s.replay))

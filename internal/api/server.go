@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"time"
 
@@ -32,6 +33,7 @@ type Server struct {
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
+	obs     RequestObserver
 	log     *slog.Logger
 	mux     *http.ServeMux
 }
@@ -85,6 +87,9 @@ type route struct {
 	deferBody bool
 	// bodyLimit bounds the request body; 0 means maxBody.
 	bodyLimit int64
+	// notServed marks an operation this server does not run: it is
+	// answered so before its input is read.
+	notServed bool
 }
 
 // Backends are what the server hands work to beyond the control plane;
@@ -101,6 +106,8 @@ type Backends struct {
 	Authz Authorizer
 	// Presign presigns code downloads; nil serves them to anyone.
 	Presign Presigner
+	// Requests hears of every operation served; nil for none.
+	Requests RequestObserver
 }
 
 // New builds the server.
@@ -115,7 +122,10 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Auth == nil {
 		b.Auth = OneAccount{Account: ctl.Options().AccountID}
 	}
-	s := &Server{model: model, auth: b.Auth, authz: b.Authz, presign: b.Presign, ctl: ctl, invoker: b.Invoker, queue: b.Queue, log: log, mux: http.NewServeMux()}
+	if b.Requests == nil {
+		b.Requests = noRequestObserver{}
+	}
+	s := &Server{model: model, auth: b.Auth, authz: b.Authz, presign: b.Presign, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, log: log, mux: http.NewServeMux()}
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
 		{op: "GetFunction", h: s.getFunction},
@@ -152,6 +162,40 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "AddPermission", h: s.addPermission},
 		{op: "RemovePermission", h: s.removePermission},
 		{op: "GetPolicy", h: s.getPolicy},
+		{op: "CreateCodeSigningConfig", h: s.createCodeSigningConfig},
+		{op: "GetCodeSigningConfig", h: s.getCodeSigningConfig},
+		{op: "UpdateCodeSigningConfig", h: s.updateCodeSigningConfig},
+		{op: "DeleteCodeSigningConfig", h: s.deleteCodeSigningConfig},
+		{op: "ListCodeSigningConfigs", h: s.listCodeSigningConfigs},
+		{op: "ListFunctionsByCodeSigningConfig", h: s.listFunctionsByCodeSigningConfig},
+		{op: "PutFunctionCodeSigningConfig", h: s.putFunctionCodeSigningConfig},
+		{op: "GetFunctionCodeSigningConfig", h: s.getFunctionCodeSigningConfig},
+		{op: "DeleteFunctionCodeSigningConfig", h: s.deleteFunctionCodeSigningConfig},
+		{op: "GetFunctionRecursionConfig", h: s.getRecursionConfig},
+		{op: "PutFunctionRecursionConfig", h: s.putRecursionConfig},
+		{op: "GetRuntimeManagementConfig", h: s.getRuntimeManagement},
+		{op: "PutRuntimeManagementConfig", h: s.putRuntimeManagement},
+		{op: "CreateEventSourceMapping", h: s.createMapping},
+		{op: "GetEventSourceMapping", h: s.getMapping},
+		{op: "UpdateEventSourceMapping", h: s.updateMapping},
+		{op: "DeleteEventSourceMapping", h: s.deleteMapping},
+		{op: "ListEventSourceMappings", h: s.listMappings},
+	}
+	// Every other operation of the model answers too, AWS-shaped: that
+	// this server does not run it, never an unknown operation.
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[rt.op] = true
+	}
+	var others []string
+	for name := range model.Operations {
+		if !served[name] {
+			others = append(others, name)
+		}
+	}
+	sort.Strings(others)
+	for _, name := range others {
+		routes = append(routes, route{op: name, h: notServed(name), notServed: true})
 	}
 	// Operations that share a method and path differ by a fixed query part
 	// (GetProvisionedConcurrencyConfig and its List=ALL form).
@@ -240,8 +284,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	default:
 		status = writeResult(w, status, result)
 	}
+	took := time.Since(start)
+	s.obs.ObserveRequest(op.Name, status, took)
 	s.log.LogAttrs(r.Context(), slog.LevelDebug, "request", slog.String("request_id", c.requestID),
-		slog.String("op", op.Name), slog.Int("status", status), slog.Duration("took", time.Since(start)))
+		slog.String("op", op.Name), slog.Int("status", status), slog.Duration("took", took))
 }
 
 func (s *Server) run(c *call, rt route) (any, error) {
@@ -250,6 +296,9 @@ func (s *Server) run(c *call, rt route) (any, error) {
 		return nil, err
 	}
 	c.withCaller = ctx
+	if rt.notServed {
+		return rt.h(c)
+	}
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody

@@ -5,12 +5,16 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/lambdad/lambdad/internal/apimodel"
+	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/lambdatest"
 )
@@ -314,9 +318,9 @@ func TestUnknownOperationsAreLogged(t *testing.T) {
 	logs := &syncBuffer{mu: make(chan struct{}, 1)}
 	srv := newEdge(t, 1000, 100, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))).srv
 	for _, c := range []struct{ method, path string }{
-		{"GET", "/2015-03-31/functions/f/url"},    // an operation lambdad does not serve
-		{"PATCH", "/2015-03-31/functions/f"},      // a route with another method
-		{"POST", "/2018-10-31/layers/l/versions"}, // another unserved one
+		{"GET", "/2015-03-31/functions/f/url"}, // no operation of the model
+		{"PATCH", "/2015-03-31/functions/f"},   // a route with another method
+		{"POST", "/2018-10-31/layerz/l"},       // another path of no operation
 	} {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
@@ -327,6 +331,39 @@ func TestUnknownOperationsAreLogged(t *testing.T) {
 		want := "level=INFO msg=\"unknown operation\" request_id=" + id + " method=" + c.method + " path=" + c.path + " status=404 code=UnknownOperationException"
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+}
+
+// TestEveryOperationAnswers sends a request to the route of every
+// operation of the API model: none may answer as an unknown operation,
+// and the ones this server does not run say so by name.
+func TestEveryOperationAnswers(t *testing.T) {
+	e := newEdge(t, 1000, 100, nil)
+	model, err := apimodel.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill := regexp.MustCompile(`\{[^}]+\}`)
+	for name, op := range model.Operations {
+		path := fill.ReplaceAllString(op.Path, "x")
+		if len(op.Query) > 0 {
+			q := url.Values{}
+			for k, v := range op.Query {
+				q.Set(k, v)
+			}
+			path += "?" + q.Encode()
+		}
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, httptest.NewRequest(op.Method, path, strings.NewReader("{}")))
+		code := rec.Header().Get("X-Amzn-Errortype")
+		if code == string(awserr.UnknownOperation) || rec.Code == 500 {
+			t.Errorf("%s (%s %s): %d %s %s", name, op.Method, path, rec.Code, code, rec.Body)
+		}
+		if name == "CreateCapacityProvider" || name == "GetDurableExecution" {
+			if rec.Code != 400 || !strings.Contains(rec.Body.String(), "lambdad does not support "+name) {
+				t.Errorf("%s: %d %s", name, rec.Code, rec.Body)
+			}
 		}
 	}
 }

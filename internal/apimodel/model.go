@@ -1,6 +1,6 @@
 // Package apimodel loads the AWS Lambda API model (the 2015-03-31 rest-json
-// model the AWS SDKs are generated from, trimmed to the operations lambdad
-// serves) and provides what the HTTP edge needs from it: each operation's
+// model the AWS SDKs are generated from, every operation, without its
+// documentation) and provides what the HTTP edge needs from it: each operation's
 // method, path and success status, where each input member comes from (path,
 // query string, header or body), and the model's constraints, checked with
 // the wording AWS's front end uses for ValidationException.
@@ -114,6 +114,16 @@ var lookaround = map[string]func(string) bool{
 	// A name that does not end with a dot.
 	`[0-9A-Za-z\.\-_]*(?<!\.)`: func(s string) bool {
 		return dottedName.MatchString(s) && !strings.HasSuffix(s, ".")
+	},
+	// A function URL's qualifier: an alias name (or $LATEST), never all
+	// digits.
+	`((?!^\d+$)^[0-9a-zA-Z-_]+$)`: func(s string) bool {
+		return aliasChars.MatchString(s) && !allDigits.MatchString(s)
+	},
+	// A collection name (document-database event sources): not starting
+	// with "system.", first character a word character, no '$'.
+	`(^(?!(system\x2e)))(^[_a-zA-Z0-9])([^$]*)`: func(s string) bool {
+		return !strings.HasPrefix(s, "system.") && s != "" && aliasChars.MatchString(s[:1]) && s[0] != '-' && !strings.Contains(s, "$")
 	},
 }
 

@@ -64,8 +64,13 @@ type Options struct {
 	// Auth compares an open server with one whose requests are signed and
 	// authorized, in the same run (in-process only).
 	Auth bool
-	Out  io.Writer
-	self string
+	// Scrape compares the invoke path without and with a scraper reading
+	// /lambdad/metrics this often, in the same run; ScrapeFunctions
+	// registers that many more reserved functions for it to walk.
+	Scrape          time.Duration
+	ScrapeFunctions int
+	Out             io.Writer
+	self            string
 }
 
 // Result is one load run's figures.
@@ -206,7 +211,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	warm := o
 	warm.Count, warm.Duration = o.Concurrency, 0
 	drive(ctx, client, invokeURL, warm, "warm-up")
-	if !o.Baseline {
+	if o.Scrape > 0 {
+		if err := scrapeComparison(ctx, client, endpoint, invokeURL, name, o, &created); err != nil {
+			return err
+		}
+	} else if !o.Baseline {
 		drive(ctx, client, invokeURL, o, "lambdad").print(o.Out)
 	} else {
 		boot, cleanup, err := bootstrapOf(self)

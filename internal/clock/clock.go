@@ -48,3 +48,10 @@ func (t realTimer) Reset(d time.Duration) bool { return t.t.Reset(d) }
 
 // Since is the time elapsed on c since t.
 func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
+
+// Nanos returns a monotonic reading of c in nanoseconds since the call, for
+// parts that only compare instants and keep them in atomic words.
+func Nanos(c Clock) func() int64 {
+	start := c.Now()
+	return func() int64 { return int64(c.Now().Sub(start)) }
+}

@@ -84,7 +84,7 @@ func (*resolveCache) Load(*store.Tx, uint64) error { return nil }
 
 func (r *resolveCache) Apply(b *store.Batch) {
 	for i := range b.Changes {
-		if b.Changes[i].Kind != store.KindProvisioned {
+		if k := b.Changes[i].Kind; k != store.KindProvisioned && k != store.KindMapping {
 			r.epoch.Add(1)
 			return
 		}

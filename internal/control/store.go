@@ -40,6 +40,16 @@ type Tx interface {
 	PutEventConfig(c *store.EventConfig) error
 	DeleteEventConfig(name, qualifier string) error
 
+	CodeSigningConfig(id string) (*store.CodeSigningConfig, error)
+	PutCodeSigningConfig(c *store.CodeSigningConfig) error
+	DeleteCodeSigningConfig(id string) error
+	CodeSigningConfigs(after string, limit int) ([]*store.CodeSigningConfig, error)
+
+	EventSourceMapping(uuid string) (*store.EventSourceMapping, error)
+	PutEventSourceMapping(m *store.EventSourceMapping) error
+	DeleteEventSourceMapping(m *store.EventSourceMapping) error
+	EventSourceMappings(after string, limit int) ([]*store.EventSourceMapping, error)
+
 	AppendAudit(r *store.AuditRecord) error
 	Audit(before uint64, limit int) ([]*store.AuditRecord, error)
 

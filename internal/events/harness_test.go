@@ -152,6 +152,8 @@ type env struct {
 	adm  *admission.Controller
 	inv  *invoker
 	q    *events.Queue
+	// wrap, when set, stands between the next queue opened and its store.
+	wrap func(events.Store) events.Store
 }
 
 // newEnv opens a store in a temporary directory and starts a queue over
@@ -183,7 +185,11 @@ func (e *env) open() {
 	}
 	e.inv.ctl, e.inv.adm = e.ctl, e.adm
 	e.opts.Account = "123456789012"
-	if e.q, err = events.New(events.Bolt(e.db), e.ctl, e.inv, e.opts); err != nil {
+	st := events.Bolt(e.db)
+	if e.wrap != nil {
+		st = e.wrap(st)
+	}
+	if e.q, err = events.New(st, e.ctl, e.inv, e.opts); err != nil {
 		e.t.Fatal(err)
 	}
 	e.q.Start()

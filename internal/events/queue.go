@@ -130,6 +130,9 @@ type Queue struct {
 	ring    []function.Key
 	cursor  int
 	running int
+	// unremoved holds the finished events the committer had stopped for
+	// when they finished; Close removes them with what finished holds.
+	unremoved []uint64
 
 	received, dropped, succeeded, commits, lastAge atomic.Int64
 }
@@ -210,7 +213,32 @@ func (q *Queue) Start() {
 func (q *Queue) Close() error {
 	q.cancel()
 	q.wg.Wait()
-	return nil
+	// The removals of events that ran to the end while the queue stopped
+	// are written now, so that a clean stop runs none of them again.
+	var seqs []uint64
+	for drained := false; !drained; {
+		select {
+		case seq := <-q.finished:
+			seqs = append(seqs, seq)
+		default:
+			drained = true
+		}
+	}
+	q.mu.Lock()
+	seqs = append(seqs, q.unremoved...)
+	q.unremoved = nil
+	q.mu.Unlock()
+	if len(seqs) == 0 {
+		return nil
+	}
+	return q.db.Update(context.Background(), func(tx Tx) error {
+		for _, seq := range seqs {
+			if err := tx.DeleteEvent(seq); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // Stats returns the counters.

@@ -188,12 +188,18 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	}
 	destName, local := q.localFunction(q.accountOf(ev), dest)
 	if condition == ConditionSuccess && !local {
-		// Nothing to deliver: the removal joins the next group commit.
+		// Nothing to deliver: the removal joins the next group commit,
+		// or, when the queue is stopping, Close writes it.
 		select {
 		case q.finished <- ev.Seq:
-		case <-q.ctx.Done():
-			// Stopping before the removal is written: the event runs again
-			// after the restart.
+		default:
+			select {
+			case q.finished <- ev.Seq:
+			case <-q.ctx.Done():
+				q.mu.Lock()
+				q.unremoved = append(q.unremoved, ev.Seq)
+				q.mu.Unlock()
+			}
 		}
 		q.succeeded.Add(1)
 		q.done(it, nil)

@@ -41,6 +41,10 @@ type Config struct {
 	CodeSize     int64     `json:"codeSize"`
 	LastModified time.Time `json:"lastModified"`
 	RevisionID   string    `json:"revisionId"`
+	// UpdateRuntimeOn and RuntimeVersionArn are the runtime management
+	// configuration; "" is Auto, AWS's default.
+	UpdateRuntimeOn   string `json:"updateRuntimeOn,omitempty"`
+	RuntimeVersionArn string `json:"runtimeVersionArn,omitempty"`
 }
 
 // Alias points a name at a version, optionally splitting traffic with a
@@ -72,6 +76,11 @@ type Function struct {
 	// Provisioned is the function's total configured provisioned
 	// concurrency over all its versions and aliases.
 	Provisioned int `json:"provisioned,omitempty"`
+	// CodeSigningConfigArn is the code signing configuration the function
+	// uses; "" for none.
+	CodeSigningConfigArn string `json:"codeSigningConfigArn,omitempty"`
+	// RecursiveLoop is Allow or Terminate; "" is Terminate, AWS's default.
+	RecursiveLoop string `json:"recursiveLoop,omitempty"`
 	// Policies are the resource-based policies (AddPermission) of the
 	// function ("") and of its versions and aliases, by qualifier.
 	Policies map[string]*Policy `json:"policies,omitempty"`

@@ -89,7 +89,9 @@ type Parts struct {
 	// Credentials gives environments their role's credentials; nil gives
 	// none.
 	Credentials execenv.CredentialSource
-	Logger      *slog.Logger
+	// Observer hears of every invocation that ran; nil for none.
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Invoker runs invocations.
@@ -101,6 +103,7 @@ type Invoker struct {
 	envs     Runner
 	code     execenv.CodeSource
 	creds    execenv.CredentialSource
+	observer Observer
 	log      *slog.Logger
 }
 
@@ -109,7 +112,11 @@ func New(p Parts) *Invoker {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code, creds: p.Credentials, log: p.Logger}
+	if p.Observer == nil {
+		p.Observer = noObserver{}
+	}
+	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code,
+		creds: p.Credentials, observer: p.Observer, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
@@ -164,6 +171,12 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	res, err := iv.envs.Invoke(ctx, spec, &execenv.Request{
 		RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN,
 	})
+	o := Outcome{Error: err != nil, Provisioned: slot.Provisioned(), Spillover: slot.Spillover()}
+	if res != nil {
+		o.Duration, o.InitDuration = res.Duration, res.InitDuration
+		o.Error = o.Error || res.FunctionError != ""
+	}
+	iv.observer.Invoked(ref.Name, o)
 	if err != nil {
 		return nil, err
 	}

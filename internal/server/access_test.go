@@ -155,6 +155,24 @@ func TestAccessControl(t *testing.T) {
 		}
 	}
 
+	// lambdad's other endpoints need a signed request allowed their
+	// lambdad: action too.
+	for _, path := range []string{"/lambdad/metrics", "/lambdad/concurrency", "/lambdad/functions/f/logs"} {
+		if r := lambdatest.Do(t, "GET", n.URL()+path, nil, nil); r.Status != 403 {
+			t.Errorf("unsigned %s: %d", path, r.Status)
+		}
+		req, _ := http.NewRequest("GET", n.URL()+path, nil)
+		sign(t, req, readerKey, readerSecret, time.Now())
+		if r := send(t, req); r.StatusCode != 403 {
+			t.Errorf("reader %s: %d", path, r.StatusCode)
+		}
+		req, _ = http.NewRequest("GET", n.URL()+path, nil)
+		sign(t, req, adminKey, adminSecret, time.Now())
+		if r := send(t, req); r.StatusCode != 200 {
+			t.Errorf("admin %s: %d", path, r.StatusCode)
+		}
+	}
+
 	// The other account's tenant sees nothing of account 1.
 	list, err := tenant.ListFunctions(ctx, &lambda.ListFunctionsInput{})
 	if err != nil || len(list.Functions) != 0 {

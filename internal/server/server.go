@@ -19,11 +19,14 @@ import (
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
+	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/esm"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
 	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/store"
 )
@@ -47,6 +50,14 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
+	// InvocationRate is the invocation requests per second allowed per
+	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
+	// off. A pointer because 0 is a real setting: nil means the default.
+	InvocationRate *int
+	// DebugEndpoints serves Go's profiles (net/http/pprof) under
+	// /lambdad/debug/pprof/. Off by default: profiles reveal the server's
+	// internals and cost CPU while they run.
+	DebugEndpoints bool
 	Logger         *slog.Logger
 	// Auth establishes each request's caller and so its account; nil
 	// means one account, AccountID, whatever the credentials.
@@ -60,6 +71,10 @@ type Options struct {
 	// Accounts are ignored. Nil leaves the server open (one account,
 	// any credentials).
 	Credentials *iam.Credentials
+	// SQSEndpoint is where event source mappings read their queues; ""
+	// means what the standard AWS configuration names
+	// (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the shared config files).
+	SQSEndpoint string
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -70,6 +85,7 @@ var Defaults = Options{
 	AccountID:          "123456789012",
 	AccountConcurrency: 1000,
 	MinUnreserved:      new(100),
+	InvocationRate:     new(admission.DefaultRequestRate),
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
@@ -93,6 +109,9 @@ func (o *Options) fill() {
 		o.AccountConcurrency = d.AccountConcurrency
 	}
 	// A copy, so that neither the caller nor Defaults shares the node's.
+	if o.InvocationRate == nil {
+		o.InvocationRate = new(*d.InvocationRate)
+	}
 	if o.MinUnreserved == nil {
 		o.MinUnreserved = new(*d.MinUnreserved)
 	} else {
@@ -121,8 +140,11 @@ type Node struct {
 	ctl       *control.Service
 	queue     *events.Queue
 	prov      *provision.Provisioner
+	esm       *esm.Manager
 	api       *api.Server
 	guard     *iam.Guard // nil when the server is open
+	metrics   *metrics.Metrics
+	console   *console.Console
 	http      *http.Server
 	listener  net.Listener
 	lock      *os.File // the data directory's lock file, held until closeParts
@@ -174,7 +196,7 @@ func Start(opts Options) (*Node, error) {
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
-		Handler:           n.api,
+		Handler:           n.handler(),
 		ReadHeaderTimeout: 30 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -205,6 +227,7 @@ func (n *Node) build() error {
 		limits, o.Auth, authz, presign = n.guard, n.guard, n.guard, n.guard
 	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
+	n.adm.SetRequestRate(*o.InvocationRate)
 	// Environments' private directories do not outlive a run: what a
 	// killed process left is removed.
 	tmp := filepath.Join(o.DataDir, "tmp")
@@ -245,8 +268,9 @@ func (n *Node) build() error {
 		n.guard.SetResourcePolicies(n.ctl)
 	}
 	creds := &iam.FunctionCredentials{Guard: n.guard, Endpoint: n.localURL(), Logger: o.Logger.With("part", "iam")}
+	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{})
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
-		Credentials: creds, Logger: o.Logger.With("part", "invoke")})
+		Credentials: creds, Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
@@ -254,13 +278,22 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign, Requests: n.metrics}, o.Logger.With("part", "api"))
 	if err != nil {
+		return err
+	}
+	if n.console, err = console.New(console.Options{}); err != nil {
 		return err
 	}
 	n.prov.Start(inv)
 	n.queue.Start()
-	return nil
+	queues, err := esm.NewSQS(context.Background(), o.Region, o.SQSEndpoint)
+	if err != nil {
+		return err
+	}
+	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
+	n.metrics.Start()
+	return n.db.Subscribe(n.esm)
 }
 
 // moveLegacyLogs moves the log files of a data directory from before they
@@ -337,6 +370,10 @@ func (n *Node) Accounts() *admission.Accounts { return n.adm }
 // Provisioner exposes the node's provisioner (for tests and metrics).
 func (n *Node) Provisioner() *provision.Provisioner { return n.prov }
 
+// Mappings exposes the node's event source mappings (for tests and
+// metrics).
+func (n *Node) Mappings() *esm.Manager { return n.esm }
+
 // Events exposes the node's asynchronous queue (for tests and metrics).
 func (n *Node) Events() *events.Queue { return n.queue }
 
@@ -353,6 +390,7 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) close(ctx context.Context) error {
 	n.cancelAll()
+	n.metrics.Close()
 	err := n.http.Shutdown(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = n.http.Close()
@@ -365,6 +403,12 @@ func (n *Node) close(ctx context.Context) error {
 
 func (n *Node) closeParts() error {
 	var errs []error
+	if n.metrics != nil {
+		n.metrics.Close()
+	}
+	if n.esm != nil {
+		errs = append(errs, n.esm.Close())
+	}
 	if n.queue != nil {
 		errs = append(errs, n.queue.Close())
 	}

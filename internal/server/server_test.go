@@ -528,3 +528,34 @@ func TestSlotsNeverLeak(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestInvocationRate checks the request rate on the wire: with one request
+// per second per unit of concurrency, a function reserved at 1 takes one
+// request at once and refuses the next with AWS's rate reason, as does an
+// unreserved one in an account of 2 on its third.
+func TestInvocationRate(t *testing.T) {
+	n := start(t, server.Options{AccountConcurrency: 2, MinUnreserved: new(0), InvocationRate: new(1)})
+	n.createGo(t, "r")
+	n.createGo(t, "u")
+	n.reserve(t, "r", 1)
+	post := func(name string) *lambdatest.Response {
+		return lambdatest.Do(t, "POST", n.URL()+"/2015-03-31/functions/"+name+"/invocations", []byte(`{}`), nil)
+	}
+	if r := post("r"); r.Status != 200 {
+		t.Fatalf("first request of r: %d %s", r.Status, r.Body)
+	}
+	if r := post("r"); r.Status != 429 || string(r.Body) != throttleBody("ReservedFunctionInvocationRateLimitExceeded") {
+		t.Errorf("second request of r: %d %s", r.Status, r.Body)
+	}
+	for i := range 2 {
+		if r := post("u"); r.Status != 200 {
+			t.Fatalf("request %d of u: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if r := post("u"); r.Status != 429 || string(r.Body) != throttleBody("FunctionInvocationRateLimitExceeded") {
+		t.Errorf("third request of u: %d %s", r.Status, r.Body)
+	}
+	if s := n.Admission().Snapshot(); s.Throttles["ReservedFunctionInvocationRateLimitExceeded"] != 1 || s.Throttles["FunctionInvocationRateLimitExceeded"] != 1 {
+		t.Errorf("throttles: %v", s.Throttles)
+	}
+}

@@ -31,6 +31,7 @@ const (
 	KindVersion
 	KindAlias
 	KindProvisioned
+	KindMapping // an event source mapping; Key is its UUID
 )
 
 func (k Kind) String() string {
@@ -43,6 +44,8 @@ func (k Kind) String() string {
 		return "alias"
 	case KindProvisioned:
 		return "provisioned"
+	case KindMapping:
+		return "mapping"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -67,6 +70,7 @@ type Change struct {
 	Version     *function.Config
 	Alias       *function.Alias
 	Provisioned *ProvisionedConfig
+	Mapping     *EventSourceMapping
 	// ProvisionedVersion is, for a written provisioned config, the version
 	// its qualifier named when it was written.
 	ProvisionedVersion string
@@ -74,7 +78,7 @@ type Change struct {
 
 // Deleted reports whether the change removed the record.
 func (c *Change) Deleted() bool {
-	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil
+	return c.Func == nil && c.Version == nil && c.Alias == nil && c.Provisioned == nil && c.Mapping == nil
 }
 
 // Batch is the changes of one committed transaction.

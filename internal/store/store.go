@@ -48,7 +48,7 @@ const layoutAccounts = "accounts"
 
 // accountBuckets are the buckets every account has, in the order Open
 // moves them from the old layout.
-var accountBuckets = [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketAudit}
+var accountBuckets = [][]byte{bucketFunctions, bucketVersions, bucketAliases, bucketEventConfigs, bucketProvisioned, bucketAudit, bucketCodeSigning, bucketMappings}
 
 // Sums are one account's totals the concurrency and account-settings
 // checks need, kept in step with the records.

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) control.Store) {
 		{"the feed is ordered, complete and on time", feedOrdered},
 		{"code lives as long as a reference", codeLifetime},
 		{"a caller that has gone starts nothing", cancelled},
+		{"code signing configs are the account's", codeSigningConfigs},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) { c.run(t, open(t)) })
@@ -474,4 +475,31 @@ func versions(cs []*function.Config) string {
 		out += c.Version
 	}
 	return out
+}
+
+func codeSigningConfigs(t *testing.T, s control.Store) {
+	update(t, s, A, func(tx control.Tx) error {
+		for _, id := range []string{"csc-b", "csc-a", "csc-c"} {
+			if err := tx.PutCodeSigningConfig(&store.CodeSigningConfig{ID: id, UntrustedArtifact: "Warn"}); err != nil {
+				return err
+			}
+		}
+		return tx.DeleteCodeSigningConfig("csc-c")
+	})
+	view(t, s, A, func(tx control.Tx) error {
+		all, err := tx.CodeSigningConfigs("", -1)
+		if err != nil || len(all) != 2 || all[0].ID != "csc-a" || all[1].ID != "csc-b" {
+			t.Errorf("A's configs: %+v %v", all, err)
+		}
+		if page, err := tx.CodeSigningConfigs("csc-a", 5); err != nil || len(page) != 1 || page[0].ID != "csc-b" {
+			t.Errorf("A's configs after csc-a: %+v %v", page, err)
+		}
+		return nil
+	})
+	view(t, s, B, func(tx control.Tx) error {
+		if _, err := tx.CodeSigningConfig("csc-a"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("B reads A's config: %v", err)
+		}
+		return nil
+	})
 }

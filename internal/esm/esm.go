@@ -1,0 +1,133 @@
+// Package esm runs event source mappings: it reads SQS queues in batches
+// and hands each batch to the mapped function through the same invoker,
+// and so the same admission, as every other invocation, as AWS's pollers
+// do.
+//
+// A mapping's messages are deleted only after the function has succeeded
+// with them (with ReportBatchItemFailures, all but the ones it reported).
+// A batch that fails, is throttled or is cut short by a stop is left to
+// become visible again after the queue's visibility timeout; redrive to a
+// dead-letter queue is the queue's own RedrivePolicy. Nothing is deleted
+// unprocessed, so a kill of the server loses nothing.
+//
+// Scaling follows AWS's documentation for SQS in standard mode: a mapping
+// starts with 5 concurrent batches and, while messages keep coming, adds
+// up to 300 a minute (5 a second here) up to 1,000; a throttle halves the
+// concurrency (to no fewer than 2), and after 10 s without messages it
+// goes back to 5. ScalingConfig.MaximumConcurrency caps it. Each batch is
+// one invocation at a time, so the number of concurrent batches is the
+// mapping's concurrency.
+//
+// The Manager follows the store's feed: a mapping created, changed or
+// deleted starts, restarts or stops its poller; at start it resumes every
+// stored mapping.
+package esm
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/invoke"
+	"github.com/lambdad/lambdad/internal/store"
+)
+
+// Invoker runs one synchronous invocation through admission, as
+// *invoke.Invoker does.
+type Invoker interface {
+	Invoke(ctx context.Context, req *invoke.Request) (*invoke.Response, error)
+}
+
+// Manager runs a poller per enabled mapping.
+type Manager struct {
+	sqs    Queues
+	inv    Invoker
+	region string
+	log    *slog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	// wg counts every poller's goroutines, of pollers running and of
+	// pollers stopped but still finishing a batch.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex // guards pollers and closed
+	pollers map[key]*poller
+	closed  bool
+}
+
+type key struct{ account, uuid string }
+
+// New returns a Manager that reads queues through sqs and invokes through
+// inv. It is a store.Subscriber: subscribe it to start the stored
+// mappings.
+func New(sqs Queues, inv Invoker, region string, log *slog.Logger) *Manager {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	return m
+}
+
+// Load starts every stored mapping.
+func (m *Manager) Load(tx *store.Tx, _ uint64) error {
+	return control.ForEachAccount(tx, func(tx *store.Tx) error {
+		all, err := tx.EventSourceMappings("", -1)
+		for _, mp := range all {
+			m.set(tx.Account(), mp.UUID, mp)
+		}
+		return err
+	})
+}
+
+// Apply follows the mappings written and deleted.
+func (m *Manager) Apply(b *store.Batch) {
+	for i := range b.Changes {
+		if c := &b.Changes[i]; c.Kind == store.KindMapping {
+			m.set(c.Account, c.Key, c.Mapping)
+		}
+	}
+}
+
+// set stops the mapping's poller and starts a new one for mp when it is
+// enabled. It does not wait for the old poller, which only finishes its
+// batch in flight (Close waits for it).
+func (m *Manager) set(account, uuid string, mp *store.EventSourceMapping) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	k := key{account, uuid}
+	if p := m.pollers[k]; p != nil {
+		p.stop()
+		delete(m.pollers, k)
+	}
+	if mp == nil || !mp.Enabled || m.closed {
+		return
+	}
+	p := newPoller(m, account, mp)
+	m.pollers[k] = p
+	p.start()
+}
+
+// Stats returns the counters of each running mapping, by UUID.
+func (m *Manager) Stats() map[string]Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Stats{}
+	for k, p := range m.pollers {
+		out[k.uuid] = p.stats()
+	}
+	return out
+}
+
+// Close stops every poller and waits for them; batches in flight are
+// abandoned to the visibility timeout.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	m.closed = true
+	clear(m.pollers)
+	m.mu.Unlock()
+	m.cancel()
+	m.wg.Wait()
+	return nil
+}
