@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,7 +36,7 @@ const credentialsJSON = `{
     {"accessKeyId": "AKIAREADER000000001", "secretAccessKey": "reader-secret", "account": "111111111111", "user": "reader",
      "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:Get*", "lambda:List*"], "Resource": "*"}]}},
     {"accessKeyId": "AKIATENANTB00000001", "secretAccessKey": "tenant-b-secret", "account": "222222222222", "user": "tenant",
-     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "lambda:*", "Resource": "*"}]}}
+     "policy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["lambda:*", "lambdad:GetLogs"], "Resource": "*"}]}}
   ],
   "roles": [{"arn": "arn:aws:iam::111111111111:role/r"}]
 }`
@@ -171,6 +172,25 @@ func TestAccessControl(t *testing.T) {
 		if r := send(t, req); r.StatusCode != 200 {
 			t.Errorf("admin %s: %d", path, r.StatusCode)
 		}
+	}
+
+	// The tenant's logs are its own account's: account 1's f logged, the
+	// tenant's f does not exist.
+	logsOf := func(key, secret string) string {
+		req, _ := http.NewRequest("GET", n.URL()+"/lambdad/functions/f/logs", nil)
+		sign(t, req, key, secret, time.Now())
+		r := send(t, req)
+		b, _ := io.ReadAll(r.Body)
+		if r.StatusCode != 200 {
+			t.Errorf("logs as %s: %d %s", key, r.StatusCode, b)
+		}
+		return string(b)
+	}
+	if !strings.Contains(logsOf(adminKey, adminSecret), "START RequestId") {
+		t.Errorf("account 1's f has no log")
+	}
+	if l := logsOf(tenantKey, tenantSecret); l != "" {
+		t.Errorf("the tenant read account 1's log: %q", l)
 	}
 
 	// The other account's tenant sees nothing of account 1.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
@@ -79,7 +80,9 @@ func (n *Node) serveLogs(w http.ResponseWriter, r *http.Request) {
 	n.envs.FlushLogs()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	f, err := os.Open(execenv.LogFile(LogDir(n.opts.DataDir), n.opts.AccountID, r.PathValue("name")))
+	// The caller's account's log (with access control on, api.Own put
+	// the caller in the context; without, it is the server's account).
+	f, err := os.Open(execenv.LogFile(LogDir(n.opts.DataDir), account.Of(r.Context(), n.opts.AccountID), r.PathValue("name")))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
