@@ -33,6 +33,7 @@ function is deleted again when the run ends, also on an error or Ctrl-C.`)
 		o.RestartWith = append(o.RestartWith, v)
 		return nil
 	})
+	fs.BoolVar(&o.Auth, "auth", false, "compare an open server with one that checks every request's signature and policy, taking turns in --rounds (nothing else is run)")
 	fs.DurationVar(&o.Scrape, "scrape", 0, "compare invocations without and with a scraper reading /lambdad/metrics this often (same run, interleaved rounds)")
 	fs.IntVar(&o.ScrapeFunctions, "scrape-functions", 0, "with --scrape: first register this many more functions, each reserved, for every scrape to walk")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")

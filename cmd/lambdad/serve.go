@@ -11,9 +11,40 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/server"
 )
+
+// watchReload reloads the credentials file on every SIGHUP until ctx ends;
+// a file that does not load is reported and the credentials in force stay.
+// The returned function waits for the watcher to stop.
+func watchReload(ctx context.Context, node *server.Node, file string, log *slog.Logger) (wait func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer signal.Stop(hup)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				c, err := iam.Load(file)
+				if err == nil {
+					err = node.Reload(c)
+				}
+				if err != nil {
+					log.Error("credentials not reloaded; the previous ones stay in force", "err", err)
+					continue
+				}
+				log.Info("credentials reloaded", "credentials", file, "accounts", len(c.Accounts()))
+			}
+		}
+	}()
+	return func() { <-done }
+}
 
 func serve(args []string) error {
 	d := server.Defaults
@@ -40,6 +71,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
+	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
 	pos, err := c.parse(args)
 	if err != nil {
 		return err
@@ -84,16 +116,32 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	o.MaxBodyMemory = int64(*bodyMB) << 20
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	o.Logger = log
+	if *credsFile != "" {
+		// A malformed file stops the start, naming its line.
+		if o.Credentials, err = iam.Load(*credsFile); err != nil {
+			return err
+		}
+	}
 	node, err := server.Start(o)
 	if err != nil {
 		return err
 	}
 	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
 		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox)
+	if o.Credentials == nil {
+		log.Warn("access control is off: any credentials are accepted, every request acts in one account",
+			"account", o.AccountID, "turn_on_with", "--credentials FILE")
+	} else {
+		log.Info("access control is on", "credentials", *credsFile, "accounts", len(o.Credentials.Accounts()))
+	}
 	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if *credsFile != "" {
+		wait := watchReload(ctx, node, *credsFile, log)
+		defer wait()
+	}
 	<-ctx.Done()
 	log.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -15,6 +15,11 @@ type Caller struct {
 	// Principal is the ARN of the identity behind the key; "" when access
 	// control is off.
 	Principal string
+	// UserID is the unique id of that identity, as STS reports it; ""
+	// when access control is off.
+	UserID string
+	// SourceIP is the address the request came from, for the audit trail.
+	SourceIP string
 	// RequestID is the request's x-amzn-RequestId, for the audit trail and
 	// the logs.
 	RequestID string

@@ -40,14 +40,19 @@ func (s *Server) createFunction(c *call) (any, error) {
 }
 
 // codeURL is where GetFunction tells clients to download the code: an
-// endpoint of this server, as AWS points at a presigned S3 URL.
-func codeURL(r *http.Request, sha string) string {
+// endpoint of this server, presigned when access control is on, as AWS
+// points at a presigned S3 URL.
+func (s *Server) codeURL(r *http.Request, sha string) string {
 	raw, _ := base64.StdEncoding.DecodeString(sha)
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	return scheme + "://" + r.Host + "/lambdad/code/" + hex.EncodeToString(raw) + ".zip"
+	path := "/lambdad/code/" + hex.EncodeToString(raw) + ".zip"
+	if s.presign != nil {
+		path += "?" + s.presign.PresignPath(path)
+	}
+	return scheme + "://" + r.Host + path
 }
 
 func (s *Server) getFunction(c *call) (any, error) {
@@ -57,7 +62,7 @@ func (s *Server) getFunction(c *call) (any, error) {
 	}
 	out := &wireGetFunction{
 		Configuration: s.configWire(c.ctx(), v.Config, v.Qualifier),
-		Code:          wireCode{RepositoryType: "S3", Location: codeURL(c.r, v.Config.CodeSha256)},
+		Code:          wireCode{RepositoryType: "S3", Location: s.codeURL(c.r, v.Config.CodeSha256)},
 		Tags:          v.Function.Tags,
 	}
 	if v.Function.Reserved != nil {

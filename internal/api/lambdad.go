@@ -16,12 +16,15 @@ func (s *Server) lambdadRoutes() {
 	s.mux.HandleFunc("GET /lambdad/health", func(w http.ResponseWriter, r *http.Request) {
 		writeResult(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("GET /lambdad/audit", s.own(s.audit))
-	s.mux.HandleFunc("GET /lambdad/functions", s.own(s.searchFunctions))
+	// With access control on, each endpoint needs its lambdad: action
+	// (on resource "*"): lambdad:* grants them all, lambda:* none.
+	s.mux.HandleFunc("GET /lambdad/audit", s.own("lambdad:GetAudit", s.audit))
+	s.mux.HandleFunc("GET /lambdad/functions", s.own("lambdad:SearchFunctions", s.searchFunctions))
 	s.mux.HandleFunc("GET /lambdad/code/{file}", s.code)
-	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own(s.deadLetters))
-	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own(s.replay))
-	s.mux.HandleFunc("GET /lambdad/events/stats", s.own(s.eventStats))
+	s.mux.HandleFunc("GET /lambdad/events/dead-letters", s.own("lambdad:ListDeadLetters", s.deadLetters))
+	s.mux.HandleFunc("POST /lambdad/events/dead-letters/{seq}/replay", s.own("lambdad:ReplayDeadLetter", s.replay))
+	s.mux.HandleFunc("GET /lambdad/events/stats", s.own("lambdad:GetEventStats", s.eventStats))
+	s.mux.HandleFunc("POST /{$}", s.sts)
 }
 
 // deadLetters lists failed events that had no destination, oldest first:
@@ -87,9 +90,12 @@ func intParam(r *http.Request, name string, def, lo, hi int) (int, error) {
 
 // own adapts a handler of lambdad's own endpoints to the one renderer,
 // with the request's caller established first, as for the Lambda API.
-func (s *Server) own(h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
+func (s *Server) own(action string, h func(ctx context.Context, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ctx, err := s.authenticate(r, w.Header().Get(requestIDHeader))
+		if err == nil {
+			ctx, err = s.authorizeOwn(ctx, r, action)
+		}
 		var res any
 		if err == nil {
 			res, err = h(ctx, r)
@@ -133,6 +139,10 @@ var codeFile = regexp.MustCompile(`^[0-9a-f]{64}\.zip$`)
 // points.
 func (s *Server) code(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
+	if s.presign != nil && !s.presign.CheckPresigned(r.URL.Path, r.URL.Query()) {
+		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.AccessDenied, "Request has expired or is not signed: GetFunction's Code.Location is valid for 10 minutes"))
+		return
+	}
 	if !codeFile.MatchString(file) {
 		renderError(w, r, s.log, w.Header().Get(requestIDHeader), awserr.New(awserr.ResourceNotFound, "No such code archive: %s", file))
 		return

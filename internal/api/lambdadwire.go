@@ -17,6 +17,10 @@ type AuditRecord struct {
 	Time        time.Time `json:"time"`
 	RequestID   string    `json:"requestId"`
 	AccessKeyID string    `json:"accessKeyId,omitempty"`
+	Principal   string    `json:"principal,omitempty"`
+	SourceIP    string    `json:"sourceIp,omitempty"`
+	Decision    string    `json:"decision,omitempty"`
+	Error       string    `json:"error,omitempty"`
 	Operation   string    `json:"operation"`
 	Function    string    `json:"function"`
 	Qualifier   string    `json:"qualifier,omitempty"`
@@ -65,6 +69,7 @@ type Replayed struct {
 
 func auditRecordOf(r *store.AuditRecord) AuditRecord {
 	return AuditRecord{Seq: r.Seq, Time: r.Time, RequestID: r.RequestID, AccessKeyID: r.AccessKeyID,
+		Principal: r.Principal, SourceIP: r.SourceIP, Decision: r.Decision, Error: r.Error,
 		Operation: r.Operation, Function: r.Function, Qualifier: r.Qualifier, Old: r.Old, New: r.New}
 }
 

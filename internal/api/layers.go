@@ -34,7 +34,7 @@ func (s *Server) layerWire(c *call, v *function.LayerVersion, content bool) *wir
 	}
 	if content {
 		w.LayerArn = names.LayerARN(v.Name)
-		w.Content = &wireLayerContent{Location: codeURL(c.r, v.CodeSha256), CodeSha256: v.CodeSha256, CodeSize: v.CodeSize}
+		w.Content = &wireLayerContent{Location: s.codeURL(c.r, v.CodeSha256), CodeSha256: v.CodeSha256, CodeSize: v.CodeSize}
 	}
 	return w
 }

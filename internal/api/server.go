@@ -24,8 +24,12 @@ import (
 
 // Server serves the API.
 type Server struct {
-	model   *apimodel.Model
-	auth    Authenticator
+	model *apimodel.Model
+	auth  Authenticator
+	// authz is nil without access control: the open server does no
+	// authorization work at all.
+	authz   Authorizer
+	presign Presigner
 	ctl     *control.Service
 	invoker Invoker
 	queue   Queue
@@ -100,6 +104,11 @@ type Backends struct {
 	// Auth establishes each request's caller; nil is OneAccount in the
 	// control plane's account.
 	Auth Authenticator
+	// Authz authorizes each operation on its resource; nil allows
+	// everything (a server without access control).
+	Authz Authorizer
+	// Presign presigns code downloads; nil serves them to anyone.
+	Presign Presigner
 	// Requests hears of every operation served; nil for none.
 	Requests RequestObserver
 	// URLAuth authorizes requests to function URLs whose AuthType is
@@ -122,8 +131,8 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 	if b.Requests == nil {
 		b.Requests = noRequestObserver{}
 	}
-	s := &Server{model: model, auth: b.Auth, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests, urlAuth: b.URLAuth,
-		region: ctl.Options().Region, log: log, mux: http.NewServeMux()}
+	s := &Server{model: model, auth: b.Auth, authz: b.Authz, presign: b.Presign, ctl: ctl, invoker: b.Invoker, queue: b.Queue, obs: b.Requests,
+		urlAuth: b.URLAuth, region: ctl.Options().Region, log: log, mux: http.NewServeMux()}
 	s.bodies.max.Store(DefaultBodyMemory)
 	routes := []route{
 		{op: "CreateFunction", h: s.createFunction},
@@ -159,6 +168,9 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		{op: "GetProvisionedConcurrencyConfig", h: s.getProvisioned},
 		{op: "DeleteProvisionedConcurrencyConfig", h: s.deleteProvisioned},
 		{op: "ListProvisionedConcurrencyConfigs", h: s.listProvisioned},
+		{op: "AddPermission", h: s.addPermission},
+		{op: "RemovePermission", h: s.removePermission},
+		{op: "GetPolicy", h: s.getPolicy},
 		{op: "CreateCodeSigningConfig", h: s.createCodeSigningConfig},
 		{op: "GetCodeSigningConfig", h: s.getCodeSigningConfig},
 		{op: "UpdateCodeSigningConfig", h: s.updateCodeSigningConfig},
@@ -342,7 +354,17 @@ func (s *Server) run(c *call, rt route) (any, error) {
 		return nil, deferred
 	}
 	c.in, c.deferred = in, deferred
-	return rt.h(c)
+	if s.authz == nil {
+		return rt.h(c)
+	}
+	if err := s.authorize(c); err != nil {
+		return nil, err
+	}
+	res, err := rt.h(c)
+	if err != nil && auditedOps[c.op.Name] {
+		s.ctl.AuditDecision(c.ctx(), c.op.Name, c.str("FunctionName"), "Allow", err)
+	}
+	return res, err
 }
 
 // authenticate returns the request's context carrying its caller.

@@ -43,7 +43,19 @@ const (
 	// answers it for what the caller may not do, such as passing another
 	// account's role.
 	AccessDenied Code = "AccessDeniedException"
+	// The answers of AWS's front end to a request it cannot authenticate
+	// (not error shapes of the model either).
+	MissingAuthenticationToken Code = "MissingAuthenticationTokenException"
+	IncompleteSignature        Code = "IncompleteSignatureException"
+	InvalidSignature           Code = "InvalidSignatureException"
+	UnrecognizedClient         Code = "UnrecognizedClientException"
+	ExpiredToken               Code = "ExpiredTokenException"
 )
+
+// FrontEnd are the codes AWS's front end answers with that are not error
+// shapes of the Lambda model.
+var FrontEnd = []Code{Validation, UnknownOperation, AccessDenied,
+	MissingAuthenticationToken, IncompleteSignature, InvalidSignature, UnrecognizedClient, ExpiredToken}
 
 type codeInfo struct {
 	status int
@@ -68,6 +80,11 @@ var codes = map[Code]codeInfo{
 	Validation:                           {400, false},
 	UnknownOperation:                     {404, false},
 	AccessDenied:                         {403, true},
+	MissingAuthenticationToken:           {403, false},
+	IncompleteSignature:                  {400, false},
+	InvalidSignature:                     {403, false},
+	UnrecognizedClient:                   {403, false},
+	ExpiredToken:                         {403, false},
 }
 
 // Status is the HTTP status AWS answers this code with.

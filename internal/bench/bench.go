@@ -61,6 +61,9 @@ type Options struct {
 	// RestartWith names more lambdad binaries whose restarts take turns
 	// with this one's (each on a data directory of its own).
 	RestartWith []string
+	// Auth compares an open server with one whose requests are signed and
+	// authorized, in the same run (in-process only).
+	Auth bool
 	// Scrape compares the invoke path without and with a scraper reading
 	// /lambdad/metrics this often, in the same run; ScrapeFunctions
 	// registers that many more reserved functions for it to walk.
@@ -160,6 +163,12 @@ func Run(ctx context.Context, o Options) (err error) {
 			return fmt.Errorf("--restart starts servers of its own: run without --endpoint")
 		}
 		return restarts(ctx, o, code)
+	}
+	if o.Auth {
+		if o.Endpoint != "" {
+			return fmt.Errorf("--auth starts servers of its own: run without --endpoint")
+		}
+		return authRun(ctx, o, code)
 	}
 	endpoint := o.Endpoint
 	var node *server.Node

@@ -170,7 +170,8 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 		return err
 	}
 	err = s.update(ctx, func(tx Tx) error {
-		if _, err := mustFunction(tx, name, s.ARN(ctx, name, "")); err != nil {
+		f, err := mustFunction(tx, name, s.ARN(ctx, name, ""))
+		if err != nil {
 			return err
 		}
 		if _, err := tx.Alias(name, alias); errors.Is(err, store.ErrNotFound) {
@@ -178,12 +179,16 @@ func (s *Service) DeleteAlias(ctx context.Context, functionName, alias string) e
 		} else if err != nil {
 			return err
 		}
-		// DeleteAlias drops the alias's provisioned concurrency too.
+		// DeleteAlias drops the alias's provisioned concurrency, its
+		// resource policy and its function URL (whose id then answers no
+		// more) too.
 		if err := s.dropProvisioned(ctx, tx, name, alias); err != nil {
 			return err
 		}
-		// and its function URL, whose id then answers no more.
 		if err := tx.DeleteURLConfig(name, alias); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if err := dropPolicy(tx, f, alias); err != nil {
 			return err
 		}
 		return tx.DeleteAlias(name, alias)

@@ -20,6 +20,8 @@ func auditAttrs(r *store.AuditRecord) []slog.Attr {
 		slog.String("audit", r.Operation),
 		slog.String("request_id", r.RequestID),
 		slog.String("caller", r.AccessKeyID),
+		slog.String("principal", r.Principal),
+		slog.String("source_ip", r.SourceIP),
 		slog.String("function", r.Function),
 		intAttr("old", r.Old),
 		intAttr("new", r.New),

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
@@ -136,9 +137,8 @@ func (s *Service) GetAccountSettings(ctx context.Context) (*AccountSettings, err
 // appendAudit writes a concurrency change to the trail inside tx and logs
 // it once the change is durable.
 func (s *Service) appendAudit(ctx context.Context, tx Tx, op, fn string, old, new *int) error {
-	c := callerOf(ctx)
-	r := &store.AuditRecord{Time: s.opts.Now().UTC(), RequestID: c.RequestID, AccessKeyID: c.AccessKeyID,
-		Operation: op, Function: fn, Old: old, New: new}
+	r := s.auditRecord(ctx, op, fn)
+	r.Old, r.New = old, new
 	if err := tx.AppendAudit(r); err != nil {
 		return err
 	}
@@ -146,6 +146,49 @@ func (s *Service) appendAudit(ctx context.Context, tx Tx, op, fn string, old, ne
 		s.log.LogAttrs(ctx, slogInfo, "concurrency changed", auditAttrs(r)...)
 	})
 	return nil
+}
+
+// auditRecord is a record of op on fn by the request's caller; with access
+// control on (the caller has a principal), a change is an allowed
+// decision.
+func (s *Service) auditRecord(ctx context.Context, op, fn string) *store.AuditRecord {
+	c := callerOf(ctx)
+	r := &store.AuditRecord{Time: s.opts.Now().UTC(), RequestID: c.RequestID, AccessKeyID: c.AccessKeyID,
+		Principal: c.Principal, SourceIP: c.SourceIP, Operation: op, Function: fn}
+	if c.Principal != "" {
+		r.Decision = "Allow"
+	}
+	return r
+}
+
+// AuditDecision records a decision on op that changed nothing: refused
+// ("Deny"), or allowed and then answered with cause. The record is in the
+// caller's account, under the function name as given.
+func (s *Service) AuditDecision(ctx context.Context, op, name, decision string, cause error) {
+	fn := name
+	if ref, err := s.names(ctx).Parse(name); err == nil {
+		fn = ref.Name
+	}
+	r := s.auditRecord(ctx, op, fn)
+	r.Decision = decision
+	r.Error = "InternalError"
+	if e, ok := awserr.As(cause); ok {
+		r.Error = string(e.Code)
+	}
+	err := s.update(ctx, func(tx Tx) error {
+		rec := *r
+		if err := tx.AppendAudit(&rec); err != nil {
+			return err
+		}
+		tx.OnCommit(func() {
+			s.log.LogAttrs(ctx, slogInfo, "concurrency decision", append(auditAttrs(&rec),
+				slog.String("decision", rec.Decision), slog.String("error", rec.Error))...)
+		})
+		return nil
+	})
+	if err != nil {
+		s.log.ErrorContext(ctx, "audit decision not recorded", "op", op, "function", fn, "err", err)
+	}
 }
 
 // Audit returns recent audit records, newest first.

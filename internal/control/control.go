@@ -61,6 +61,7 @@ type Service struct {
 	// statuses reports provisioned environments' live state.
 	statuses Statuses
 	cache    resolveCache
+	policies policyCache
 }
 
 // New returns the control plane over db (Bolt for the embedded store).

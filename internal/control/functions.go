@@ -568,6 +568,9 @@ func (s *Service) DeleteFunction(ctx context.Context, name, qualifier string) er
 		if err := s.dropProvisioned(ctx, tx, ref.Name, ref.Qualifier); err != nil {
 			return err
 		}
+		if err := dropPolicy(tx, f, ref.Qualifier); err != nil {
+			return err
+		}
 		return tx.DeleteVersion(ref.Name, ref.Qualifier)
 	})
 	if err != nil {

@@ -73,6 +73,15 @@ func buildEnviron(p envParams) []string {
 		"LAMBDA_RUNTIME_DIR":              p.launch.runtimeDir,
 		"TMPDIR":                          p.tmpDir,
 	}
+	if s.Credentials != nil {
+		f, d := s.Credentials.Environ(s.Account, s.Role, s.Function)
+		for k, v := range f {
+			fixed[k] = v
+		}
+		for k, v := range d {
+			defaults[k] = v
+		}
+	}
 	// AWS defines AWS_EXECUTION_ENV for managed runtimes only, not for the
 	// OS-only provided family.
 	if !p.launch.provided {

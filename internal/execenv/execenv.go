@@ -107,6 +107,19 @@ type Spec struct {
 	// paths name them instead, the last layer first (see layerPaths).
 	LayerSHAs []string
 	LayerDirs []string
+	// Role is the function's execution role; Credentials, when set, gives
+	// each new environment the variables of that role's credentials as
+	// its process starts (see CredentialSource).
+	Role        string
+	Credentials CredentialSource
+}
+
+// CredentialSource gives a new environment of a function the variables of
+// its execution role's credentials: fixed ones the function's own
+// variables cannot replace (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN) and defaults they may (AWS_ENDPOINT_URL_LAMBDA).
+type CredentialSource interface {
+	Environ(account, role, function string) (fixed, defaults map[string]string)
 }
 
 // CodeSource gives an environment the directory of its code, by

@@ -1,6 +1,7 @@
 package function
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -85,4 +86,15 @@ type Function struct {
 	CodeSigningConfigArn string `json:"codeSigningConfigArn,omitempty"`
 	// RecursiveLoop is Allow or Terminate; "" is Terminate, AWS's default.
 	RecursiveLoop string `json:"recursiveLoop,omitempty"`
+	// Policies are the resource-based policies (AddPermission) of the
+	// function ("") and of its versions and aliases, by qualifier.
+	Policies map[string]*Policy `json:"policies,omitempty"`
+}
+
+// Policy is a resource-based policy: its statements in the order they
+// were added, each as the JSON AWS shows, and the revision GetPolicy
+// reports (a new one on every change).
+type Policy struct {
+	RevisionID string            `json:"revisionId"`
+	Statements []json.RawMessage `json:"statements"`
 }

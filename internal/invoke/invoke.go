@@ -86,6 +86,9 @@ type Parts struct {
 	Admitter Admitter
 	Runner   Runner
 	Code     execenv.CodeSource
+	// Credentials gives environments their role's credentials; nil gives
+	// none.
+	Credentials execenv.CredentialSource
 	// Observer hears of every invocation that ran; nil for none.
 	Observer Observer
 	Logger   *slog.Logger
@@ -99,6 +102,7 @@ type Invoker struct {
 	adm      Admitter
 	envs     Runner
 	code     execenv.CodeSource
+	creds    execenv.CredentialSource
 	observer Observer
 	log      *slog.Logger
 }
@@ -112,7 +116,7 @@ func New(p Parts) *Invoker {
 		p.Observer = noObserver{}
 	}
 	return &Invoker{region: p.Region, account: p.Account, resolver: p.Resolver, adm: p.Admitter, envs: p.Runner, code: p.Code,
-		observer: p.Observer, log: p.Logger}
+		creds: p.Credentials, observer: p.Observer, log: p.Logger}
 }
 
 // Invoke runs one synchronous invocation (or a DryRun).
@@ -202,6 +206,7 @@ func (iv *Invoker) spec(account string, cfg *function.Config, invokedARN string)
 		Code: iv.code, CodeSHA: cfg.CodeSha256, Env: cfg.Environment, MemoryMB: cfg.MemorySize, EphemeralMB: cfg.Ephemeral,
 		Timeout: time.Duration(cfg.Timeout) * time.Second,
 		Region:  iv.region, Account: account, LayerSHAs: layerSHAs(cfg),
+		Role: cfg.Role, Credentials: iv.creds,
 	}
 }
 

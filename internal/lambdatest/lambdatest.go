@@ -23,6 +23,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 )
 
@@ -40,14 +41,31 @@ func Client(endpoint string) *lambda.Client { return ClientAs(endpoint, AccessKe
 
 // ClientAs is Client signing with another access key.
 func ClientAs(endpoint, accessKeyID string) *lambda.Client {
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider(accessKeyID, "secret", ""),
-		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
-	}
-	return lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+	return ClientWith(endpoint, accessKeyID, "secret", "")
+}
+
+// ClientWith is Client signing with the given credentials (sessionToken
+// "" for long-term keys).
+func ClientWith(endpoint, accessKeyID, secret, sessionToken string) *lambda.Client {
+	return lambda.NewFromConfig(config(accessKeyID, secret, sessionToken), func(o *lambda.Options) {
 		o.BaseEndpoint = aws.String(endpoint)
 	})
+}
+
+// STSClient is an STS client for the server at endpoint, signing with the
+// given credentials.
+func STSClient(endpoint, accessKeyID, secret string) *sts.Client {
+	return sts.NewFromConfig(config(accessKeyID, secret, ""), func(o *sts.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+	})
+}
+
+func config(accessKeyID, secret, sessionToken string) aws.Config {
+	return aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider(accessKeyID, secret, sessionToken),
+		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+	}
 }
 
 // Zip builds a code archive from name → content. Files named "bootstrap"

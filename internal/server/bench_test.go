@@ -11,7 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/lambdad/lambdad/internal/iam"
+	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/server"
+	"github.com/lambdad/lambdad/internal/sigv4"
 )
 
 // BenchmarkInvokeWarm measures one synchronous invocation of a warm Go
@@ -149,4 +152,53 @@ func BenchmarkInvokeWarm8(b *testing.B) {
 			resp.Body.Close()
 		}
 	})
+}
+
+// BenchmarkInvokeWarmSigned is BenchmarkInvokeWarm on a server with access
+// control on: every request carries a SigV4 signature (made once; the
+// server accepts it for five minutes) that the server checks, with the
+// admin's policy, so the difference between the two is the server's cost
+// of access control.
+func BenchmarkInvokeWarmSigned(b *testing.B) {
+	creds, err := iam.Parse("credentials.json", []byte(credentialsJSON))
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := server.Options{AccountID: "111111111111", Credentials: creds}
+	opts.Listen, opts.DataDir = "127.0.0.1:0", b.TempDir()
+	n, err := server.Start(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { n.Close(ctx) })
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	in := goFunctionInput(b, "echo")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		b.Fatal(err)
+	}
+	url := n.URL() + "/2015-03-31/functions/echo/invocations"
+	body := []byte(`{"echo":"x"}`)
+	signedReq, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	signedReq.Header.Set("Content-Type", "application/json")
+	sigv4.Sign(signedReq, body, adminKey, adminSecret, "us-east-1", "lambda", time.Now())
+	client := &http.Client{}
+	invoke := func() {
+		req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+		req.Header = signedReq.Header
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	invoke()
+	b.ResetTimer()
+	for b.Loop() {
+		invoke()
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
@@ -21,11 +22,13 @@ import (
 // browsers; everything else goes to the API.
 func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /lambdad/metrics", n.metrics.Handler())
-	mux.HandleFunc("GET /lambdad/concurrency", n.metrics.ServePicture)
-	mux.HandleFunc("GET /lambdad/concurrency/stream", n.metrics.ServeStream)
-	mux.HandleFunc("GET /lambdad/concurrency/history", n.metrics.ServeHistory)
-	mux.HandleFunc("GET /lambdad/functions/{name}/logs", n.serveLogs)
+	// With access control on, each needs its lambdad: action (api.Own).
+	own := n.api.Own
+	mux.Handle("GET /lambdad/metrics", own("lambdad:GetMetrics", n.metrics.Handler()))
+	mux.Handle("GET /lambdad/concurrency", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServePicture)))
+	mux.Handle("GET /lambdad/concurrency/stream", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServeStream)))
+	mux.Handle("GET /lambdad/concurrency/history", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServeHistory)))
+	mux.Handle("GET /lambdad/functions/{name}/logs", own("lambdad:GetLogs", http.HandlerFunc(n.serveLogs)))
 	if n.opts.DebugEndpoints {
 		// net/http/pprof names profiles by what follows /debug/pprof/.
 		prof := http.NewServeMux()
@@ -34,7 +37,7 @@ func (n *Node) handler() http.Handler {
 		prof.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		prof.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		prof.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		mux.Handle("/lambdad/debug/pprof/", http.StripPrefix("/lambdad", prof))
+		mux.Handle("/lambdad/debug/pprof/", own("lambdad:Debug", http.StripPrefix("/lambdad", prof)))
 	}
 	mux.HandleFunc("GET "+console.AssetPrefix, n.console.ServeAsset)
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +80,9 @@ func (n *Node) serveLogs(w http.ResponseWriter, r *http.Request) {
 	n.envs.FlushLogs()
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	f, err := os.Open(execenv.LogFile(LogDir(n.opts.DataDir), n.opts.AccountID, r.PathValue("name")))
+	// The caller's account's log (with access control on, api.Own put
+	// the caller in the context; without, it is the server's account).
+	f, err := os.Open(execenv.LogFile(LogDir(n.opts.DataDir), account.Of(r.Context(), n.opts.AccountID), r.PathValue("name")))
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}

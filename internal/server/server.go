@@ -24,6 +24,7 @@ import (
 	"github.com/lambdad/lambdad/internal/esm"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/metrics"
 	"github.com/lambdad/lambdad/internal/provision"
@@ -87,6 +88,12 @@ type Options struct {
 	// Accounts gives each account its limits L and M; nil means every
 	// account has AccountConcurrency and MinUnreserved.
 	Accounts account.Settings
+	// Credentials, when set, turns access control on: every request must
+	// be signed (SigV4) by a principal of these credentials and allowed by
+	// IAM's rules, accounts and their limits come from them, and Auth and
+	// Accounts are ignored. Nil leaves the server open (one account,
+	// any credentials).
+	Credentials *iam.Credentials
 	// SQSEndpoint is where event source mappings read their queues; ""
 	// means what the standard AWS configuration names
 	// (AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL, the shared config files).
@@ -180,6 +187,7 @@ type Node struct {
 	prov      *provision.Provisioner
 	esm       *esm.Manager
 	api       *api.Server
+	guard     *iam.Guard // nil when the server is open
 	metrics   *metrics.Metrics
 	console   *console.Console
 	http      *http.Server
@@ -217,16 +225,19 @@ func Start(opts Options) (*Node, error) {
 	if n.lock, err = lockDataDir(opts.DataDir); err != nil {
 		return nil, err
 	}
-	if err := n.build(); err != nil {
-		n.closeParts()
-		return nil, err
-	}
+	// The address is taken before the parts are built: function
+	// environments are told where this server is.
 	ln, err := net.Listen("tcp", opts.Listen)
 	if err != nil {
 		n.closeParts()
 		return nil, err
 	}
 	n.listener = ln
+	if err := n.build(); err != nil {
+		ln.Close()
+		n.closeParts()
+		return nil, err
+	}
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
 	n.http = &http.Server{
@@ -254,6 +265,12 @@ func (n *Node) build() error {
 	var limits account.Settings = account.Uniform{Concurrency: o.AccountConcurrency, MinUnreserved: *o.MinUnreserved}
 	if o.Accounts != nil {
 		limits = o.Accounts
+	}
+	var authz api.Authorizer
+	var presign api.Presigner
+	if o.Credentials != nil {
+		n.guard = iam.New(o.Credentials, iam.Options{Logger: o.Logger.With("part", "iam")})
+		limits, o.Auth, authz, presign = n.guard, n.guard, n.guard, n.guard
 	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
 	n.adm.SetRequestRate(*o.InvocationRate)
@@ -312,9 +329,13 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	if n.guard != nil {
+		n.guard.SetResourcePolicies(n.ctl)
+	}
+	creds := &iam.FunctionCredentials{Guard: n.guard, Endpoint: n.localURL(), Logger: o.Logger.With("part", "iam")}
 	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{})
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
-		Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
+		Credentials: creds, Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
@@ -322,7 +343,7 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Requests: n.metrics, URLAuth: o.URLAuth}, o.Logger.With("part", "api"))
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign, Requests: n.metrics, URLAuth: o.URLAuth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
@@ -364,6 +385,24 @@ func moveLegacyLogs(dir, account string) error {
 	return nil
 }
 
+// Reload puts new credentials in force: requests from now on are checked
+// against them, and each account they name gets its limits. It fails on a
+// server started without credentials, which stays open.
+func (n *Node) Reload(c *iam.Credentials) error {
+	if n.guard == nil {
+		return errors.New("the server was started without credentials; restart it with them to turn access control on")
+	}
+	n.guard.Replace(c)
+	for _, id := range c.Accounts() {
+		l, _ := c.Limits(id)
+		n.adm.SetAccountLimit(id, l.Concurrency)
+	}
+	return nil
+}
+
+// Guard is the node's access control, nil when the server is open.
+func (n *Node) Guard() *iam.Guard { return n.guard }
+
 // Addr is the address the node serves at.
 func (n *Node) Addr() string { return n.listener.Addr().String() }
 
@@ -373,6 +412,19 @@ func (n *Node) DataDir() string { return n.opts.DataDir }
 // MinUnreserved is the minimum unreserved concurrency in force: min(M, L).
 func (n *Node) MinUnreserved() int {
 	return account.Limits{Concurrency: n.opts.AccountConcurrency, MinUnreserved: *n.opts.MinUnreserved}.Minimum()
+}
+
+// localURL is the endpoint as a process on this machine reaches it: an
+// unspecified listen address (0.0.0.0, [::]) is reached at 127.0.0.1.
+func (n *Node) localURL() string {
+	host, port, err := net.SplitHostPort(n.Addr())
+	if err != nil {
+		return n.URL()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // URL is the endpoint URL clients use.

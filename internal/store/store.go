@@ -631,17 +631,27 @@ func (t *Tx) Aliases(name, after string, limit int) ([]*function.Alias, error) {
 var bucketAudit = []byte("audit")
 
 // AuditRecord is one change to a concurrency setting: who changed what, from
-// which value to which (nil for "none").
+// which value to which (nil for "none"); with access control on, also a
+// decision that changed nothing (refused, or allowed and then failing).
 type AuditRecord struct {
 	Seq         uint64    `json:"seq"`
 	Time        time.Time `json:"time"`
 	RequestID   string    `json:"requestId"`
 	AccessKeyID string    `json:"accessKeyId,omitempty"`
-	Operation   string    `json:"operation"`
-	Function    string    `json:"function"`
-	Qualifier   string    `json:"qualifier,omitempty"`
-	Old         *int      `json:"old"`
-	New         *int      `json:"new"`
+	// Principal is the caller's ARN and SourceIP where it called from;
+	// both empty without access control.
+	Principal string `json:"principal,omitempty"`
+	SourceIP  string `json:"sourceIp,omitempty"`
+	// Decision is "Allow" or "Deny" with access control on, "" without.
+	Decision string `json:"decision,omitempty"`
+	// Error is the error code the request was answered with, "" when it
+	// made its change.
+	Error     string `json:"error,omitempty"`
+	Operation string `json:"operation"`
+	Function  string `json:"function"`
+	Qualifier string `json:"qualifier,omitempty"`
+	Old       *int   `json:"old"`
+	New       *int   `json:"new"`
 }
 
 // AuditKeep is how many audit records the store keeps; older ones are
