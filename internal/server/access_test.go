@@ -502,3 +502,64 @@ func TestPlaceholderCredentials(t *testing.T) {
 		t.Errorf("the placeholder credentials are refused: %v", err)
 	}
 }
+
+// TestIAMFunctionURL calls a function URL whose AuthType is AWS_IAM: an
+// unsigned request and a principal without lambda:InvokeFunctionUrl are
+// refused with AWS's 403, a principal allowed it gets the function's
+// answer, and another account's principal needs the function's resource
+// policy too.
+func TestIAMFunctionURL(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	in := goFunctionInput(t, "urlfn")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	u, err := admin.CreateFunctionUrlConfig(ctx, &lambda.CreateFunctionUrlConfigInput{FunctionName: aws.String("urlfn"), AuthType: types.FunctionUrlAuthTypeAwsIam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, host, _ := strings.Cut(aws.ToString(u.FunctionUrl), "://")
+	id, _, _ := strings.Cut(host, ".")
+	call := func(key, secret string) *http.Response {
+		req, err := http.NewRequest("POST", n.URL()+"/lambda-url/"+id+"/", strings.NewReader(`{"echo":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if key != "" {
+			sign(t, req, key, secret, time.Now())
+		}
+		return send(t, req)
+	}
+	for _, c := range []struct {
+		who, key, secret string
+		want             int
+	}{
+		{"unsigned", "", "", 403},
+		{"the reader (no lambda:InvokeFunctionUrl)", readerKey, readerSecret, 403},
+		{"the tenant of another account, without a resource policy", tenantKey, tenantSecret, 403},
+		{"a wrong secret", adminKey, "wrong", 403},
+		{"the admin", adminKey, adminSecret, 200},
+	} {
+		r := call(c.key, c.secret)
+		body, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		if r.StatusCode != c.want {
+			t.Errorf("%s: %d %s, want %d", c.who, r.StatusCode, body, c.want)
+		}
+		if c.want == 200 && !strings.Contains(string(body), `"request_id"`) {
+			t.Errorf("%s: %s", c.who, body)
+		}
+	}
+	// With the function's resource policy granting the other account, its
+	// principal gets through.
+	if _, err := admin.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String("urlfn"), StatementId: aws.String("b"),
+		Action: aws.String("lambda:InvokeFunctionUrl"), Principal: aws.String("222222222222"), FunctionUrlAuthType: types.FunctionUrlAuthTypeAwsIam}); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(tenantKey, tenantSecret); r.StatusCode != 200 {
+		body, _ := io.ReadAll(r.Body)
+		t.Errorf("the tenant after AddPermission: %d %s", r.StatusCode, body)
+	}
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/lambdad/lambdad/internal/esm"
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/execenv"
+	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/metrics"
@@ -343,7 +344,11 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
-	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign, Requests: n.metrics, URLAuth: o.URLAuth}, o.Logger.With("part", "api"))
+	urlAuth := o.URLAuth
+	if urlAuth == nil && n.guard != nil {
+		urlAuth = urlGuard{n.guard, o.Region}
+	}
+	n.api, err = api.New(n.ctl, api.Backends{Invoker: inv, Queue: n.queue, Auth: o.Auth, Authz: authz, Presign: presign, Requests: n.metrics, URLAuth: urlAuth}, o.Logger.With("part", "api"))
 	if err != nil {
 		return err
 	}
@@ -514,4 +519,15 @@ func (f mappingFigures) MappingFigures() []metrics.MappingFigures {
 			Deleted: s.Deleted, ThrottledBatches: s.ThrottledBatches, FailedBatches: s.FailedBatches, InFlight: s.InFlight, Concurrency: s.Concurrency})
 	}
 	return out
+}
+
+// urlGuard lets access control decide the function URLs whose AuthType is
+// AWS_IAM.
+type urlGuard struct {
+	g      *iam.Guard
+	region string
+}
+
+func (u urlGuard) AuthorizeURL(r *http.Request, account string, c *function.URLConfig) error {
+	return u.g.AuthorizeURL(r, u.region, account, c)
 }
