@@ -10,8 +10,11 @@
 //
 // Access control plugs in through Session: it names the signed-in
 // principal and the CSRF token the page must send back, in the CSRFHeader
-// header, on every request that changes something. Without a Session the
-// console runs as the API does today, unauthenticated.
+// header, on every request that changes something. With a Session and
+// nobody signed in, the page asks for an access key and its secret and
+// posts them to SignInPath (whoever provides the Session serves it; the
+// session is an HttpOnly cookie the page never sees). Without a Session
+// the console runs as the API does, unauthenticated.
 package console
 
 import (
@@ -32,6 +35,13 @@ const AssetPrefix = "/lambdad/console/"
 // PageBudget bounds the bytes a browser loads for the console: the page,
 // its script and its style sheet, uncompressed.
 const PageBudget = 64 << 10
+
+// SignInPath and SignOutPath are where the page signs in (POST of JSON
+// {"accessKeyId", "secretAccessKey"}) and out.
+const (
+	SignInPath  = "/lambdad/console/signin"
+	SignOutPath = "/lambdad/console/signout"
+)
 
 // CSRFHeader carries the session's CSRF token on the console's requests
 // that change something (PUT, POST, DELETE).
@@ -99,8 +109,10 @@ func securityHeaders(h http.Header) {
 func (c *Console) ServePage(w http.ResponseWriter, r *http.Request) {
 	data := struct {
 		CSRF, Principal, Account string
+		Auth                     bool
 	}{}
 	if c.session != nil {
+		data.Auth = true
 		data.CSRF = c.session.CSRFToken(r)
 		if p, ok := c.session.Principal(r); ok {
 			data.Principal, data.Account = p.Name, p.Account

@@ -563,3 +563,70 @@ func TestIAMFunctionURL(t *testing.T) {
 		t.Errorf("the tenant after AddPermission: %d %s", r.StatusCode, body)
 	}
 }
+
+// TestConsoleSessions checks the console's sessions on the wire: a sign-in
+// with a wrong secret is refused; a good one sets an HttpOnly,
+// SameSite=Strict cookie; with the cookie a read acts as the principal; a
+// change needs the page's CSRF token besides the cookie; after sign-out
+// the cookie is worth nothing.
+func TestConsoleSessions(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	signIn := func(secret string) *http.Response {
+		req, _ := http.NewRequest("POST", n.URL()+"/lambdad/console/signin", strings.NewReader(`{"accessKeyId":"`+adminKey+`","secretAccessKey":"`+secret+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		return send(t, req)
+	}
+	if r := signIn("wrong"); r.StatusCode != 403 || len(r.Cookies()) != 0 {
+		t.Fatalf("a wrong secret: %d, cookies %v", r.StatusCode, r.Cookies())
+	}
+	r := signIn(adminSecret)
+	if r.StatusCode != 200 || len(r.Cookies()) != 1 {
+		t.Fatalf("sign-in: %d %v", r.StatusCode, r.Cookies())
+	}
+	cookie := r.Cookies()[0]
+	if cookie.Name != iam.SessionCookie || !cookie.HttpOnly || cookie.SameSite != http.SameSiteStrictMode {
+		t.Errorf("the session cookie: %+v", cookie)
+	}
+	do := func(method, path, body string, headers map[string]string) *http.Response {
+		req, _ := http.NewRequest(method, n.URL()+path, strings.NewReader(body))
+		req.AddCookie(cookie)
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		return send(t, req)
+	}
+	if r := do("GET", "/2015-03-31/functions/f", "", nil); r.StatusCode != 200 {
+		t.Errorf("a read with the session: %d", r.StatusCode)
+	}
+	page := do("GET", "/", "", map[string]string{"Accept": "text/html"})
+	b, _ := io.ReadAll(page.Body)
+	_, rest, _ := strings.Cut(string(b), `name="lambdad-csrf" content="`)
+	csrf, _, _ := strings.Cut(rest, `"`)
+	if len(csrf) != 32 || !strings.Contains(string(b), "user/admin") {
+		t.Fatalf("the page's CSRF token %q; page names the principal: %v", csrf, strings.Contains(string(b), "user/admin"))
+	}
+	put := func(headers map[string]string) int {
+		return do("PUT", "/2017-10-31/functions/f/concurrency", `{"ReservedConcurrentExecutions":3}`, headers).StatusCode
+	}
+	if s := put(nil); s != 403 {
+		t.Errorf("a change with the cookie alone: %d, want 403", s)
+	}
+	if s := put(map[string]string{iam.CSRFHeader: "0123456789abcdef0123456789abcdef"}); s != 403 {
+		t.Errorf("a change with a wrong CSRF token: %d, want 403", s)
+	}
+	if s := put(map[string]string{iam.CSRFHeader: csrf}); s != 200 {
+		t.Errorf("a change with the cookie and the page's token: %d, want 200", s)
+	}
+	if r := do("POST", "/lambdad/console/signout", "", map[string]string{iam.CSRFHeader: csrf}); r.StatusCode != 204 {
+		t.Errorf("sign-out: %d", r.StatusCode)
+	}
+	if r := do("GET", "/2015-03-31/functions/f", "", nil); r.StatusCode != 403 {
+		t.Errorf("a read after sign-out: %d, want 403", r.StatusCode)
+	}
+}

@@ -24,10 +24,13 @@ func (n *Node) handler() http.Handler {
 	mux := http.NewServeMux()
 	// With access control on, each needs its lambdad: action (api.Own).
 	own := n.api.Own
-	mux.Handle("GET /lambdad/metrics", own("lambdad:GetMetrics", n.metrics.Handler()))
-	mux.Handle("GET /lambdad/concurrency", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServePicture)))
-	mux.Handle("GET /lambdad/concurrency/stream", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServeStream)))
-	mux.Handle("GET /lambdad/concurrency/history", own("lambdad:GetConcurrency", http.HandlerFunc(n.metrics.ServeHistory)))
+	// The metrics and the picture are of the server's own account: callers
+	// of other accounts are refused them rather than shown another's.
+	home := n.homeOnly
+	mux.Handle("GET /lambdad/metrics", own("lambdad:GetMetrics", home(n.metrics.Handler())))
+	mux.Handle("GET /lambdad/concurrency", own("lambdad:GetConcurrency", home(http.HandlerFunc(n.metrics.ServePicture))))
+	mux.Handle("GET /lambdad/concurrency/stream", own("lambdad:GetConcurrency", home(http.HandlerFunc(n.metrics.ServeStream))))
+	mux.Handle("GET /lambdad/concurrency/history", own("lambdad:GetConcurrency", home(http.HandlerFunc(n.metrics.ServeHistory))))
 	mux.Handle("GET /lambdad/functions/{name}/logs", own("lambdad:GetLogs", http.HandlerFunc(n.serveLogs)))
 	if n.opts.DebugEndpoints {
 		// net/http/pprof names profiles by what follows /debug/pprof/.
@@ -40,6 +43,10 @@ func (n *Node) handler() http.Handler {
 		mux.Handle("/lambdad/debug/pprof/", own("lambdad:Debug", http.StripPrefix("/lambdad", prof)))
 	}
 	mux.HandleFunc("GET "+console.AssetPrefix, n.console.ServeAsset)
+	if n.guard != nil {
+		mux.HandleFunc("POST "+console.SignInPath, n.guard.SignIn)
+		mux.HandleFunc("POST "+console.SignOutPath, n.guard.SignOut)
+	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A browser asking for / gets the console; every other request,
 		// of / or anything else, is the API's (which answers an unknown
@@ -109,4 +116,19 @@ func (n *Node) serveLogs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Write(b)
+}
+
+// homeOnly serves h to callers of the server's own account (all callers
+// when access control is off) and refuses the others with AWS's 403.
+func (n *Node) homeOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := account.CallerOf(r.Context()); ok && c.Account != "" && c.Account != n.opts.AccountID {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"Message":"The metrics and the account picture are of the server's own account only."}`))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

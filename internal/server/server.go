@@ -353,7 +353,11 @@ func (n *Node) build() error {
 		return err
 	}
 	n.api.LimitBodyMemory(o.MaxBodyMemory)
-	if n.console, err = console.New(console.Options{}); err != nil {
+	var sess console.Session
+	if n.guard != nil {
+		sess = consoleSession{n.guard}
+	}
+	if n.console, err = console.New(console.Options{Session: sess}); err != nil {
 		return err
 	}
 	n.prov.Start(inv)
@@ -531,3 +535,13 @@ type urlGuard struct {
 func (u urlGuard) AuthorizeURL(r *http.Request, account string, c *function.URLConfig) error {
 	return u.g.AuthorizeURL(r, u.region, account, c)
 }
+
+// consoleSession gives the console the sign-ins of access control.
+type consoleSession struct{ g *iam.Guard }
+
+func (c consoleSession) Principal(r *http.Request) (console.Principal, bool) {
+	acct, name, ok := c.g.ConsolePrincipal(r)
+	return console.Principal{Account: acct, Name: name}, ok
+}
+
+func (c consoleSession) CSRFToken(r *http.Request) string { return c.g.ConsoleCSRF(r) }

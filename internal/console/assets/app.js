@@ -547,13 +547,57 @@ async function deadLettersView(params) {
 
 // ---- start -----------------------------------------------------------
 
+// With access control on, nobody signed in sees the sign-in form only.
+const authOn = document.querySelector('meta[name="lambdad-auth"]').content === 'on';
+const principal = document.querySelector('meta[name="lambdad-principal"]');
+
+function signInView() {
+  const note = h('div', {role: 'alert'});
+  const key = h('input', {id: 'signin-key', name: 'accessKeyId', autocomplete: 'username', required: true, spellcheck: 'false'});
+  const secret = h('input', {id: 'signin-secret', name: 'secretAccessKey', type: 'password', autocomplete: 'current-password', required: true});
+  const form = h('form', {class: 'panel signin', onsubmit: async (ev) => {
+    ev.preventDefault();
+    note.replaceChildren();
+    const res = await fetch('/lambdad/console/signin', {method: 'POST', credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json'}, body: JSON.stringify({accessKeyId: key.value, secretAccessKey: secret.value})});
+    if (res.ok) { location.reload(); return; }
+    let msg = res.statusText;
+    try { msg = (await res.json()).message || msg; } catch (e) {}
+    note.replaceChildren(errorBox(new ApiError(res.status, res.headers.get('X-Amzn-ErrorType') || '', msg)));
+    secret.value = '';
+    secret.focus();
+  }},
+    h('h1', {}, 'Sign in'),
+    h('p', {}, 'This server has access control on. Sign in with an access key of its credentials file; the console then acts with that principal\'s permissions, in its account.'),
+    h('label', {for: 'signin-key'}, 'Access key ID'), key,
+    h('label', {for: 'signin-secret'}, 'Secret access key'), secret,
+    note,
+    h('button', {type: 'submit', class: 'primary'}, 'Sign in'));
+  main.replaceChildren(form);
+  key.focus();
+}
+
 (function who() {
-  const m = document.querySelector('meta[name="lambdad-principal"]');
-  document.getElementById('who').textContent = m.content ? `Signed in as ${m.content} (account ${m.dataset.account})` : 'No access control: every request is allowed';
+  const el = document.getElementById('who');
+  if (principal.content) {
+    el.textContent = `Signed in as ${principal.content} (account ${principal.dataset.account})`;
+    const out = document.getElementById('signout');
+    out.hidden = false;
+    out.addEventListener('click', async () => {
+      await fetch('/lambdad/console/signout', {method: 'POST', credentials: 'same-origin', headers: {'X-Lambdad-Csrf-Token': csrf}});
+      location.reload();
+    });
+  } else {
+    el.textContent = authOn ? 'Not signed in' : 'No access control: every request is allowed';
+  }
 })();
-// After a change of view, focus goes to the new content (for screen
-// readers and keyboards), unless the view focused a field of its own.
-window.addEventListener('hashchange', () => {
-  route().then(() => { if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({preventScroll: true}); });
-});
-route();
+if (authOn && !principal.content) {
+  signInView();
+} else {
+  // After a change of view, focus goes to the new content (for screen
+  // readers and keyboards), unless the view focused a field of its own.
+  window.addEventListener('hashchange', () => {
+    route().then(() => { if (!main.contains(document.activeElement) || document.activeElement === main) main.focus({preventScroll: true}); });
+  });
+  route();
+}
