@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -453,7 +454,9 @@ func TestFunctionCreatedAgainWhileTheOldOneRuns(t *testing.T) {
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
-		_, err := n.invoke(t, "a", fmt.Sprintf(`{"sleep_ms":2500,"inflight_dir":%q}`, dir))
+		// Held until the test is done with the new function, however
+		// slow the machine.
+		_, err := n.invoke(t, "a", fmt.Sprintf(`{"wait_for":%q,"inflight_dir":%q}`, filepath.Join(dir, "release"), dir))
 		done <- err
 	}()
 	waitInHandler(t, dir, 1)
@@ -470,6 +473,9 @@ func TestFunctionCreatedAgainWhileTheOldOneRuns(t *testing.T) {
 	}
 	if throttle.Reason != types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded {
 		t.Errorf("Reason %q, want ReservedFunctionConcurrentInvocationLimitExceeded", throttle.Reason)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if err := <-done; err != nil {
 		t.Errorf("the old invocation: %v", err)

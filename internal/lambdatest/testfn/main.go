@@ -44,6 +44,10 @@ type event struct {
 	Bytes       int    `json:"bytes"`
 	File        string `json:"file"`
 	Echo        any    `json:"echo"`
+	// WaitFor holds the invocation until the file exists (at most a
+	// minute), so a test decides when it ends whatever the machine's
+	// speed.
+	WaitFor string `json:"wait_for"`
 }
 
 type answer struct {
@@ -79,6 +83,11 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 		}
 		defer done()
 		a.Inflight = n
+	}
+	for deadline := time.Now().Add(time.Minute); ev.WaitFor != "" && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(ev.WaitFor); err == nil {
+			break
+		}
 	}
 	if ev.SleepMS > 0 {
 		time.Sleep(time.Duration(ev.SleepMS) * time.Millisecond)
