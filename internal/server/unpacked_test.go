@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -148,9 +149,10 @@ func TestDeleteWhileInvokingKeepsTree(t *testing.T) {
 	}
 
 	got := make(chan string, 1)
+	release := filepath.Join(t.TempDir(), "release")
 	go func() {
-		// Sleeps first, then reads the file.
-		got <- n.readMarker(t, "b", `{"sleep_ms":700,"file":"marker.txt"}`)
+		// Waits for the test first, then reads the file.
+		got <- n.readMarker(t, "b", fmt.Sprintf(`{"wait_for":%q,"file":"marker.txt"}`, release))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for n.Environments().Stats().Busy == 0 {
@@ -167,6 +169,9 @@ func TestDeleteWhileInvokingKeepsTree(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(tree, "marker.txt")); err != nil {
 		t.Fatalf("the tree went under a running invocation: %v", err)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	if b := <-got; b != marker {
 		t.Fatalf("the invocation read %q", b)
