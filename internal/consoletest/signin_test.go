@@ -51,6 +51,18 @@ func TestSignInToTheConsole(t *testing.T) {
 		enter(t, ctx, "Secret access key", secret)
 		clickButton(t, ctx, "Sign in")
 	}
+	// The seed's steps: the function, Configuration, Concurrency, Edit,
+	// Reserve concurrency, a number, Save.
+	reserveTen := func() {
+		t.Helper()
+		clickLink(t, ctx, "orders")
+		clickLink(t, ctx, "Configuration")
+		clickLink(t, ctx, "Concurrency")
+		clickLink(t, ctx, "Edit")
+		clickLabel(t, ctx, "Reserve concurrency")
+		enter(t, ctx, "Reserved concurrency", "10")
+		clickButton(t, ctx, "Save")
+	}
 	signIn("AKIACONSOLEREADER001", "wrong")
 	run(t, ctx, "the refusal", chromedp.WaitVisible(chromedp.CSS(`form.signin [role=alert] *`)))
 	if got := textOf(t, ctx, `form.signin [role=alert]`); !strings.Contains(got, "The security token included in the request is invalid.") {
@@ -67,13 +79,7 @@ func TestSignInToTheConsole(t *testing.T) {
 	if err != nil || strings.Contains(cookie, iam.SessionCookie) {
 		t.Errorf("the page's script can read the session cookie: %q %v", cookie, err)
 	}
-	clickLink(t, ctx, "orders")
-	clickLink(t, ctx, "Configuration")
-	clickLink(t, ctx, "Concurrency")
-	clickLink(t, ctx, "Edit")
-	clickLabel(t, ctx, "Reserve concurrency")
-	enter(t, ctx, "Reserved concurrency", "10")
-	clickButton(t, ctx, "Save")
+	reserveTen()
 	run(t, ctx, "the error", chromedp.WaitVisible(chromedp.CSS(`#concurrency-error`)))
 	const denied = "User: arn:aws:iam::123456789012:user/reader is not authorized to perform: lambda:PutFunctionConcurrency on resource: arn:aws:lambda:us-east-1:123456789012:function:orders because no identity-based policy allows the lambda:PutFunctionConcurrency action"
 	if got := textOf(t, ctx, "#concurrency-error"); got != denied {
@@ -87,13 +93,7 @@ func TestSignInToTheConsole(t *testing.T) {
 	run(t, ctx, "sign out", chromedp.Click(chromedp.CSS(`#signout`)), chromedp.WaitVisible(chromedp.CSS(`form.signin`)))
 	signIn("AKIACONSOLEADMIN0001", "admin-secret")
 	run(t, ctx, "the functions", chromedp.WaitVisible(chromedp.CSS(`#functions tbody tr`)))
-	clickLink(t, ctx, "orders")
-	clickLink(t, ctx, "Configuration")
-	clickLink(t, ctx, "Concurrency")
-	clickLink(t, ctx, "Edit")
-	clickLabel(t, ctx, "Reserve concurrency")
-	enter(t, ctx, "Reserved concurrency", "10")
-	clickButton(t, ctx, "Save")
+	reserveTen()
 	waitText(t, ctx, "#function-concurrency", "Reserved concurrency: 10", 5*time.Second)
 	if r := reservation(t, admin, "orders"); r == nil || *r != 10 {
 		t.Fatalf("the admin's Save: the SDK reads %v, want 10", r)

@@ -84,14 +84,9 @@ func (s *Service) AddPermission(ctx context.Context, in *AddPermissionInput) (st
 		return "", err
 	}
 	err = s.update(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, ref.Name, arn)
+		f, err := policyTarget(tx, ref, arn)
 		if err != nil {
 			return err
-		}
-		if ref.Qualifier != "" {
-			if _, _, err := resolve(tx, ref.Name, ref.Qualifier, arn); err != nil {
-				return err
-			}
 		}
 		old := f.Policies[ref.Qualifier]
 		if err := checkPolicyRevision(old, in.RevisionId); err != nil {
@@ -163,14 +158,9 @@ func (s *Service) GetPolicy(ctx context.Context, name, qualifier string) (doc, r
 	arn := s.ARN(ctx, ref.Name, ref.Qualifier)
 	var p *function.Policy
 	err = s.view(ctx, func(tx Tx) error {
-		f, err := mustFunction(tx, ref.Name, arn)
+		f, err := policyTarget(tx, ref, arn)
 		if err != nil {
 			return err
-		}
-		if ref.Qualifier != "" {
-			if _, _, err := resolve(tx, ref.Name, ref.Qualifier, arn); err != nil {
-				return err
-			}
 		}
 		p = f.Policies[ref.Qualifier]
 		return nil
@@ -279,4 +269,20 @@ func dropPolicy(tx Tx, f *function.Function, qualifier string) error {
 	}
 	cur.Policies = withPolicy(cur.Policies, qualifier, nil)
 	return tx.PutFunction(cur)
+}
+
+// policyTarget is the function whose policy a permission call reads or
+// writes, once its version or alias (when ref names one) is found to
+// exist; arn is what the 404 names.
+func policyTarget(tx Tx, ref function.Ref, arn string) (*function.Function, error) {
+	f, err := mustFunction(tx, ref.Name, arn)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Qualifier != "" {
+		if _, _, err := resolve(tx, ref.Name, ref.Qualifier, arn); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
 }
