@@ -67,8 +67,10 @@ import (
 // account's settings give. All methods are safe for concurrent use.
 type Accounts struct {
 	limit func(account string) int
-	// rate is the request rate of every account's Controller.
-	rate atomic.Int64
+	// rate is the request rate of every account's Controller; nanos,
+	// when set, the reading they pace it on.
+	rate  atomic.Int64
+	nanos atomic.Pointer[func() int64]
 	// home is the Controller of the server's own account, found without a
 	// map lookup: a server without access control has no other.
 	homeID string
@@ -82,6 +84,14 @@ func NewAccounts(home string, limit func(account string) int) *Accounts {
 	a := &Accounts{limit: limit, homeID: home, home: New(limit(home))}
 	a.rate.Store(DefaultRequestRate)
 	return a
+}
+
+// SetNanos makes every account's request rate read now (see
+// Controller.SetNanos), now and for accounts seen later.
+func (a *Accounts) SetNanos(now func() int64) {
+	a.nanos.Store(&now)
+	a.home.SetNanos(now)
+	a.others.Range(func(_, c any) bool { c.(*Controller).SetNanos(now); return true })
 }
 
 // SetRequestRate sets every account's request rate (see
@@ -102,6 +112,9 @@ func (a *Accounts) For(account string) *Controller {
 	}
 	n := New(a.limit(account))
 	n.SetRequestRate(int(a.rate.Load()))
+	if now := a.nanos.Load(); now != nil {
+		n.SetNanos(*now)
+	}
 	c, _ := a.others.LoadOrStore(account, n)
 	return c.(*Controller)
 }

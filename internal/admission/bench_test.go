@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
 )
 
@@ -18,6 +20,9 @@ const (
 // benchPools sets up one function of each kind the hot path tells apart.
 func benchPools() (*Controller, []struct{ name, function, target string }) {
 	c := New(benchLimit)
+	// These measure the concurrency accounting; they come far faster than
+	// the request rate allows (BenchmarkAcquireReleaseRated measures it).
+	c.SetRequestRate(0)
 	c.SetReserved("reserved", benchShare, true)
 	c.SetProvisionedConfigured("provisioned", "live", benchShare)
 	c.SetProvisioned("provisioned", "live", benchShare)
@@ -140,5 +145,22 @@ func BenchmarkAccountsAcquireRelease(b *testing.B) {
 				s.Release()
 			}
 		})
+	}
+}
+
+// BenchmarkAcquireReleaseRatedCoarse is BenchmarkAcquireReleaseRated on a
+// clock.Coarse reading, as the server runs it.
+func BenchmarkAcquireReleaseRatedCoarse(b *testing.B) {
+	c := New(MaxConcurrency)
+	k := clock.NewCoarse(clock.Real, 10*time.Millisecond)
+	defer k.Stop()
+	c.SetNanos(k.Nanos)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := c.Acquire("f", "$LATEST")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Release()
 	}
 }

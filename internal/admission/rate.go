@@ -57,6 +57,10 @@ func (c *Controller) SetClock(clk clock.Clock) {
 	c.now.Store(&now)
 }
 
+// SetNanos makes the request rate read now, a monotonic reading in
+// nanoseconds (a clock.Coarse's Nanos, say), instead of a clock.
+func (c *Controller) SetNanos(now func() int64) { c.now.Store(&now) }
+
 // SetRequestRate sets the requests per second allowed per unit of
 // concurrency; 0 turns the request rate off.
 func (c *Controller) SetRequestRate(perUnit int) { c.requestRate.Store(int64(max(0, perUnit))) }

@@ -5,7 +5,10 @@
 // on virtual time.
 package clock
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Clock tells the time and makes timers.
 type Clock interface {
@@ -54,4 +57,45 @@ func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
 func Nanos(c Clock) func() int64 {
 	start := c.Now()
 	return func() int64 { return int64(c.Now().Sub(start)) }
+}
+
+// Coarse is a reading of a clock that a goroutine of its own refreshes
+// every resolution, for hot paths that read the time on every request and
+// can live with that resolution: a load of one atomic word instead of a
+// call into the clock (which costs tens of nanoseconds on virtual
+// machines). Stop ends the goroutine.
+type Coarse struct {
+	ns   atomic.Int64
+	stop chan struct{}
+	done chan struct{}
+}
+
+// NewCoarse starts a Coarse reading of c, in nanoseconds since the call.
+func NewCoarse(c Clock, resolution time.Duration) *Coarse {
+	k := &Coarse{stop: make(chan struct{}), done: make(chan struct{})}
+	start := c.Now()
+	go func() {
+		defer close(k.done)
+		t := c.NewTimer(resolution)
+		defer t.Stop()
+		for {
+			select {
+			case <-k.stop:
+				return
+			case <-t.C():
+			}
+			k.ns.Store(int64(c.Now().Sub(start)))
+			t.Reset(resolution)
+		}
+	}()
+	return k
+}
+
+// Nanos is the last reading.
+func (k *Coarse) Nanos() int64 { return k.ns.Load() }
+
+// Stop ends the refreshing and waits for its goroutine.
+func (k *Coarse) Stop() {
+	close(k.stop)
+	<-k.done
 }
