@@ -134,14 +134,15 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	} else {
 		log.Info("access control is on", "credentials", *credsFile, "accounts", len(o.Credentials.Accounts()))
 	}
-	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
-
+	// The signals are taken before the endpoint is announced: a SIGHUP
+	// sent by whoever waits for that line must reload, not kill.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if *credsFile != "" {
 		wait := watchReload(ctx, node, *credsFile, log)
 		defer wait()
 	}
+	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
 	<-ctx.Done()
 	log.Info("shutting down")
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
