@@ -198,7 +198,7 @@ func TestBusyFunctionDoesNotStarveOthers(t *testing.T) {
 	busyDir, quickDir := t.TempDir(), t.TempDir()
 	n.createGo(t, "busy", func(in *lambda.CreateFunctionInput) {
 		recording(busyDir)(in)
-		in.Timeout = aws.Int32(10)
+		in.Timeout = aws.Int32(120)
 	})
 	n.createGo(t, "quick", recording(quickDir))
 	// busy's events hold every worker until the test lets them go: quick's

@@ -449,14 +449,19 @@ func TestReservationGoneWhileItsInvocationsRun(t *testing.T) {
 func TestFunctionCreatedAgainWhileTheOldOneRuns(t *testing.T) {
 	t.Parallel()
 	n := start(t, server.Options{AccountConcurrency: 12, MinUnreserved: new(10)})
-	n.createGo(t, "a")
+	// The held invocation must outlast the slowest machine: the default
+	// 3 s timeout would end it before the test is done.
+	n.createGo(t, "a", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(120) })
 	n.reserve(t, "a", 1)
 	dir := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
 		// Held until the test is done with the new function, however
 		// slow the machine.
-		_, err := n.invoke(t, "a", fmt.Sprintf(`{"wait_for":%q,"inflight_dir":%q}`, filepath.Join(dir, "release"), dir))
+		out, err := n.invoke(t, "a", fmt.Sprintf(`{"wait_for":%q,"inflight_dir":%q}`, filepath.Join(dir, "release"), dir))
+		if err == nil && out.FunctionError != nil {
+			err = fmt.Errorf("function error %s: %s", *out.FunctionError, out.Payload)
+		}
 		done <- err
 	}()
 	waitInHandler(t, dir, 1)

@@ -137,7 +137,9 @@ func TestDeleteWhileInvokingKeepsTree(t *testing.T) {
 	zip := lambdatest.GoFunctionWith(t, map[string]string{"marker.txt": marker})
 	n := start(t, server.Options{DataDir: dir})
 	n.createWith(t, "a", zip)
-	n.createWith(t, "b", zip)
+	// b's invocation is held until the test lets it go, so its timeout
+	// must outlast the slowest machine.
+	n.createGo(t, "b", func(in *lambda.CreateFunctionInput) { in.Code.ZipFile = zip; in.Timeout = aws.Int32(120) })
 	n.readMarker(t, "a", `{"file":"marker.txt"}`)
 	n.readMarker(t, "b", `{"file":"marker.txt"}`)
 	tree := treeOf(dir, zip)
