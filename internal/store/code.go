@@ -16,7 +16,6 @@ import (
 
 	"github.com/lambdad/lambdad/internal/archive"
 	"github.com/lambdad/lambdad/internal/function"
-	bolt "go.etcd.io/bbolt"
 )
 
 // Code archives live beside the database, one file per CodeSha256. A file
@@ -206,7 +205,7 @@ func (d *DB) collect(sha string) {
 func (d *DB) collectLocked(sha string) (removed string) {
 	c := &d.code
 	referenced := true
-	err := d.bolt.View(func(tx *bolt.Tx) error {
+	err := d.kv.view(func(tx kvTx) error {
 		referenced = tx.Bucket(bucketCodeRefs).Get([]byte(sha)) != nil
 		return nil
 	})
@@ -404,7 +403,7 @@ func (d *DB) removeOrphanCode() error {
 	if err != nil {
 		return err
 	}
-	return d.bolt.View(func(tx *bolt.Tx) error {
+	return d.kv.view(func(tx kvTx) error {
 		refs := tx.Bucket(bucketCodeRefs)
 		referenced := func(h string) bool {
 			raw, err := hex.DecodeString(h)

@@ -58,7 +58,7 @@ type EventConfig struct {
 	LastModified             time.Time `json:"lastModified"`
 }
 
-func (t *Tx) bucket(name []byte) (*bolt.Bucket, error) { return t.tx.CreateBucketIfNotExists(name) }
+func (t *Tx) bucket(name []byte) (kvBucket, error) { return t.tx.CreateBucketIfNotExists(name) }
 
 func seqKey(n uint64) []byte { return binary.BigEndian.AppendUint64(nil, n) }
 

@@ -67,7 +67,7 @@ type Sums struct {
 
 // DB is the open database.
 type DB struct {
-	bolt *bolt.DB
+	kv   engine
 	code codeFiles
 	feed feed
 }
@@ -89,7 +89,7 @@ func Open(dir string, o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	d := &DB{bolt: b, code: codeFiles{dir: filepath.Join(dir, "code"), pins: map[string]int{}}}
+	d := &DB{kv: boltEngine{b}, code: codeFiles{dir: filepath.Join(dir, "code"), pins: map[string]int{}}}
 	err = b.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketAccounts, bucketCodeRefs, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -170,27 +170,27 @@ func migrate(tx *bolt.Tx, account string) error {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.bolt.Close() }
+func (d *DB) Close() error { return d.kv.close() }
 
 // View runs fn in a read-only transaction.
 func (d *DB) View(fn func(*Tx) error) error {
-	return d.bolt.View(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
+	return d.kv.view(func(tx kvTx) error { return fn(d.tx(tx)) })
 }
 
 // Update runs fn in a read-write transaction; when it returns nil the
 // changes are committed and synced to disk.
 func (d *DB) Update(fn func(*Tx) error) error {
-	return d.bolt.Update(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
+	return d.kv.update(func(tx kvTx) error { return fn(d.tx(tx)) })
 }
 
 // Batch is Update for many concurrent callers: their functions share one
 // commit (and one fsync). fn may run more than once, so it must only
 // depend on what it reads in the transaction.
 func (d *DB) Batch(fn func(*Tx) error) error {
-	return d.bolt.Batch(func(tx *bolt.Tx) error { return fn(d.tx(tx)) })
+	return d.kv.batch(func(tx kvTx) error { return fn(d.tx(tx)) })
 }
 
-func (d *DB) tx(tx *bolt.Tx) *Tx { return &Tx{txState: &txState{tx: tx, db: d}} }
+func (d *DB) tx(tx kvTx) *Tx { return &Tx{txState: &txState{tx: tx, db: d}} }
 
 // Tx is one transaction. The records of functions and what belongs to them
 // are an account's: a Tx reads and writes them in the account In chose,
@@ -203,7 +203,7 @@ type Tx struct {
 
 // txState is what the views of one transaction share.
 type txState struct {
-	tx *bolt.Tx
+	tx kvTx
 	db *DB
 	// batch is what this transaction changed, published when it commits.
 	batch *Batch
@@ -229,7 +229,7 @@ var errNoAccount = errors.New("store: a record of no account")
 
 // abucket returns a bucket of the view's account: nil (reading as empty)
 // when it does not exist yet, created when create is set.
-func (t *Tx) abucket(name []byte, create bool) (*bolt.Bucket, error) {
+func (t *Tx) abucket(name []byte, create bool) (kvBucket, error) {
 	if t.account == "" {
 		return nil, errNoAccount
 	}
@@ -254,10 +254,10 @@ func (t *Tx) abucket(name []byte, create bool) (*bolt.Bucket, error) {
 
 // read and write return a bucket of the view's account for reading (nil
 // when it does not exist yet) and for writing.
-func (t *Tx) read(name []byte) (*bolt.Bucket, error)  { return t.abucket(name, false) }
-func (t *Tx) write(name []byte) (*bolt.Bucket, error) { return t.abucket(name, true) }
+func (t *Tx) read(name []byte) (kvBucket, error)  { return t.abucket(name, false) }
+func (t *Tx) write(name []byte) (kvBucket, error) { return t.abucket(name, true) }
 
-func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
+func get[T any](b kvBucket, key []byte) (*T, error) {
 	if b == nil {
 		return nil, ErrNotFound
 	}
@@ -276,7 +276,7 @@ func get[T any](b *bolt.Bucket, key []byte) (*T, error) {
 // order, beginning after the key after (nil: at the first), at most limit
 // of them (limit < 0: all). Every list of the store is this one loop. A
 // record that cannot be decoded is an error naming its key.
-func scan[T any](b *bolt.Bucket, prefix, after []byte, limit int) ([]*T, error) {
+func scan[T any](b kvBucket, prefix, after []byte, limit int) ([]*T, error) {
 	if b == nil {
 		return nil, nil
 	}
@@ -315,7 +315,7 @@ func unmarshal(k, v []byte, r any) error {
 	return nil
 }
 
-func put(b *bolt.Bucket, key []byte, v any) error {
+func put(b kvBucket, key []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
