@@ -1,9 +1,14 @@
 package control_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lambdad/lambdad/internal/control"
+	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/store"
 	"github.com/lambdad/lambdad/internal/storetest"
 )
@@ -19,4 +24,30 @@ func TestStoreContract(t *testing.T) {
 		t.Cleanup(func() { db.Close() })
 		return control.Bolt(db)
 	})
+}
+
+// TestEtcdStoreContract holds the store kept in etcd to the same contract,
+// on a real etcd, each case under a prefix of its own.
+func TestEtcdStoreContract(t *testing.T) {
+	cli := etcdClient(t)
+	n := 0
+	storetest.Run(t, func(t *testing.T) control.Store {
+		n++
+		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Client: cli, Prefix: fmt.Sprintf("/contract-%d/", n)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return control.Bolt(db)
+	})
+}
+
+func etcdClient(t *testing.T) *clientv3.Client {
+	endpoint := lambdatest.Etcd(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }

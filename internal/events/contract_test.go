@@ -1,9 +1,14 @@
 package events_test
 
 import (
+	"fmt"
 	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lambdad/lambdad/internal/events"
+	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/store"
 	"github.com/lambdad/lambdad/internal/storetest"
 )
@@ -13,6 +18,27 @@ import (
 func TestStoreContract(t *testing.T) {
 	storetest.RunEvents(t, func(t *testing.T) events.Store {
 		db, err := store.Open(t.TempDir(), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return events.Bolt(db)
+	})
+}
+
+// TestEtcdStoreContract holds the store kept in etcd to the same contract,
+// on a real etcd, each case under a prefix of its own.
+func TestEtcdStoreContract(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	n := 0
+	storetest.RunEvents(t, func(t *testing.T) events.Store {
+		n++
+		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Client: cli, Prefix: fmt.Sprintf("/events-%d/", n)})
 		if err != nil {
 			t.Fatal(err)
 		}

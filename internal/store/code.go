@@ -130,6 +130,11 @@ func (d *DB) SaveCode(sha string, zip []byte) (release func(), err error) {
 	if err := c.write(sha, zip); err != nil {
 		return nil, err
 	}
+	if d.shared != nil {
+		if err := d.shared.putCode(sha, zip); err != nil {
+			return nil, err
+		}
+	}
 	c.pins[sha]++
 	var once sync.Once
 	return func() { once.Do(func() { d.unpin(sha) }) }, nil
@@ -212,6 +217,9 @@ func (d *DB) collectLocked(sha string) (removed string) {
 	if err != nil || referenced {
 		return ""
 	}
+	if d.shared != nil {
+		d.shared.dropCode(sha)
+	}
 	os.Remove(c.path(sha))
 	if c.holders[sha] > 0 {
 		return "" // the last holder's release comes back here
@@ -244,6 +252,10 @@ func (d *DB) CodeDir(sha string) (dir string, release func(), err error) {
 	var once sync.Once
 	release = func() { once.Do(func() { d.letGo(sha) }) }
 	if !ready {
+		if err := d.ensureLocal(sha); err != nil {
+			release()
+			return "", nil, err
+		}
 		t.prepare.Lock()
 		c.mu.Lock()
 		ready = t.ready
@@ -377,6 +389,9 @@ func syncDir(dir string) error {
 
 // Code reads a code archive by its CodeSha256.
 func (d *DB) Code(sha string) ([]byte, error) {
+	if err := d.ensureLocal(sha); err != nil {
+		return nil, err
+	}
 	b, err := os.ReadFile(d.code.path(sha))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
@@ -385,7 +400,12 @@ func (d *DB) Code(sha string) ([]byte, error) {
 }
 
 // CodePath returns the file of a code archive, for readers that stream it.
-func (d *DB) CodePath(sha string) string { return d.code.path(sha) }
+// On a shared store the archive is fetched first if this node has none;
+// a file that cannot be had is simply not there.
+func (d *DB) CodePath(sha string) string {
+	d.ensureLocal(sha)
+	return d.code.path(sha)
+}
 
 // removeOrphanCode deletes archives no record refers to (uploads whose
 // transaction never committed before a crash), the trees of archives that
@@ -427,6 +447,11 @@ func (d *DB) removeOrphanCode() error {
 }
 
 func (t *Tx) addCodeRef(sha string) error {
+	if et, ok := t.tx.(*etcdTx); ok {
+		if err := et.requireCode(t.db, sha); err != nil {
+			return err
+		}
+	}
 	b := t.tx.Bucket(bucketCodeRefs)
 	var n uint64
 	if v := b.Get([]byte(sha)); v != nil {

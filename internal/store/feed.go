@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/function"
 )
@@ -150,6 +151,67 @@ func (f *feed) publish(b *Batch) {
 	}
 }
 
+// deliver delivers b, and any batches it held up, without waiting; false
+// means b is older than what the feed expects.
+func (f *feed) deliver(b *Batch) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b.Rev < f.next {
+		return false
+	}
+	f.pending[b.Rev] = b
+	for {
+		p, ok := f.pending[f.next]
+		if !ok {
+			break
+		}
+		delete(f.pending, f.next)
+		for _, s := range f.subs {
+			s.Apply(p)
+		}
+		f.next++
+	}
+	f.cond.Broadcast()
+	return true
+}
+
+func (f *feed) expected() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.next
+}
+
+// feedWait bounds how long a writer waits for its own batch to come back
+// through a shared store's watch; past it the write has still committed.
+const feedWait = 30 * time.Second
+
+// wait returns once the batch of revision rev has been delivered, or the
+// feed failed, or feedWait passed.
+func (f *feed) wait(rev uint64, failed <-chan struct{}) {
+	expired := false // guarded by f.mu
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTimer(feedWait)
+		defer t.Stop()
+		select {
+		case <-stop:
+			return
+		case <-failed:
+		case <-t.C:
+		}
+		f.mu.Lock()
+		expired = true
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.next <= rev && !expired {
+		f.cond.Wait()
+	}
+}
+
 // Subscribe loads s with the committed state and adds it to the feed: from
 // then on it receives every batch after the state it loaded.
 func (d *DB) Subscribe(s Subscriber) error {
@@ -213,7 +275,10 @@ func (t *Tx) record(c Change) error {
 		}
 		t.batch = &Batch{Rev: rev}
 		b := t.batch
-		t.tx.OnCommit(func() { t.db.feed.publish(b) })
+		if t.db.shared == nil {
+			// A shared store's batches come back through its watch.
+			t.tx.OnCommit(func() { t.db.feed.publish(b) })
+		}
 	}
 	c.Account = t.account
 	t.batch.Changes = append(t.batch.Changes, c)

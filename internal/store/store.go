@@ -70,6 +70,8 @@ type DB struct {
 	kv   engine
 	code codeFiles
 	feed feed
+	// shared is set when the store is kept in etcd (OpenEtcd).
+	shared *shared
 }
 
 // Options configure Open.
@@ -170,7 +172,10 @@ func migrate(tx *bolt.Tx, account string) error {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.kv.close() }
+func (d *DB) Close() error {
+	d.closeShared()
+	return d.kv.close()
+}
 
 // View runs fn in a read-only transaction.
 func (d *DB) View(fn func(*Tx) error) error {
@@ -179,15 +184,34 @@ func (d *DB) View(fn func(*Tx) error) error {
 
 // Update runs fn in a read-write transaction; when it returns nil the
 // changes are committed and synced to disk.
-func (d *DB) Update(fn func(*Tx) error) error {
-	return d.kv.update(func(tx kvTx) error { return fn(d.tx(tx)) })
-}
+func (d *DB) Update(fn func(*Tx) error) error { return d.write(d.kv.update, fn) }
 
 // Batch is Update for many concurrent callers: their functions share one
 // commit (and one fsync). fn may run more than once, so it must only
 // depend on what it reads in the transaction.
-func (d *DB) Batch(fn func(*Tx) error) error {
-	return d.kv.batch(func(tx kvTx) error { return fn(d.tx(tx)) })
+func (d *DB) Batch(fn func(*Tx) error) error { return d.write(d.kv.batch, fn) }
+
+// write runs fn in a transaction of run. On a shared store the batch of a
+// transaction that changed records goes to the feed in the same commit,
+// and write returns once this node has delivered it.
+func (d *DB) write(run func(func(kvTx) error) error, fn func(*Tx) error) error {
+	var rev uint64
+	err := run(func(tx kvTx) error {
+		rev = 0
+		t := d.tx(tx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.batch != nil && d.shared != nil {
+			rev = t.batch.Rev
+			return t.writeFeed()
+		}
+		return nil
+	})
+	if err == nil && rev != 0 {
+		d.feed.wait(rev, d.shared.failed)
+	}
+	return err
 }
 
 func (d *DB) tx(tx kvTx) *Tx { return &Tx{txState: &txState{tx: tx, db: d}} }
