@@ -3,9 +3,6 @@ package control_test
 import (
 	"fmt"
 	"testing"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/lambdatest"
@@ -29,25 +26,15 @@ func TestStoreContract(t *testing.T) {
 // TestEtcdStoreContract holds the store kept in etcd to the same contract,
 // on a real etcd, each case under a prefix of its own.
 func TestEtcdStoreContract(t *testing.T) {
-	cli := etcdClient(t)
+	endpoint := lambdatest.Etcd(t)
 	n := 0
 	storetest.Run(t, func(t *testing.T) control.Store {
 		n++
-		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Client: cli, Prefix: fmt.Sprintf("/contract-%d/", n)})
+		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Endpoints: []string{endpoint}, Prefix: fmt.Sprintf("/contract-%d/", n)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { db.Close() })
 		return control.Bolt(db)
 	})
-}
-
-func etcdClient(t *testing.T) *clientv3.Client {
-	endpoint := lambdatest.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	return cli
 }

@@ -60,6 +60,7 @@ var exempt = map[string]bool{
 // mappings read).
 var onlyIn = map[string][]string{
 	"go.etcd.io/bbolt":                               {"internal/store"},
+	"go.etcd.io/etcd/client/v3":                      {"internal/store", "internal/slots"},
 	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server"},
 	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm", "internal/s3code"},
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},

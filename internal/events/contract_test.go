@@ -3,9 +3,6 @@ package events_test
 import (
 	"fmt"
 	"testing"
-	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/lambdad/lambdad/internal/events"
 	"github.com/lambdad/lambdad/internal/lambdatest"
@@ -30,15 +27,10 @@ func TestStoreContract(t *testing.T) {
 // on a real etcd, each case under a prefix of its own.
 func TestEtcdStoreContract(t *testing.T) {
 	endpoint := lambdatest.Etcd(t)
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
 	n := 0
 	storetest.RunEvents(t, func(t *testing.T) events.Store {
 		n++
-		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Client: cli, Prefix: fmt.Sprintf("/events-%d/", n)})
+		db, err := store.OpenEtcd(t.TempDir(), store.EtcdOptions{Endpoints: []string{endpoint}, Prefix: fmt.Sprintf("/events-%d/", n)})
 		if err != nil {
 			t.Fatal(err)
 		}

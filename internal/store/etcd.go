@@ -53,7 +53,11 @@ var bucketFeed = []byte("feed")
 
 // EtcdOptions configure OpenEtcd.
 type EtcdOptions struct {
-	Client *clientv3.Client
+	// Endpoints are the etcd cluster's client URLs; the store dials them
+	// and closes its client with Close. Client, if set, is used instead
+	// and left open.
+	Endpoints []string
+	Client    *clientv3.Client
 	// Prefix is the key prefix of the store in etcd ("/lambdad/" if empty);
 	// several stores can share one etcd cluster under different prefixes.
 	Prefix string
@@ -67,6 +71,7 @@ type EtcdOptions struct {
 type shared struct {
 	e      *etcdEngine
 	log    *slog.Logger
+	own    *clientv3.Client // closed with the store
 	cancel context.CancelFunc
 	done   chan struct{}
 	// failed is closed, with err set, when the feed cannot go on.
@@ -78,9 +83,23 @@ type shared struct {
 // OpenEtcd opens the store kept in etcd, with dir as this node's own data
 // directory (its copies of the code and their unpacked trees).
 func OpenEtcd(dir string, o EtcdOptions) (*DB, error) {
+	var own *clientv3.Client
 	if o.Client == nil {
-		return nil, errors.New("store: no etcd client")
+		if len(o.Endpoints) == 0 {
+			return nil, errors.New("store: no etcd endpoints")
+		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: o.Endpoints, DialTimeout: 5 * time.Second})
+		if err != nil {
+			return nil, fmt.Errorf("store: etcd: %w", err)
+		}
+		o.Client, own = cli, cli
 	}
+	ok := false
+	defer func() {
+		if !ok && own != nil {
+			own.Close()
+		}
+	}()
 	if o.Prefix == "" {
 		o.Prefix = "/lambdad/"
 	}
@@ -94,7 +113,7 @@ func OpenEtcd(dir string, o EtcdOptions) (*DB, error) {
 		return nil, err
 	}
 	e := &etcdEngine{cli: o.Client, root: o.Prefix, timeout: o.Timeout}
-	s := &shared{e: e, log: o.Log, done: make(chan struct{}), failed: make(chan struct{})}
+	s := &shared{e: e, log: o.Log, own: own, done: make(chan struct{}), failed: make(chan struct{})}
 	d := &DB{kv: e, shared: s, code: codeFiles{dir: filepath.Join(dir, "code"), pins: map[string]int{}}}
 	err := e.update(func(tx kvTx) error {
 		for _, name := range [][]byte{bucketAccounts, bucketCodeRefs, bucketMeta, bucketFeed} {
@@ -130,6 +149,7 @@ func OpenEtcd(dir string, o EtcdOptions) (*DB, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	go s.watch(ctx, d, at+1)
+	ok = true
 	return d, nil
 }
 
@@ -236,6 +256,9 @@ func (d *DB) closeShared() {
 	if d.shared != nil {
 		d.shared.cancel()
 		<-d.shared.done
+		if d.shared.own != nil {
+			d.shared.own.Close()
+		}
 	}
 }
 
