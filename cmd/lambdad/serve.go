@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -69,6 +70,10 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
 	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
 	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
+	etcd := c.String("etcd-endpoints", "", "comma-separated etcd client URLs: share functions, settings, code, events and limits with every node using the same etcd and --etcd-prefix (default: one node, embedded database)")
+	c.StringVar(&o.EtcdPrefix, "etcd-prefix", "/lambdad/", "the key prefix of this cluster's state in etcd")
+	c.StringVar(&o.NodeID, "node-id", "", "this node's name in the cluster (default: host name and listen address)")
+	c.StringVar(&o.Advertise, "advertise", "", "the URL other nodes reach this one at (default: its own endpoint)")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
@@ -80,6 +85,11 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("unexpected argument %q", pos[0])
 	}
 	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
+	for _, e := range strings.Split(*etcd, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			o.EtcdEndpoints = append(o.EtcdEndpoints, e)
+		}
+	}
 	if o.Sandbox, err = sandbox.ParseLevel(*box); err != nil {
 		return c.usagef("--sandbox: %v", err)
 	}
@@ -143,8 +153,12 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		defer wait()
 	}
 	fmt.Fprintf(os.Stderr, "lambdad %s: endpoint %s\n", version, node.URL())
-	<-ctx.Done()
-	log.Info("shutting down")
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case <-node.Failed():
+		log.Error("the node can no longer follow its cluster; shutting down", "err", node.Err())
+	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	return node.Close(shutdown)

@@ -107,6 +107,20 @@ type Options struct {
 	// URLAuth authorizes requests to function URLs with AuthType AWS_IAM;
 	// nil refuses them (there is no access control to decide).
 	URLAuth api.URLAuthorizer
+	// EtcdEndpoints, when set, make this node one of several sharing
+	// their state through that etcd cluster (see README, "Several
+	// nodes"): the records, the feed, the code and the event queue live
+	// there, and DataDir holds only this node's own copies, trees and
+	// logs. Empty: one node with its embedded database.
+	EtcdEndpoints []string
+	// EtcdPrefix is the key prefix of the shared state ("/lambdad/" if
+	// empty): nodes with the same endpoints and prefix are one cluster.
+	EtcdPrefix string
+	// NodeID names this node in the cluster (default: the host name and
+	// the listen address); Advertise is the URL the others reach it at
+	// (default: its own URL).
+	NodeID    string
+	Advertise string
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -257,7 +271,12 @@ func Start(opts Options) (*Node, error) {
 func (n *Node) build() error {
 	o := n.opts
 	var err error
-	if n.db, err = store.Open(o.DataDir, store.Options{LegacyAccount: o.AccountID}); err != nil {
+	if len(o.EtcdEndpoints) > 0 {
+		n.db, err = store.OpenEtcd(o.DataDir, store.EtcdOptions{Endpoints: o.EtcdEndpoints, Prefix: o.EtcdPrefix, Log: o.Logger.With("part", "store")})
+	} else {
+		n.db, err = store.Open(o.DataDir, store.Options{LegacyAccount: o.AccountID})
+	}
+	if err != nil {
 		return err
 	}
 	if err := moveLegacyLogs(LogDir(o.DataDir), o.AccountID); err != nil {
@@ -421,6 +440,14 @@ func (n *Node) Guard() *iam.Guard { return n.guard }
 
 // Addr is the address the node serves at.
 func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// Failed is closed when the node can no longer serve what its cluster
+// holds (its shared store's feed stopped; Err says why). It never closes
+// for a node of its own.
+func (n *Node) Failed() <-chan struct{} { return n.db.Failed() }
+
+// Err is why Failed closed.
+func (n *Node) Err() error { return n.db.Err() }
 
 // DataDir is the node's data directory, absolute.
 func (n *Node) DataDir() string { return n.opts.DataDir }
