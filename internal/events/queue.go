@@ -81,6 +81,16 @@ type Options struct {
 	// Clock is the source of every time the queue uses: retry waits,
 	// backoffs, event age, timestamps. nil means clock.Real.
 	Clock clock.Clock
+	// Node is this node's name in a cluster whose nodes share the store:
+	// the queue runs the events it accepted, and those it takes over from
+	// nodes gone, never another live node's. "" on a node of its own,
+	// which runs every stored event.
+	Node string
+	// Members lists the nodes alive now; with Node set, the queue takes
+	// over the events of nodes missing from it, every AdoptEvery (default
+	// 2 s).
+	Members    func() (map[string]string, error)
+	AdoptEvery time.Duration
 }
 
 // Stats are the queue's counters, as CloudWatch names them.
@@ -191,14 +201,90 @@ func New(db Store, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 	now := opts.Clock.Now()
 	err := db.View(context.Background(), func(tx Tx) error {
 		return tx.Events(func(e *store.Event) error {
-			q.push(&item{ev: e, due: now})
+			if e.Node == opts.Node {
+				q.push(&item{ev: e, due: now})
+			}
 			return nil
 		})
 	})
 	if err != nil {
 		return nil, err
 	}
+	if q.opts.AdoptEvery <= 0 {
+		q.opts.AdoptEvery = 2 * time.Second
+	}
 	return q, nil
+}
+
+// adoptLoop takes over, every AdoptEvery, the events of nodes that have
+// left the cluster.
+func (q *Queue) adoptLoop() {
+	defer q.wg.Done()
+	for {
+		select {
+		case <-q.ctx.Done():
+			return
+		case <-time.After(q.opts.AdoptEvery):
+			// Real time, not the queue's clock: this is the cluster's
+			// liveness, which etcd measures in real time.
+		}
+		if n, err := q.adopt(); err != nil {
+			q.log.Warn("taking over the events of nodes gone", "err", err)
+		} else if n > 0 {
+			q.log.Info("took over the events of nodes gone", "events", n)
+		}
+	}
+}
+
+// adopt takes over the stored events whose node is not a member any more:
+// one transaction makes them this node's, so that of several nodes taking
+// over at once each event goes to one. Events of a node that died while
+// running them run again here, which at-least-once delivery allows.
+func (q *Queue) adopt() (int, error) {
+	members, err := q.opts.Members()
+	if err != nil {
+		return 0, err
+	}
+	orphaned := func(e *store.Event) bool {
+		_, alive := members[e.Node]
+		return e.Node != q.opts.Node && !alive
+	}
+	any := false
+	err = q.db.View(q.ctx, func(tx Tx) error {
+		any = false
+		return tx.Events(func(e *store.Event) error {
+			any = any || orphaned(e)
+			return nil
+		})
+	})
+	if err != nil || !any {
+		return 0, err
+	}
+	var taken []*store.Event
+	err = q.db.Update(q.ctx, func(tx Tx) error {
+		taken = taken[:0]
+		return tx.Events(func(e *store.Event) error {
+			if !orphaned(e) {
+				return nil
+			}
+			e.Node = q.opts.Node
+			taken = append(taken, e)
+			return tx.UpdateEvent(e)
+		})
+	})
+	if err != nil {
+		return 0, err
+	}
+	now := q.clock.Now()
+	q.mu.Lock()
+	for _, e := range taken {
+		q.push(&item{ev: e, due: now})
+	}
+	q.mu.Unlock()
+	if len(taken) > 0 {
+		q.poke()
+	}
+	return len(taken), nil
 }
 
 // Start runs the committer and the dispatcher until Close.
@@ -206,6 +292,10 @@ func (q *Queue) Start() {
 	q.wg.Add(2)
 	go q.commitLoop()
 	go q.dispatchLoop()
+	if q.opts.Node != "" && q.opts.Members != nil {
+		q.wg.Add(1)
+		go q.adoptLoop()
+	}
 }
 
 // Close stops dispatching and cancels running events; they stay stored and
@@ -273,7 +363,7 @@ func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if err := invoke.CheckPayload(req.Payload); err != nil {
 		return err
 	}
-	ev := &store.Event{RequestID: req.RequestID, Account: ref.Account, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now()}
+	ev := &store.Event{RequestID: req.RequestID, Account: ref.Account, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now(), Node: q.opts.Node}
 	return q.add(ctx, ev)
 }
 

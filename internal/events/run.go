@@ -221,7 +221,7 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 		switch {
 		case local:
 			follow = &store.Event{RequestID: uuid.New(), Account: destName.Account, Function: destName.Name,
-				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now()}
+				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now(), Node: q.opts.Node}
 			return tx.AddEvent(follow)
 		case condition != ConditionSuccess:
 			return tx.AddDeadLetter(&store.DeadLetter{Event: *ev, Record: body, At: q.clock.Now()})
@@ -313,7 +313,7 @@ func (q *Queue) Replay(ctx context.Context, seq uint64) (*store.Event, error) {
 			return err
 		}
 		ev = &d.Event
-		ev.Attempts, ev.FunctionErrs, ev.ReceivedAt = 0, 0, q.clock.Now()
+		ev.Attempts, ev.FunctionErrs, ev.ReceivedAt, ev.Node = 0, 0, q.clock.Now(), q.opts.Node
 		if err := tx.DeleteDeadLetter(seq); err != nil {
 			return err
 		}

@@ -4,6 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -118,4 +122,108 @@ func payloadOf(out *lambda.InvokeOutput) string {
 		return ""
 	}
 	return string(out.Payload)
+}
+
+// run is one line of testfn's runs.log.
+type run struct {
+	ID  string `json:"id"`
+	Tmp string `json:"tmp"`
+}
+
+// ranOn reports whether the run was on node n.
+func (r run) ranOn(n *node) bool { return strings.HasPrefix(r.Tmp, n.DataDir()+string(filepath.Separator)) }
+
+func runs(t *testing.T, dir string) []run {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "runs.log"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []run
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if l == "" {
+			continue
+		}
+		var r run
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("runs.log line %q: %v", l, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func waitRuns(t *testing.T, dir string, n int, within time.Duration) []run {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if r := runs(t, dir); len(r) >= n {
+			return r
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs after %v, want %d: %+v", len(runs(t, dir)), within, n, runs(t, dir))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestClusterEventsRunOnceAndOutliveTheirNode: events accepted by one node
+// run there and nowhere else while it lives; when it goes with events
+// unfinished, another node takes them over and runs each of them.
+func TestClusterEventsRunOnceAndOutliveTheirNode(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	nodes := cluster(t, endpoint, "/events/", 2, func(o *server.Options) { o.LeaseTTL = 2 * time.Second })
+	a, b := nodes[0], nodes[1]
+	dir := t.TempDir()
+	a.createGo(t, "worker", func(in *lambda.CreateFunctionInput) {
+		recording(dir)(in)
+		in.Timeout = aws.Int32(120)
+	})
+	release := filepath.Join(t.TempDir(), "release")
+	const n = 6
+	for range n {
+		a.send(t, "worker", fmt.Sprintf(`{"wait_for":%q}`, release))
+	}
+	first := waitRuns(t, dir, n, 30*time.Second)
+	time.Sleep(300 * time.Millisecond) // time for a wrong second run to show
+	if got := runs(t, dir); len(got) != n {
+		t.Fatalf("%d runs of %d events while their node lives: %+v", len(got), n, got)
+	}
+	for _, r := range first {
+		if !r.ranOn(a) {
+			t.Fatalf("an event accepted by one node ran on another: %+v (the accepting node's data in %s)", r, a.DataDir())
+		}
+	}
+	// The node goes with every event still running: they stay stored,
+	// and the other node takes them over.
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(release, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	all := waitRuns(t, dir, 2*n, 30*time.Second)
+	again := map[string]bool{}
+	for _, r := range all[n:] {
+		if !r.ranOn(b) {
+			t.Errorf("a run elsewhere than on the node left: %+v", r)
+		}
+		again[r.ID] = true
+	}
+	for _, r := range first {
+		if !again[r.ID] {
+			t.Errorf("event %s did not run again after its node went", r.ID)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s := b.Events().Stats(); s.Pending+s.Running > 0; s = b.Events().Stats() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the events taken over did not finish: %+v", s)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if got := runs(t, dir); len(got) != 2*n {
+		t.Errorf("%d runs in all, want %d", len(got), 2*n)
+	}
 }

@@ -121,6 +121,10 @@ type Options struct {
 	// (default: its own URL).
 	NodeID    string
 	Advertise string
+	// LeaseTTL is how long the cluster counts a node that stopped
+	// answering as alive (default 10 s): its events, and its slots, go
+	// to the others after it.
+	LeaseTTL time.Duration
 }
 
 // Defaults are the embedded defaults lambdad runs with.
@@ -279,6 +283,22 @@ func (n *Node) build() error {
 	if err != nil {
 		return err
 	}
+	if n.db.Shared() {
+		if o.NodeID == "" {
+			host, _ := os.Hostname()
+			o.NodeID = host + "-" + n.listener.Addr().String()
+		}
+		if o.Advertise == "" {
+			o.Advertise = n.localURL()
+		}
+		if o.LeaseTTL <= 0 {
+			o.LeaseTTL = 10 * time.Second
+		}
+		n.opts.NodeID, n.opts.Advertise, n.opts.LeaseTTL = o.NodeID, o.Advertise, o.LeaseTTL
+		if err := n.db.Join(o.NodeID, o.Advertise, o.LeaseTTL); err != nil {
+			return err
+		}
+	}
 	if err := moveLegacyLogs(LogDir(o.DataDir), o.AccountID); err != nil {
 		return err
 	}
@@ -366,6 +386,7 @@ func (n *Node) build() error {
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
+		Node: o.NodeID, Members: n.members,
 	})
 	if err != nil {
 		return err
@@ -440,6 +461,17 @@ func (n *Node) Guard() *iam.Guard { return n.guard }
 
 // Addr is the address the node serves at.
 func (n *Node) Addr() string { return n.listener.Addr().String() }
+
+// members lists the cluster's nodes alive now (nil on a node of its own).
+func (n *Node) members() (map[string]string, error) {
+	if !n.db.Shared() {
+		return nil, nil
+	}
+	return n.db.Members()
+}
+
+// NodeID is the node's name in its cluster, "" for a node of its own.
+func (n *Node) NodeID() string { return n.opts.NodeID }
 
 // Failed is closed when the node can no longer serve what its cluster
 // holds (its shared store's feed stopped; Err says why). It never closes

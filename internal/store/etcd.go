@@ -78,6 +78,10 @@ type shared struct {
 	mu     sync.Mutex
 	err    error
 	failed chan struct{}
+	// lease is this node's membership (Join), leaveKeep stops its
+	// keepalive.
+	lease     clientv3.LeaseID
+	leaveKeep context.CancelFunc
 }
 
 // OpenEtcd opens the store kept in etcd, with dir as this node's own data
@@ -254,6 +258,7 @@ func (t *Tx) writeFeed() error {
 // closeShared stops the watch.
 func (d *DB) closeShared() {
 	if d.shared != nil {
+		d.shared.leave()
 		d.shared.cancel()
 		<-d.shared.done
 		if d.shared.own != nil {
@@ -410,4 +415,94 @@ func (t *etcdTx) requireCode(d *DB, sha string) error {
 	}
 	t.extraCmps = append(t.extraCmps, clientv3.Compare(clientv3.ModRevision(key), "=", rev))
 	return nil
+}
+
+// Join makes this node a member of the cluster under id, with info (its
+// URL, say) for the others to read, for as long as it keeps its etcd lease
+// of ttl alive: a node that dies leaves the members ttl after its last
+// keepalive. A node whose lease is lost all the same (cut off from etcd
+// for longer than ttl) can no longer hold anything the others trust, so
+// its store fails (Failed closes). Close leaves the cluster at once.
+func (d *DB) Join(id, info string, ttl time.Duration) error {
+	s := d.shared
+	if s == nil {
+		return errors.New("store: only a shared store has members")
+	}
+	secs := int64(ttl / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	ctx, cancel := s.e.ctx()
+	defer cancel()
+	s.e.ops.Add(2)
+	lease, err := s.e.cli.Grant(ctx, secs)
+	if err != nil {
+		return fmt.Errorf("store: etcd lease: %w", err)
+	}
+	key := s.e.root + "nodes/" + id
+	r, err := s.e.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, info, clientv3.WithLease(lease.ID))).
+		Commit()
+	if err != nil {
+		return fmt.Errorf("store: etcd: %w", err)
+	}
+	if !r.Succeeded {
+		s.e.cli.Revoke(ctx, lease.ID)
+		return fmt.Errorf("store: a node named %q is already a member of the cluster", id)
+	}
+	kctx, kcancel := context.WithCancel(context.Background())
+	keep, err := s.e.cli.KeepAlive(kctx, lease.ID)
+	if err != nil {
+		kcancel()
+		return fmt.Errorf("store: etcd keepalive: %w", err)
+	}
+	s.mu.Lock()
+	s.lease, s.leaveKeep = lease.ID, kcancel
+	s.mu.Unlock()
+	go func() {
+		for range keep {
+		}
+		if kctx.Err() == nil {
+			s.fail(fmt.Errorf("store: this node's etcd lease was lost; the others count it gone"))
+		}
+	}()
+	return nil
+}
+
+// Members lists the nodes of the cluster alive now, with their info.
+func (d *DB) Members() (map[string]string, error) {
+	s := d.shared
+	if s == nil {
+		return nil, errors.New("store: only a shared store has members")
+	}
+	ctx, cancel := s.e.ctx()
+	defer cancel()
+	s.e.ops.Add(1)
+	prefix := s.e.root + "nodes/"
+	r, err := s.e.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd: %w", err)
+	}
+	out := map[string]string{}
+	for _, kv := range r.Kvs {
+		out[string(kv.Key[len(prefix):])] = string(kv.Value)
+	}
+	return out, nil
+}
+
+// leave ends the membership Join began.
+func (s *shared) leave() {
+	s.mu.Lock()
+	lease, stop := s.lease, s.leaveKeep
+	s.lease, s.leaveKeep = 0, nil
+	s.mu.Unlock()
+	if stop == nil {
+		return
+	}
+	stop()
+	ctx, cancel := s.e.ctx()
+	defer cancel()
+	s.e.ops.Add(1)
+	s.e.cli.Revoke(ctx, lease)
 }

@@ -36,6 +36,10 @@ type Event struct {
 	ReceivedAt   time.Time `json:"receivedAt"`
 	Attempts     int       `json:"attempts"`
 	FunctionErrs int       `json:"functionErrors"`
+	// Node is the node of a cluster that runs the event: the one that
+	// accepted it, or one that took it over from a node gone. "" on a
+	// node of its own.
+	Node string `json:"node,omitempty"`
 }
 
 // DeadLetter is an event that failed and had no destination to go to.
@@ -163,6 +167,7 @@ type eventRecord struct {
 	ReceivedAt   time.Time `json:"receivedAt"`
 	Attempts     int       `json:"attempts"`
 	FunctionErrs int       `json:"functionErrors"`
+	Node         string    `json:"node,omitempty"`
 }
 
 // Events calls fn for every stored event in arrival order, without its
@@ -178,7 +183,7 @@ func (t *Tx) Events(fn func(*Event) error) error {
 			return err
 		}
 		return fn(&Event{Seq: r.Seq, RequestID: r.RequestID, Account: r.Account, Function: r.Function, Qualifier: r.Qualifier,
-			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs})
+			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs, Node: r.Node})
 	})
 }
 

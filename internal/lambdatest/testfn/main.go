@@ -16,7 +16,7 @@
 // version that ran and the initialisation type. When the environment
 // variable RECORD_DIR is set, every event is also written there as it came,
 // one file per invocation, so a test can see what was delivered (queued
-// events, destination records).
+// events, destination records), and each run is a line of runs.log there.
 package main
 
 import (
@@ -67,6 +67,19 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 	lc, _ := lambdacontext.FromContext(ctx)
 	if dir := os.Getenv("RECORD_DIR"); dir != "" && lc != nil {
 		if err := os.WriteFile(filepath.Join(dir, lc.AwsRequestID+".json"), raw, 0o644); err != nil {
+			return nil, err
+		}
+		// Every run is also a line of runs.log, with its temporary
+		// directory (which lies in the data directory of the server that
+		// ran it), so a test sees reruns and which server ran each.
+		line, _ := json.Marshal(map[string]string{"id": lc.AwsRequestID, "tmp": os.TempDir()})
+		f, err := os.OpenFile(filepath.Join(dir, "runs.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.Write(append(line, '\n'))
+		f.Close()
+		if err != nil {
 			return nil, err
 		}
 	}
