@@ -122,7 +122,7 @@ func BenchmarkURLvsInvoke(b *testing.B) {
 	setEnv(map[string]string{"RECORD_DIR": dir})
 	send(targets["url"], body)
 	setEnv(map[string]string{})
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 	if len(files) != 1 {
 		b.Fatalf("recorded %d events", len(files))
 	}

@@ -253,8 +253,8 @@ func TestLayersAndURLsAreAnAccounts(t *testing.T) {
 	}
 	id := strings.SplitN(strings.TrimPrefix(aws.ToString(u.FunctionUrl), "http://"), ".", 2)[0]
 	res := lambdatest.Do(t, "POST", n.URL()+"/lambda-url/"+id+"/", []byte(`{}`), nil)
-	ranA, _ := filepath.Glob(filepath.Join(dirs["a"], "*"))
-	ranB, _ := filepath.Glob(filepath.Join(dirs["b"], "*"))
+	ranA, _ := filepath.Glob(filepath.Join(dirs["a"], "*.json"))
+	ranB, _ := filepath.Glob(filepath.Join(dirs["b"], "*.json"))
 	if res.Status != 200 || len(ranA) != 0 || len(ranB) != 1 {
 		t.Errorf("B's URL: %d %s; events recorded by A's function %d, by B's %d", res.Status, res.Body, len(ranA), len(ranB))
 	}
