@@ -42,6 +42,18 @@ type Specs interface {
 	ProvisionedSpec(ctx context.Context, fn function.Key, qualifier, version string) (*execenv.Spec, error)
 }
 
+// Placement divides each target's environments among the nodes of a
+// cluster, so that together they keep exactly what was requested, each
+// counted once (by the admission of the node it runs on).
+type Placement interface {
+	// Share is how many of a target's n environments this node keeps.
+	Share(fn function.Key, qualifier string, n int) int
+	// Report publishes how many of the target's environments this node
+	// has up; Total sums what every node reported.
+	Report(fn function.Key, qualifier string, allocated int)
+	Total(fn function.Key, qualifier string) (int, error)
+}
+
 // Statuses, as AWS names them.
 const (
 	InProgress = "IN_PROGRESS"
@@ -66,6 +78,9 @@ type target struct {
 	reason    string
 	failures  int
 	allocated int
+	// share is how many of requested this node keeps (all of them on a
+	// node of its own).
+	share int
 	// gen changes with every new request, so that the work of a replaced
 	// request does not count for the new one.
 	gen uint64
@@ -86,6 +101,10 @@ type Provisioner struct {
 	cancel context.CancelFunc
 	wake   chan struct{}
 	wg     sync.WaitGroup
+
+	// placement divides targets among a cluster's nodes; nil keeps all
+	// of each here.
+	placement Placement
 
 	mu      sync.Mutex // guards targets and starting
 	targets map[targetKey]*target
@@ -108,6 +127,10 @@ func New(envs Envs, slots Slots, clk clock.Clock, log *slog.Logger) *Provisioner
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	return p
 }
+
+// SetPlacement makes the provisioner keep only this node's share of each
+// target, as placement divides them; call it before Start.
+func (p *Provisioner) SetPlacement(pl Placement) { p.placement = pl }
 
 // Start runs the reconcile loop until Close, building environments with
 // specs. (The specs come from the invoker, which is built after the
@@ -239,6 +262,9 @@ func (p *Provisioner) Unprovision(fn function.Key, qualifier string) {
 	// before it went cannot publish its allocation after this.
 	p.slots.SetProvisioned(fn, qualifier, 0)
 	p.mu.Unlock()
+	if p.placement != nil {
+		p.placement.Report(fn, qualifier, 0)
+	}
 	if t != nil && t.spec != nil {
 		p.envs.Shrink(t.spec, 0)
 	}
@@ -252,7 +278,19 @@ func (p *Provisioner) Status(fn function.Key, qualifier string) control.Provisio
 	if t == nil {
 		return control.ProvisionStatus{Status: InProgress}
 	}
-	return control.ProvisionStatus{Allocated: t.allocated, Available: t.allocated, Status: t.status, Reason: t.reason}
+	st := control.ProvisionStatus{Allocated: t.allocated, Available: t.allocated, Status: t.status, Reason: t.reason}
+	if p.placement != nil {
+		// The cluster's environments of the target, not this node's.
+		total, err := p.placement.Total(fn, qualifier)
+		if err != nil {
+			p.log.Warn("provisioned concurrency: the cluster's allocation cannot be read", "err", err)
+		}
+		st.Allocated, st.Available = min(total, t.requested), min(total, t.requested)
+		if st.Status == Ready && total < t.requested {
+			st.Status = InProgress
+		}
+	}
+	return st
 }
 
 // Target is one provisioned target as the provisioner keeps it.
@@ -345,16 +383,29 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 		p.mu.Unlock()
 		return
 	}
-	allocated := min(live, t.requested)
+	requested := t.requested
+	p.mu.Unlock()
+	share := requested
+	if p.placement != nil {
+		// Outside the lock: placement may ask the cluster who is in it.
+		share = p.placement.Share(k.fn, k.qualifier, requested)
+	}
+	p.mu.Lock()
+	if t = p.targets[k]; t == nil || t.gen != gen {
+		p.mu.Unlock()
+		return
+	}
+	t.share = share
+	allocated := min(live, share)
 	t.allocated = allocated
-	if allocated == t.requested && t.status != Failed {
+	if allocated == share && t.status != Failed {
 		t.status = Ready
 	}
-	missing := t.requested - live - p.starting[k]
+	missing := share - live - p.starting[k]
 	if t.status == Failed {
 		missing = 0
 	}
-	requested := t.requested
+	requested = share
 	p.starting[k] += max(0, missing)
 	// Tell admission while the target is known to be current: after the
 	// lock is released an Unprovision may remove it, and an allocation
@@ -362,6 +413,17 @@ func (p *Provisioner) reconcileOne(k targetKey, starts *sync.WaitGroup) {
 	// that no longer exists.
 	p.slots.SetProvisioned(k.fn, k.qualifier, allocated)
 	p.mu.Unlock()
+	if p.placement != nil {
+		p.placement.Report(k.fn, k.qualifier, allocated)
+		// An Unprovision that came in between reported 0 already, maybe
+		// before this: report it again so that 0 stands.
+		p.mu.Lock()
+		gone := p.targets[k] == nil
+		p.mu.Unlock()
+		if gone {
+			p.placement.Report(k.fn, k.qualifier, 0)
+		}
+	}
 
 	if live > requested {
 		p.envs.Shrink(spec, requested)

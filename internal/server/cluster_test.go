@@ -227,3 +227,69 @@ func TestClusterEventsRunOnceAndOutliveTheirNode(t *testing.T) {
 		t.Errorf("%d runs in all, want %d", len(got), 2*n)
 	}
 }
+
+// TestClusterProvisionedCountedOnce: a provisioned config's environments
+// are divided among the nodes, add up to what was asked wherever the
+// status is read, and are kept up by the others when a node goes.
+func TestClusterProvisionedCountedOnce(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	nodes := cluster(t, endpoint, "/provisioned/", 3, func(o *server.Options) { o.LeaseTTL = 2 * time.Second })
+	a := nodes[0]
+	a.createGo(t, "p")
+	v, err := a.client.PublishVersion(ctx, &lambda.PublishVersionInput{FunctionName: aws.String("p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.client.PutProvisionedConcurrencyConfig(ctx, &lambda.PutProvisionedConcurrencyConfigInput{
+		FunctionName: aws.String("p"), Qualifier: v.Version, ProvisionedConcurrentExecutions: aws.Int32(4)}); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(n *node, want int32) {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			got, err := n.client.GetProvisionedConcurrencyConfig(ctx, &lambda.GetProvisionedConcurrencyConfigInput{FunctionName: aws.String("p"), Qualifier: v.Version})
+			if err == nil && got.Status == types.ProvisionedConcurrencyStatusEnumReady && aws.ToInt32(got.AllocatedProvisionedConcurrentExecutions) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not READY with %d allocated after 60 s: %+v %v", want, got, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	local := func(live []*node) (total int, each []int) {
+		for _, n := range live {
+			k := 0
+			for _, tg := range n.Provisioner().Targets() {
+				k += tg.Allocated
+			}
+			total += k
+			each = append(each, k)
+		}
+		return total, each
+	}
+	for _, n := range nodes {
+		ready(n, 4)
+	}
+	if total, each := local(nodes); total != 4 {
+		t.Fatalf("the nodes keep %v environments, %d in all, want 4 in all", each, total)
+	}
+	if err := nodes[2].Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	live := nodes[:2]
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		total, each := local(live)
+		if total == 4 {
+			break
+		}
+		if total > 4 || time.Now().After(deadline) {
+			t.Fatalf("after a node left the others keep %v, want 4 in all", each)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ready(nodes[0], 4)
+	ready(nodes[1], 4)
+}

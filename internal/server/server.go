@@ -351,6 +351,9 @@ func (n *Node) build() error {
 		return err
 	}
 	n.prov = provision.New(n.envs, n.adm, nil, o.Logger.With("part", "provision"))
+	if n.db.Shared() {
+		n.prov.SetPlacement(newPlacement(n.db, o.NodeID, o.Logger.With("part", "placement")))
+	}
 	// The in-memory owners of what the store holds hear of every committed
 	// change from its feed, in order; nothing else tells them. The
 	// provisioner goes first: a deleted function's provisioned slots are

@@ -82,6 +82,7 @@ type shared struct {
 	// keepalive.
 	lease     clientv3.LeaseID
 	leaveKeep context.CancelFunc
+	node      string // this node's id, once it joined
 }
 
 // OpenEtcd opens the store kept in etcd, with dir as this node's own data
@@ -458,7 +459,7 @@ func (d *DB) Join(id, info string, ttl time.Duration) error {
 		return fmt.Errorf("store: etcd keepalive: %w", err)
 	}
 	s.mu.Lock()
-	s.lease, s.leaveKeep = lease.ID, kcancel
+	s.lease, s.leaveKeep, s.node = lease.ID, kcancel, id
 	s.mu.Unlock()
 	go func() {
 		for range keep {
@@ -505,4 +506,54 @@ func (s *shared) leave() {
 	defer cancel()
 	s.e.ops.Add(1)
 	s.e.cli.Revoke(ctx, lease)
+}
+
+// SetNodeValue publishes value under key as this node's, for as long as
+// it is a member (the value goes with its lease); "" removes it.
+func (d *DB) SetNodeValue(key, value string) error {
+	s := d.shared
+	if s == nil {
+		return errors.New("store: only a shared store has node values")
+	}
+	s.mu.Lock()
+	lease := s.lease
+	s.mu.Unlock()
+	if lease == 0 {
+		return errors.New("store: this node is not a member of the cluster")
+	}
+	ctx, cancel := s.e.ctx()
+	defer cancel()
+	s.e.ops.Add(1)
+	k := s.e.root + "values/" + key + "\x00" + s.node
+	var err error
+	if value == "" {
+		_, err = s.e.cli.Delete(ctx, k)
+	} else {
+		_, err = s.e.cli.Put(ctx, k, value, clientv3.WithLease(lease))
+	}
+	if err != nil {
+		return fmt.Errorf("store: etcd: %w", err)
+	}
+	return nil
+}
+
+// NodeValues returns what each live node published under key.
+func (d *DB) NodeValues(key string) (map[string]string, error) {
+	s := d.shared
+	if s == nil {
+		return nil, errors.New("store: only a shared store has node values")
+	}
+	ctx, cancel := s.e.ctx()
+	defer cancel()
+	s.e.ops.Add(1)
+	prefix := s.e.root + "values/" + key + "\x00"
+	r, err := s.e.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("store: etcd: %w", err)
+	}
+	out := map[string]string{}
+	for _, kv := range r.Kvs {
+		out[string(kv.Key[len(prefix):])] = string(kv.Value)
+	}
+	return out, nil
 }
