@@ -68,6 +68,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
 	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
+	scalingRate := c.Int("scaling-rate", *d.ScalingRate, "new execution environments each function may add per 10 seconds, refilled continuously (AWS: 1000; 0 turns the limit off)")
 	c.BoolVar(&o.DebugEndpoints, "debug-endpoints", false, "serve Go's profiles (net/http/pprof) under /lambdad/debug/pprof/")
 	c.StringVar(&o.S3Endpoint, "s3-endpoint", "", "S3 endpoint to read Code.S3Bucket/S3Key from (default: the AWS configuration: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, shared config files)")
 	etcd := c.String("etcd-endpoints", "", "comma-separated etcd client URLs: share functions, settings, code, events and limits with every node using the same etcd and --etcd-prefix (default: one node, embedded database)")
@@ -84,7 +85,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	if len(pos) > 0 {
 		return c.usagef("unexpected argument %q", pos[0])
 	}
-	o.MinUnreserved, o.InvocationRate = minUnreserved, invocationRate
+	o.MinUnreserved, o.InvocationRate, o.ScalingRate = minUnreserved, invocationRate, scalingRate
 	for _, e := range strings.Split(*etcd, ",") {
 		if e = strings.TrimSpace(e); e != "" {
 			o.EtcdEndpoints = append(o.EtcdEndpoints, e)
@@ -106,6 +107,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--min-unreserved must be at least 0")
 	case *o.InvocationRate < 0:
 		return c.usagef("--invocation-rate must be at least 0")
+	case *o.ScalingRate < 0:
+		return c.usagef("--scaling-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
 	case *bodyMB < 1:

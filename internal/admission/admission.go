@@ -67,10 +67,12 @@ import (
 // account's settings give. All methods are safe for concurrent use.
 type Accounts struct {
 	limit func(account string) int
-	// rate is the request rate of every account's Controller; nanos,
-	// when set, the reading they pace it on.
-	rate  atomic.Int64
-	nanos atomic.Pointer[func() int64]
+	// rate and scaling are the request rate and the scaling rate of
+	// every account's Controller; nanos, when set, the reading they pace
+	// them on.
+	rate    atomic.Int64
+	scaling atomic.Int64
+	nanos   atomic.Pointer[func() int64]
 	// home is the Controller of the server's own account, found without a
 	// map lookup: a server without access control has no other.
 	homeID string
@@ -83,6 +85,7 @@ type Accounts struct {
 func NewAccounts(home string, limit func(account string) int) *Accounts {
 	a := &Accounts{limit: limit, homeID: home, home: New(limit(home))}
 	a.rate.Store(DefaultRequestRate)
+	a.scaling.Store(DefaultScalingRate)
 	return a
 }
 
@@ -102,6 +105,14 @@ func (a *Accounts) SetRequestRate(perUnit int) {
 	a.others.Range(func(_, c any) bool { c.(*Controller).SetRequestRate(perUnit); return true })
 }
 
+// SetScalingRate sets every account's scaling rate (see
+// Controller.SetScalingRate), now and for accounts seen later.
+func (a *Accounts) SetScalingRate(perPeriod int) {
+	a.scaling.Store(int64(perPeriod))
+	a.home.SetScalingRate(perPeriod)
+	a.others.Range(func(_, c any) bool { c.(*Controller).SetScalingRate(perPeriod); return true })
+}
+
 // For returns the Controller of account.
 func (a *Accounts) For(account string) *Controller {
 	if account == a.homeID {
@@ -112,6 +123,7 @@ func (a *Accounts) For(account string) *Controller {
 	}
 	n := New(a.limit(account))
 	n.SetRequestRate(int(a.rate.Load()))
+	n.SetScalingRate(int(a.scaling.Load()))
 	if now := a.nanos.Load(); now != nil {
 		n.SetNanos(*now)
 	}
@@ -183,12 +195,15 @@ type Controller struct {
 	// Throttles by reason; written only when an admission fails.
 	throttledReserved   atomic.Uint64
 	throttledUnreserved atomic.Uint64
-	throttledRate       [2]atomic.Uint64 // the request rate's, unreserved and reserved
+	throttledRate       [2]atomic.Uint64 // the request and scaling rates', unreserved and reserved
 
 	// requestRate is the requests per second allowed per unit of
 	// concurrency (see rate.go); 0 turns the request rate off.
 	requestRate atomic.Int64
-	// now reads the clock the request rate is paced on.
+	// scalingRate is the new on-demand environments a function may add
+	// per ScalingPeriod (see scaling.go); 0 turns the scaling rate off.
+	scalingRate atomic.Int64
+	// now reads the clock the request and scaling rates are paced on.
 	now atomic.Pointer[func() int64]
 
 	mu sync.Mutex // guards the following fields and every entry's settings
@@ -245,6 +260,7 @@ func field(packed int64, shift int) int { return int(packed >> shift & valueMask
 func New(accountLimit int) *Controller {
 	c := &Controller{limit: clamp(accountLimit)}
 	c.requestRate.Store(DefaultRequestRate)
+	c.scalingRate.Store(DefaultScalingRate)
 	c.SetClock(clock.Real)
 	c.storeCaps()
 	return c
@@ -258,6 +274,11 @@ type entry struct {
 	throttles atomic.Uint64
 	// requests paces the function's requests (rate.go).
 	requests pacer
+	// warm is the highest on-demand running count the function has been
+	// admitted to, the environments presumed warm, and scaling paces the
+	// new ones beyond it (scaling.go).
+	warm    atomic.Int64
+	scaling pacer
 	// throttledReserved counts the part of throttles refused by the
 	// function's reservation; the rest were refused by the account or the
 	// unreserved pool.
@@ -400,28 +421,42 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 			}
 			rated = true
 		}
-		s, err := c.admit(e, cfg, target)
+		s, n, err := c.admit(e, cfg, target)
+		if err != nil {
+			return nil, err
+		}
 		// The slot counts on e now. If e's settings are still those it
 		// was judged by, it was admitted before any later change, and
 		// RemoveFunction and the dropping of target records, which
 		// publish new settings and then read the counters, see it.
 		// Else it is undone and judged again by the new settings, on
 		// the entry that now holds the name if e was removed.
-		if err != nil || e.cfg.Load() == cfg {
-			return s, err
+		if e.cfg.Load() == cfg {
+			// An on-demand slot that may need a new environment is
+			// judged by the scaling rate last, once it has counted, so
+			// that n is its own place in the count.
+			if n > 0 {
+				if err := c.checkScaling(e, cfg, n); err != nil {
+					s.Release()
+					return nil, err
+				}
+			}
+			return s, nil
 		}
 		s.Release()
 	}
 }
 
-// admit applies the rules to one invocation under cfg.
-func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error) {
+// admit applies the rules to one invocation under cfg. For an on-demand
+// slot it also returns the function's on-demand count with the slot in
+// it; 0 for a provisioned one.
+func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, int64, error) {
 	spilled := false
 	if cfg.targets != nil {
 		if t, ok := cfg.targets[target]; ok {
-			if tryIncrement(t.inUse, t.capacity) {
+			if _, ok := tryIncrement(t.inUse, t.capacity); ok {
 				if c.tryAccount(provisionedCount) {
-					return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, nil
+					return &Slot{kind: provisionedSlot, counter: t.inUse, account: &c.inFlight}, 0, nil
 				}
 				// The account is full, so on-demand is refused below as
 				// well, unless a release came in between.
@@ -432,21 +467,22 @@ func (c *Controller) admit(e *entry, cfg *fnConfig, target string) (*Slot, error
 	}
 
 	if cfg.reserved {
-		if !tryIncrement(&e.onDemand, cfg.onDemandCap) {
-			return nil, c.throttle(e, awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
+		n, ok := tryIncrement(&e.onDemand, cfg.onDemandCap)
+		if !ok {
+			return nil, 0, c.throttle(e, awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
 		}
 		if !c.tryAccount(reservedCount) {
 			e.onDemand.Add(-1)
-			return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
+			return nil, 0, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 		}
-		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
+		return &Slot{kind: reservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, n, nil
 	}
 
 	if !c.tryAccount(unreservedCount) {
-		return nil, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
+		return nil, 0, c.throttle(e, awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
-	e.onDemand.Add(1)
-	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, nil
+	n := e.onDemand.Add(1)
+	return &Slot{kind: unreservedSlot, counter: &e.onDemand, account: &c.inFlight, spilled: spilled}, n, nil
 }
 
 func (c *Controller) throttle(e *entry, reason string) error {
@@ -483,17 +519,17 @@ func (c *Controller) tryAccount(add int64) bool {
 }
 
 // tryIncrement adds one to n if n is below limit, as one atomic step, so that
-// concurrent admissions never take n past the limit they observed. Each
-// retry means another admission or release changed n in between, so the
-// loop always makes progress for someone.
-func tryIncrement(n *atomic.Int64, limit int64) bool {
+// concurrent admissions never take n past the limit they observed, and
+// returns the new value. Each retry means another admission or release
+// changed n in between, so the loop always makes progress for someone.
+func tryIncrement(n *atomic.Int64, limit int64) (int64, bool) {
 	for {
 		v := n.Load()
 		if v >= limit {
-			return false
+			return 0, false
 		}
 		if n.CompareAndSwap(v, v+1) {
-			return true
+			return v + 1, true
 		}
 	}
 }
@@ -576,6 +612,9 @@ func (c *Controller) RemoveFunction(function string) {
 		return
 	}
 	e := v.(*entry)
+	// A function made again under the name starts without warm
+	// environments.
+	e.warm.Store(0)
 	c.claimed -= e.claim()
 	c.provisioned -= e.provConfigured
 	e.hasReserved, e.reserved, e.provConfigured = false, 0, 0

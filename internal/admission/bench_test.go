@@ -164,3 +164,35 @@ func BenchmarkAcquireReleaseRatedCoarse(b *testing.B) {
 		s.Release()
 	}
 }
+
+// BenchmarkAcquireReleaseScaling measures what the scaling rate adds to an
+// admission: "warm" is every admission of a function at or below its warm
+// mark (the common case: one load and a compare), "off" the same with the
+// rate turned off, and "new-environment" an admission above the mark
+// every time, which takes from the function's schedule (a clock read and a
+// compare-and-swap) and raises the mark.
+func BenchmarkAcquireReleaseScaling(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		rate int
+		grow bool
+	}{{"warm", DefaultScalingRate, false}, {"off", 0, false}, {"new-environment", 1e9, true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			c := New(benchLimit)
+			c.SetRequestRate(0)
+			c.SetScalingRate(bc.rate) // 1e9 per 10 s: never throttled here
+			e := c.lookup("f")
+			b.ReportAllocs()
+			for b.Loop() {
+				if bc.grow {
+					e.warm.Store(0)
+				}
+				s, err := c.Acquire("f", "$LATEST")
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.Release()
+			}
+		})
+	}
+}

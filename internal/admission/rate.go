@@ -37,7 +37,13 @@ func (p *pacer) allow(now, rate int64) bool {
 	if interval == 0 {
 		return true
 	}
-	tolerance := second - interval
+	return p.take(now, interval, second-interval)
+}
+
+// take takes one unit paced at one per interval nanoseconds, of which
+// up to tolerance/interval + 1 may come at once, or reports that it is
+// ahead of schedule.
+func (p *pacer) take(now, interval, tolerance int64) bool {
 	for {
 		tat := p.tat.Load()
 		t := max(tat, now)

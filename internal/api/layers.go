@@ -27,6 +27,9 @@ type wireLayerVersion struct {
 // carry neither the code nor the layer's own ARN.
 func (s *Server) layerWire(c *call, v *function.LayerVersion, content bool) *wireLayerVersion {
 	names := s.ctl.NamesOf(c.ctx())
+	if v.Owner != "" {
+		names.Account = v.Owner
+	}
 	w := &wireLayerVersion{
 		LayerVersionArn: names.LayerVersionARN(v.Name, v.Version), Description: v.Description,
 		CreatedDate: function.FormatTime(v.Created), Version: v.Version, CompatibleRuntimes: v.CompatibleRuntimes,
@@ -118,4 +121,38 @@ func (s *Server) listLayerVersions(c *call) (any, error) {
 		out.LayerVersions[i] = s.layerWire(c, v, false)
 	}
 	return out, nil
+}
+
+func (s *Server) addLayerVersionPermission(c *call) (any, error) {
+	var in control.AddLayerVersionPermissionInput
+	if err := bind(c.in, &in); err != nil {
+		return nil, err
+	}
+	st, rev, err := s.ctl.AddLayerVersionPermission(c.ctx(), &in)
+	if err != nil {
+		return nil, err
+	}
+	return &struct {
+		Statement  string `json:"Statement"`
+		RevisionId string `json:"RevisionId"`
+	}{st, rev}, nil
+}
+
+func (s *Server) removeLayerVersionPermission(c *call) (any, error) {
+	err := s.ctl.RemoveLayerVersionPermission(c.ctx(), c.str("LayerName"), c.int64("VersionNumber"), c.str("StatementId"), c.str("RevisionId"))
+	if err != nil {
+		return nil, err
+	}
+	return noContent{}, nil
+}
+
+func (s *Server) getLayerVersionPolicy(c *call) (any, error) {
+	doc, rev, err := s.ctl.GetLayerVersionPolicy(c.ctx(), c.str("LayerName"), c.int64("VersionNumber"))
+	if err != nil {
+		return nil, err
+	}
+	return &struct {
+		Policy     string `json:"Policy"`
+		RevisionId string `json:"RevisionId"`
+	}{doc, rev}, nil
 }

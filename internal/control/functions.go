@@ -190,6 +190,10 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	}
 	defer release()
 	view := &FunctionView{Config: cfg}
+	shared, err := s.sharedLayers(ctx, in.Layers)
+	if err != nil {
+		return nil, err
+	}
 	err = s.update(ctx, func(tx Tx) error {
 		if _, err := tx.Function(ref.Name); err == nil {
 			return awserr.New(awserr.ResourceConflict, "Function already exist: %s", ref.Name)
@@ -197,7 +201,7 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 			return err
 		}
 		f := &function.Function{Name: ref.Name, Tags: in.Tags}
-		layers, err := s.layersOf(ctx, tx, in.Layers)
+		layers, err := s.layersOf(ctx, tx, in.Layers, shared)
 		if err != nil {
 			return err
 		}
@@ -476,6 +480,12 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 		}
 	}
 	var out *function.Config
+	var shared SharedLayers
+	if in.Layers != nil {
+		if shared, err = s.sharedLayers(ctx, *in.Layers); err != nil {
+			return nil, err
+		}
+	}
 	err = s.update(ctx, func(tx Tx) error {
 		_, latest, err := s.latest(ctx, tx, name, in.RevisionId)
 		if err != nil {
@@ -501,7 +511,7 @@ func (s *Service) UpdateFunctionConfiguration(ctx context.Context, in *UpdateFun
 			c.TracingMode = in.TracingConfig.Mode
 		}
 		if in.Layers != nil {
-			if c.Layers, err = s.layersOf(ctx, tx, *in.Layers); err != nil {
+			if c.Layers, err = s.layersOf(ctx, tx, *in.Layers, shared); err != nil {
 				return err
 			}
 			if err := s.checkUnzipped(&c); err != nil {

@@ -18,6 +18,13 @@ type Layer struct {
 	// LastVersion is the highest version ever published; AWS never reuses
 	// a layer version number, even after the version is deleted.
 	LastVersion int64 `json:"lastVersion"`
+	// Policies are the layer version policies (AddLayerVersionPermission),
+	// by version number. They live in the layer's record rather than the
+	// version's because a version is written once and never replaced; a
+	// version's policy is removed in the transaction that deletes the
+	// version, and since version numbers are never reused a policy can
+	// never pass to another version.
+	Policies map[int64]*Policy `json:"policies,omitempty"`
 }
 
 // LayerVersion is one published, immutable version of a layer. Its code
@@ -34,6 +41,10 @@ type LayerVersion struct {
 	CodeSize                int64     `json:"codeSize"`
 	UnzippedSize            int64     `json:"unzippedSize"`
 	Created                 time.Time `json:"created"`
+	// Owner is the account of a version of another account's layer, read
+	// through its version policy, for the ARNs it is shown with; "" for
+	// the caller's own. It is never stored.
+	Owner string `json:"-"`
 }
 
 // LayerUse is one entry of a function configuration's Layers: the version

@@ -131,7 +131,9 @@ type run struct {
 }
 
 // ranOn reports whether the run was on node n.
-func (r run) ranOn(n *node) bool { return strings.HasPrefix(r.Tmp, n.DataDir()+string(filepath.Separator)) }
+func (r run) ranOn(n *node) bool {
+	return strings.HasPrefix(r.Tmp, n.DataDir()+string(filepath.Separator))
+}
 
 func runs(t *testing.T, dir string) []run {
 	t.Helper()

@@ -79,6 +79,11 @@ type Options struct {
 	// unit of a function's concurrency (AWS's is 10); 0 turns the limit
 	// off. A pointer because 0 is a real setting: nil means the default.
 	InvocationRate *int
+	// ScalingRate is the new on-demand execution environments each
+	// function may add per 10 seconds, refilled continuously (AWS's is
+	// 1,000); 0 turns the limit off. A pointer for the same reason as
+	// InvocationRate.
+	ScalingRate *int
 	// DebugEndpoints serves Go's profiles (net/http/pprof) under
 	// /lambdad/debug/pprof/. Off by default: profiles reveal the server's
 	// internals and cost CPU while they run.
@@ -136,6 +141,7 @@ var Defaults = Options{
 	AccountConcurrency: 1000,
 	MinUnreserved:      new(100),
 	InvocationRate:     new(admission.DefaultRequestRate),
+	ScalingRate:        new(admission.DefaultScalingRate),
 	IdleTimeout:        10 * time.Minute,
 	AsyncWorkers:       100,
 	AsyncTimeScale:     1,
@@ -163,6 +169,9 @@ func (o *Options) fill() {
 	// A copy, so that neither the caller nor Defaults shares the node's.
 	if o.InvocationRate == nil {
 		o.InvocationRate = new(*d.InvocationRate)
+	}
+	if o.ScalingRate == nil {
+		o.ScalingRate = new(*d.ScalingRate)
 	}
 	if o.MinUnreserved == nil {
 		o.MinUnreserved = new(*d.MinUnreserved)
@@ -316,6 +325,7 @@ func (n *Node) build() error {
 	}
 	n.adm = admission.NewAccounts(o.AccountID, func(id string) int { return limits.Limits(id).Concurrency })
 	n.adm.SetRequestRate(*o.InvocationRate)
+	n.adm.SetScalingRate(*o.ScalingRate)
 	// The request rate reads the time on every admission; a reading
 	// refreshed every 10 ms is exact enough for a pace measured over a
 	// second, and costs a load instead of a clock call.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -225,4 +226,60 @@ func layerVersions(vs []*function.LayerVersion) string {
 		out = append(out, fmt.Sprintf("%s:%d", v.Name, v.Version))
 	}
 	return fmt.Sprint(out)
+}
+
+// layerPolicies: the layer version policies are kept in the layer's
+// record (function.Layer.Policies, by version), so PutLayer and Layer
+// must round trip them whole, statements byte for byte (they are JSON
+// the control plane wrote and hands back as it is), replace them on the
+// next PutLayer, and keep them the account's.
+func layerPolicies(t *testing.T, s control.Store) {
+	st1 := json.RawMessage(`{"Sid":"a","Effect":"Allow","Principal":"*","Action":"lambda:GetLayerVersion","Resource":"arn:aws:lambda:us-east-1:` + A + `:layer:l:1"}`)
+	st2 := json.RawMessage(`{"Sid":"b","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + B + `:root"},"Action":"lambda:GetLayerVersion","Resource":"arn:aws:lambda:us-east-1:` + A + `:layer:l:3"}`)
+	update(t, s, A, func(tx control.Tx) error {
+		return tx.PutLayer(&function.Layer{Name: "l", LastVersion: 3, Policies: map[int64]*function.Policy{
+			1: {RevisionID: "r1", Statements: []json.RawMessage{st1}},
+			3: {RevisionID: "r3", Statements: []json.RawMessage{st1, st2}},
+		}})
+	})
+	view(t, s, A, func(tx control.Tx) error {
+		l, err := tx.Layer("l")
+		if err != nil {
+			return err
+		}
+		p1, p3 := l.Policies[1], l.Policies[3]
+		if len(l.Policies) != 2 || p1 == nil || p3 == nil || p1.RevisionID != "r1" || p3.RevisionID != "r3" ||
+			len(p1.Statements) != 1 || string(p1.Statements[0]) != string(st1) ||
+			len(p3.Statements) != 2 || string(p3.Statements[0]) != string(st1) || string(p3.Statements[1]) != string(st2) {
+			t.Errorf("policies read back: %+v", l.Policies)
+		}
+		if ls, _ := tx.Layers("", -1); len(ls) != 1 || len(ls[0].Policies) != 2 {
+			t.Errorf("Layers drops the policies: %+v", ls)
+		}
+		return nil
+	})
+	update(t, s, A, func(tx control.Tx) error {
+		l, err := tx.Layer("l")
+		if err != nil {
+			return err
+		}
+		delete(l.Policies, 1)
+		return tx.PutLayer(l)
+	})
+	view(t, s, A, func(tx control.Tx) error {
+		l, err := tx.Layer("l")
+		if err != nil {
+			return err
+		}
+		if _, ok := l.Policies[1]; ok || len(l.Policies) != 1 || l.Policies[3].RevisionID != "r3" {
+			t.Errorf("after replacing the record: %+v", l.Policies)
+		}
+		return nil
+	})
+	view(t, s, B, func(tx control.Tx) error {
+		if _, err := tx.Layer("l"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("account B reads A's layer: %v", err)
+		}
+		return nil
+	})
 }

@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) control.Store) {
 		{"code signing configs are the account's", codeSigningConfigs},
 		{"layers round trip in order, per account", layersRoundTrip},
 		{"a layer's code lives while a version or a function uses it", layerCodeLifetime},
+		{"layer version policies round trip in the layer's record", layerPolicies},
 		{"URLs round trip and are found by id", urlsRoundTrip},
 	}
 	for _, c := range cases {
