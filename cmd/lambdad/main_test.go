@@ -464,3 +464,75 @@ func TestLogsAndEventsCommands(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterKill9KeepsAcceptedEvents: of two nodes sharing one etcd, the
+// one that accepted the events is killed with kill -9 mid-stream; the
+// other runs every event it acknowledged once the dead node's lease has
+// expired.
+func TestClusterKill9KeepsAcceptedEvents(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	records := t.TempDir()
+	cluster := []string{"--sandbox=off", "--etcd-endpoints", endpoint, "--etcd-prefix", "/kill9/", "--lease-ttl", "2s"}
+	a := startServer(t, t.TempDir(), cluster...)
+	b := startServer(t, t.TempDir(), cluster...)
+	c := lambdatest.Client(a.url)
+	if _, err := c.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("sink"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role),
+		Code:        &types.FunctionCode{ZipFile: lambdatest.GoFunction(t)},
+		Environment: &types.Environment{Variables: map[string]string{"RECORD_DIR": records}}}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var accepted []string
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	var once sync.Once
+	for w := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-killed:
+					return
+				default:
+				}
+				status, id, err := sendEvent(a.url+"/2015-03-31/functions/sink/invocations", fmt.Sprintf(`{"echo":"%d-%d","sleep_ms":50}`, w, i))
+				if err != nil {
+					return // the node is gone
+				}
+				if status == 202 {
+					mu.Lock()
+					accepted = append(accepted, id)
+					n := len(accepted)
+					mu.Unlock()
+					if n == 100 {
+						once.Do(func() {
+							a.stop(syscall.SIGKILL)
+							close(killed)
+						})
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mu.Lock()
+	want := append([]string(nil), accepted...)
+	mu.Unlock()
+	t.Logf("%d events accepted by the node killed", len(want))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := 0
+		for _, id := range want {
+			if _, err := os.Stat(filepath.Join(records, id+".json")); err != nil {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events accepted by the killed node never ran on the other\n%s", missing, len(want), b.logText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

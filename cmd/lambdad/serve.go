@@ -75,6 +75,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.StringVar(&o.EtcdPrefix, "etcd-prefix", "/lambdad/", "the key prefix of this cluster's state in etcd")
 	c.StringVar(&o.NodeID, "node-id", "", "this node's name in the cluster (default: host name and listen address)")
 	c.StringVar(&o.Advertise, "advertise", "", "the URL other nodes reach this one at (default: its own endpoint)")
+	c.DurationVar(&o.LeaseTTL, "lease-ttl", 10*time.Second, "with --etcd-endpoints: how long the cluster counts a silent node alive; its events and slots go to the others after it")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
@@ -123,6 +124,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--async-workers must be at least 1")
 	case o.AsyncTimeScale <= 0:
 		return c.usagef("--async-time-scale must be positive")
+	case o.LeaseTTL < time.Second:
+		return c.usagef("--lease-ttl must be at least 1s")
 	case o.Listen == "" || o.DataDir == "":
 		return c.usagef("--listen and --data-dir must not be empty")
 	}
