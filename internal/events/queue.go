@@ -91,6 +91,12 @@ type Options struct {
 	// 2 s).
 	Members    func() (map[string]string, error)
 	AdoptEvery time.Duration
+	// MaxBatch bounds the events one commit writes (default 1000), and
+	// MaxBatchBytes their payloads' bytes (default no bound; an event
+	// larger than it still goes, alone): a store in etcd takes a bounded
+	// number of operations and bytes per transaction.
+	MaxBatch      int
+	MaxBatchBytes int
 }
 
 // Stats are the queue's counters, as CloudWatch names them.
@@ -209,6 +215,9 @@ func New(db Store, ctl Control, inv Invoker, opts Options) (*Queue, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if q.opts.MaxBatch <= 0 {
+		q.opts.MaxBatch = 1000
 	}
 	if q.opts.AdoptEvery <= 0 {
 		q.opts.AdoptEvery = 2 * time.Second
@@ -404,23 +413,43 @@ func (q *Queue) add(ctx context.Context, ev *store.Event) error {
 func (q *Queue) commitLoop() {
 	defer q.wg.Done()
 	defer close(q.committerDone)
+	// carry is a write taken that did not fit the last commit.
+	var carry *pendingWrite
 	for {
 		var batch []*pendingWrite
 		var done []uint64
-		select {
-		case w := <-q.incoming:
+		bytes := 0
+		add := func(w *pendingWrite) bool {
+			if len(batch) > 0 && q.opts.MaxBatchBytes > 0 && bytes+len(w.ev.Payload) > q.opts.MaxBatchBytes {
+				carry = w
+				return false
+			}
 			batch = append(batch, w)
-		case seq := <-q.finished:
-			done = append(done, seq)
-		case <-q.ctx.Done():
-			q.failPending()
-			return
+			bytes += len(w.ev.Payload)
+			return true
 		}
-	more:
-		for len(batch)+len(done) < 1000 {
+		if carry != nil {
+			w := carry
+			carry = nil
+			add(w)
+		} else {
 			select {
 			case w := <-q.incoming:
-				batch = append(batch, w)
+				add(w)
+			case seq := <-q.finished:
+				done = append(done, seq)
+			case <-q.ctx.Done():
+				q.failPending()
+				return
+			}
+		}
+	more:
+		for len(batch)+len(done) < q.opts.MaxBatch && carry == nil {
+			select {
+			case w := <-q.incoming:
+				if !add(w) {
+					break more
+				}
 			case seq := <-q.finished:
 				done = append(done, seq)
 			default:

@@ -38,7 +38,7 @@ func Etcd(t testing.TB) string {
 	cmd := exec.Command(bin, "--name", name, "--data-dir", dir,
 		"--listen-client-urls", curl, "--advertise-client-urls", curl,
 		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
-		"--initial-cluster", name+"="+purl, "--max-txn-ops", "10000",
+		"--initial-cluster", name+"="+purl,
 		"--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = t.Output(), t.Output()
 	if err := cmd.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -294,4 +295,31 @@ func TestClusterProvisionedCountedOnce(t *testing.T) {
 	}
 	ready(nodes[0], 4)
 	ready(nodes[1], 4)
+}
+
+// TestClusterEventBurstFitsEtcd: a burst of large events from many senders
+// at once is accepted whole by a node whose queue is in an etcd of default
+// limits (128 operations and 1.5 MiB a transaction), and every event runs.
+func TestClusterEventBurstFitsEtcd(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	n := clusterNode(t, endpoint, "/burst/")
+	dir := t.TempDir()
+	n.createGo(t, "sink", recording(dir))
+	big := strings.Repeat("x", 256<<10)
+	const events = 96
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for i := range events {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out, err := n.client.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("sink"), InvocationType: types.InvocationTypeEvent,
+				Payload: []byte(fmt.Sprintf(`{"echo":%q,"i":%d}`, big, i))})
+			if err != nil || out.StatusCode != 202 {
+				t.Errorf("event %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	records(t, dir, events, 60*time.Second)
 }

@@ -396,10 +396,17 @@ func (n *Node) build() error {
 	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{})
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
 		Credentials: creds, Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
+	// etcd takes at most 128 operations (two an event) and 1.5 MiB in one
+	// transaction by default; the embedded store takes any batch.
+	maxBatch, maxBatchBytes := 0, 0
+	if n.db.Shared() {
+		maxBatch, maxBatchBytes = 40, 1<<20
+	}
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
 		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
 		Node: o.NodeID, Members: n.members,
+		MaxBatch: maxBatch, MaxBatchBytes: maxBatchBytes,
 	})
 	if err != nil {
 		return err

@@ -104,7 +104,7 @@ func (e *etcdEngine) ctx() (context.Context, context.CancelFunc) {
 }
 
 func (e *etcdEngine) begin(writable bool) *etcdTx {
-	t := &etcdTx{e: e, writable: writable, buckets: map[string]*etcdBucket{}}
+	t := &etcdTx{e: e, writable: writable, buckets: map[string]*etcdBucket{}, missing: map[string]bool{}}
 	t.root = t.bucketAt(e.root)
 	return t
 }
@@ -116,9 +116,11 @@ type etcdTx struct {
 	// rev is the snapshot's revision, 0 until the first read.
 	rev int64
 	// err is the first etcd error; the transaction fails with it.
-	err      error
-	root     *etcdBucket
-	buckets  map[string]*etcdBucket
+	err     error
+	root    *etcdBucket
+	buckets map[string]*etcdBucket
+	// missing holds the buckets this transaction found not to exist.
+	missing  map[string]bool
 	order    []*etcdBucket
 	onCommit []func()
 	// extra are compares and writes of keys outside the buckets (code).
@@ -394,11 +396,18 @@ func (b *etcdBucket) Bucket(name []byte) kvBucket {
 	if c := b.tx.buckets[p]; c != nil && (c.created || c.exists()) {
 		return c
 	}
+	// Once missing, missing for the whole transaction, whatever other
+	// transactions of this engine commit meanwhile: its view is one
+	// snapshot.
+	if b.tx.missing[p] {
+		return nil
+	}
 	if _, ok := b.tx.e.known.Load(p); ok {
 		return b.tx.bucketAt(p)
 	}
 	e := b.entry(string(name))
 	if len(e) == 0 || e[0] != 'b' {
+		b.tx.missing[p] = true
 		return nil
 	}
 	// A bucket is never deleted, so its existence needs no check at
@@ -419,13 +428,23 @@ func (b *etcdBucket) CreateBucket(name []byte) (kvBucket, error) {
 	if b.Bucket(name) != nil {
 		return nil, errors.New("store: bucket already exists")
 	}
+	return b.create(name)
+}
+
+// create makes the nested bucket name, which this transaction has found
+// missing. (Looking again could find it: another transaction of this
+// engine may have committed it meanwhile; then this one conflicts at
+// commit, on the entry it read as missing, and runs again.)
+func (b *etcdBucket) create(name []byte) (kvBucket, error) {
 	if b.tx.err != nil {
 		return nil, b.tx.err
 	}
 	if err := b.set(string(name), []byte{'b'}); err != nil {
 		return nil, err
 	}
-	c := b.tx.bucketAt(b.childPrefix(name))
+	p := b.childPrefix(name)
+	delete(b.tx.missing, p)
+	c := b.tx.bucketAt(p)
 	c.created = true
 	return c, nil
 }
@@ -434,7 +453,7 @@ func (b *etcdBucket) CreateBucketIfNotExists(name []byte) (kvBucket, error) {
 	if c := b.Bucket(name); c != nil {
 		return c, nil
 	}
-	return b.CreateBucket(name)
+	return b.create(name)
 }
 
 func (b *etcdBucket) Cursor() kvCursor { b.list(); return &etcdCursor{b: b} }
