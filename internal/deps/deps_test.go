@@ -45,6 +45,9 @@ var layer = map[string]int{
 	// The console's browser tests drive a whole node.
 	"internal/consoletest": 8,
 	"cmd/lambdad":          9,
+
+	// Cluster-wide slots on etcd: below admission and the server.
+	"internal/slots": 1,
 }
 
 // exempt are packages outside the layering: test fixtures and this one.
@@ -65,6 +68,10 @@ var onlyIn = map[string][]string{
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},
 	"github.com/chromedp/chromedp":                   {"internal/consoletest"},
 	"github.com/aws/aws-sdk-go-v2/service/s3":        {"internal/s3code"},
+
+	// etcd: the store's etcd implementation and the cluster-wide slots.
+	"go.etcd.io/etcd/client/v3":             {"internal/slots", "internal/store"},
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes": {"internal/slots", "internal/store"},
 }
 
 func TestImportsPointOneWay(t *testing.T) {
