@@ -54,12 +54,16 @@
 //	fenceAt = t_last + TTL − margin     (t_last: send time of the last
 //	                                     answered keep-alive)
 //
-// TryAcquire compares the clock with fenceAt on every call, so no slot is
-// handed out after fenceAt even if the watchdog goroutine runs late; the
-// watchdog closes Fenced() at fenceAt. Holders of slots must stop within
-// margin of Fenced() closing: the lease, and with it the slots, can be taken
-// over by other nodes only after t_last + TTL, which is at least margin
-// after the fence. (The server's clock is assumed to run at the node's rate
+// A watchdog goroutine fences at fenceAt: it sets the flag TryAcquire
+// reads (one atomic load: the hot path reads no clock, which here costs
+// more than the rest of TryAcquire) and closes Fenced(). Acquire, which
+// goes to etcd anyway, also compares the clock with fenceAt. Holders of
+// slots must stop within margin of Fenced() closing: the lease, and with it
+// the slots, can be taken over by other nodes only after t_last + TTL,
+// which is at least margin after fenceAt. A watchdog scheduled late (a
+// loaded machine; measured up to ~150 ms here under the race detector)
+// takes its delay out of that margin, which is why the margin is a third of
+// the TTL by default (3.3 s of 10 s). (The server's clock is assumed to run at the node's rate
 // within a small fraction of margin; etcd renews every lease when a new
 // leader is elected, which only lengthens it.) A fenced Node is finished:
 // it admits nothing again; the server makes a new Node (a new lease) once

@@ -94,8 +94,10 @@ func (p *Pool) TryAcquire() (release func(), ok bool) {
 	p.mu.Lock()
 	free := len(p.held) - p.inUse
 	if p.dead || p.high > 0 || free <= 0 {
+		// Let the worker refill, unless the slots are wanted elsewhere.
+		refill := !p.dead && len(p.wanted) == 0
 		p.mu.Unlock()
-		if !p.dead && len(p.wanted) == 0 {
+		if refill {
 			p.poke()
 		}
 		return nil, false
@@ -250,7 +252,20 @@ func (p *Pool) pickFreeLocked() int {
 func (p *Pool) claim(ctx context.Context, idxs []int, take bool) int {
 	p.mu.Lock()
 	limit := p.limit
+	// The limit may have been lowered since the indices were picked: an
+	// index at or above it would pass the range comparison (which looks
+	// at the keys before the transaction) and make one slot too many.
+	idxs = slices.DeleteFunc(slices.Clone(idxs), func(i int) bool {
+		if i >= limit {
+			delete(p.pending, i)
+			return true
+		}
+		return false
+	})
 	p.mu.Unlock()
+	if len(idxs) == 0 {
+		return 0
+	}
 	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(p.slotKey(limit)), "=", 0).WithRange(p.slotsEnd())}
 	var puts, gets []clientv3.Op
 	for _, i := range idxs {
