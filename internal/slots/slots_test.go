@@ -109,10 +109,25 @@ func (g *gauge) enter() {
 
 func (g *gauge) leave() { g.cur.Add(-1) }
 
-// watchCount reads etcd every few milliseconds until stop and keeps the
-// most slot keys seen: the invariant checked on etcd's side.
-func watchCount(t *testing.T, cli *clientv3.Client, prefix string, stop <-chan struct{}) func() int {
-	var most atomic.Int64
+// watchCount follows the pool's slot keys in etcd through a watch, from
+// the current revision until stop, and keeps the most keys present after
+// any revision: the invariant checked exactly on etcd's side. The func it
+// returns waits for the end and gives that count and the revisions at
+// which each lease first created a slot and last lost one.
+func watchCount(t *testing.T, cli *clientv3.Client, prefix string, stop <-chan struct{}) func() (most int, first, last map[int64]int64) {
+	base := prefix + "/" + strings.ReplaceAll(pool, "/", "%2F") + "/s/"
+	ctx, cancel := context.WithCancel(context.Background())
+	resp, err := cli.Get(ctx, base, clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	present := map[string]int64{}
+	for _, kv := range resp.Kvs {
+		present[string(kv.Key)] = kv.Lease
+	}
+	most := len(present)
+	first, last := map[int64]int64{}, map[int64]int64{}
+	wch := cli.Watch(ctx, base, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1), clientv3.WithPrevKV())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -120,14 +135,35 @@ func watchCount(t *testing.T, cli *clientv3.Client, prefix string, stop <-chan s
 			select {
 			case <-stop:
 				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if c := int64(len(slotKeys(t, cli, prefix))); c > most.Load() {
-				most.Store(c)
+			case wr, ok := <-wch:
+				if !ok || wr.Err() != nil {
+					t.Errorf("watch of the slots broke: %v", wr.Err())
+					return
+				}
+				// Events of one revision (one transaction) apply together.
+				for _, ev := range wr.Events {
+					k := string(ev.Kv.Key)
+					if ev.Type == clientv3.EventTypePut {
+						present[k] = ev.Kv.Lease
+						if _, ok := first[ev.Kv.Lease]; !ok {
+							first[ev.Kv.Lease] = ev.Kv.ModRevision
+						}
+					} else {
+						if ev.PrevKv != nil {
+							last[ev.PrevKv.Lease] = ev.Kv.ModRevision
+						}
+						delete(present, k)
+					}
+				}
+				most = max(most, len(present))
 			}
 		}
 	}()
-	return func() int { <-done; return int(most.Load()) }
+	return func() (int, map[int64]int64, map[int64]int64) {
+		<-done
+		cancel()
+		return most, first, last
+	}
 }
 
 // TestLimitHeldAcrossNodes: three nodes hammer one pool of limit R; the
@@ -180,7 +216,7 @@ func TestLimitHeldAcrossNodes(t *testing.T) {
 			if m := g.max.Load(); m > int64(R) {
 				t.Errorf("%d holders at once, limit %d", m, R)
 			}
-			if m := mostKeys(); m > R {
+			if m, _, _ := mostKeys(); m > R {
 				t.Errorf("etcd held %d slot keys at once, limit %d", m, R)
 			}
 			if granted.Load() == 0 {
@@ -553,8 +589,20 @@ func TestPartitionedNodeFences(t *testing.T) {
 	if m := g.max.Load(); m > R {
 		t.Errorf("%d holders at once, limit %d", m, R)
 	}
-	if m := mostKeys(); m > R {
+	m, first, last := mostKeys()
+	if m > R {
 		t.Errorf("etcd held %d slot keys at once, limit %d", m, R)
+	}
+	// In etcd's own order: b and c created their first slots after a's
+	// lease lost its last.
+	lost := last[int64(a.Lease())]
+	if lost == 0 {
+		t.Fatal("the watch saw no slot of a's go")
+	}
+	for _, n := range []*Node{b, c} {
+		if r, ok := first[int64(n.Lease())]; ok && r < lost {
+			t.Errorf("node %x took a slot at revision %d, before a's lease expired at %d", n.Lease(), r, lost)
+		}
 	}
 }
 
