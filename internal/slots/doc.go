@@ -81,9 +81,14 @@
 // returns every idle slot at once when another node writes its wanted key.
 // When no local slot is free, Acquire claims a free index in one
 // transaction, or, when every index is held by other nodes, writes its
-// wanted key and waits at most MaxWait (default 100 ms) for one to be
-// returned (its watch wakes it), so a limit split over nodes still admits
-// the whole limit at whichever node the load arrives. Acquire refuses
-// (a throttle) only when the cluster holds limit slots and none was
-// returned within MaxWait.
+// wanted key and waits at most MaxWait (default 100 ms; plus one etcd round
+// trip when a claim is already on its way: a claim cut short would leave its
+// outcome unknown) for one to be returned (its watch wakes it), so a limit
+// split over nodes still admits the whole limit at whichever node the load
+// arrives. Acquire refuses (a throttle) only when the cluster holds limit
+// slots and none was returned within MaxWait, and at once when this node
+// holds all limit slots busy. While other nodes wait, a node holding more
+// than its share of the limit (rounded up) sends released slots back to
+// etcd instead of reusing them, so that callers who come back at once
+// cannot keep every slot on one node.
 package slots
