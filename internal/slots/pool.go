@@ -224,6 +224,7 @@ func (p *Pool) Acquire(ctx context.Context) (release func(), ok bool) {
 			// outcome would be unknown and the slot possibly stranded.
 			if p.claim(p.n.ctx, []int{idx}, true) == 1 {
 				p.n.slow.Add(1)
+				p.poke() // refill the batch behind this caller
 				return p.releaser(), true
 			}
 			if ctx.Err() != nil {

@@ -539,6 +539,9 @@ func TestPartitionedNodeFences(t *testing.T) {
 	if _, ok := pa.TryAcquire(); ok {
 		t.Error("a fenced node admitted")
 	}
+	if _, ok := pa.Acquire(context.Background()); ok {
+		t.Error("a fenced node admitted through etcd")
+	}
 	t.Logf("fenced %v after the cut (TTL %v, margin %v, fence deadline was %v after the cut), err %v",
 		fencedAfter, a.TTL(), a.Margin(), deadline.Sub(cut), a.Err())
 	// The fence is due at most TTL − margin after the cut (the last
