@@ -45,6 +45,9 @@ var layer = map[string]int{
 	// The console's browser tests drive a whole node.
 	"internal/consoletest": 8,
 	"cmd/lambdad":          9,
+
+	// Cluster-wide slots on etcd: below admission and the server.
+	"internal/slots": 1,
 }
 
 // exempt are packages outside the layering: test fixtures and this one.
@@ -60,12 +63,14 @@ var exempt = map[string]bool{
 // mappings read).
 var onlyIn = map[string][]string{
 	"go.etcd.io/bbolt":                               {"internal/store"},
-	"go.etcd.io/etcd/client/v3":                      {"internal/store", "internal/slots"},
 	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server"},
 	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm", "internal/s3code"},
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},
 	"github.com/chromedp/chromedp":                   {"internal/consoletest"},
 	"github.com/aws/aws-sdk-go-v2/service/s3":        {"internal/s3code"},
+	// etcd: the store kept in etcd and the cluster-wide slots.
+	"go.etcd.io/etcd/client/v3":             {"internal/slots", "internal/store"},
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes": {"internal/slots", "internal/store"},
 }
 
 func TestImportsPointOneWay(t *testing.T) {
