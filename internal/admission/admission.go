@@ -78,6 +78,8 @@ type Accounts struct {
 	homeID string
 	home   *Controller
 	others sync.Map // account → *Controller
+	// gate is the cluster's say on every account's admissions (gate.go).
+	gate atomic.Pointer[gateRef]
 }
 
 // NewAccounts returns admission for the accounts whose limits limit gives;
@@ -126,6 +128,9 @@ func (a *Accounts) For(account string) *Controller {
 	n.SetScalingRate(int(a.scaling.Load()))
 	if now := a.nanos.Load(); now != nil {
 		n.SetNanos(*now)
+	}
+	if g := a.gate.Load(); g != nil {
+		n.SetGate(account, g.g)
 	}
 	c, _ := a.others.LoadOrStore(account, n)
 	return c.(*Controller)
@@ -205,6 +210,10 @@ type Controller struct {
 	scalingRate atomic.Int64
 	// now reads the clock the request and scaling rates are paced on.
 	now atomic.Pointer[func() int64]
+	// gate, when set, is the cluster's say on every admission (gate.go);
+	// account is the account's id, which names its pools there.
+	gate    atomic.Pointer[gateRef]
+	account string
 
 	mu sync.Mutex // guards the following fields and every entry's settings
 	// limit is the account concurrency limit L.
@@ -366,14 +375,17 @@ type Slot struct {
 	released atomic.Bool
 	kind     slotKind
 	// spilled marks an on-demand slot taken because the target's
-	// provisioned environments were all in use. It sits beside kind so
-	// that a Slot stays 24 bytes.
+	// provisioned environments were all in use. It sits beside kind, in
+	// the word released and kind leave free.
 	spilled bool
 	// counter is the function's on-demand counter, or for a provisioned
 	// slot its target's in-use counter.
 	counter *atomic.Int64
 	// account is the Controller's inFlight.
 	account *atomic.Int64
+	// leave gives back the cluster's slots (gate.go); nil on a node of
+	// its own.
+	leave func()
 }
 
 // Release returns the slot's capacity to the pool that admitted it and to
@@ -385,6 +397,9 @@ func (s *Slot) Release() {
 	}
 	s.counter.Add(-1)
 	s.account.Add(-slotCounts[s.kind&3])
+	if s.leave != nil {
+		s.leave()
+	}
 }
 
 // Provisioned reports whether the slot runs on a provisioned environment
@@ -440,6 +455,9 @@ func (c *Controller) Acquire(function, target string) (*Slot, error) {
 					s.Release()
 					return nil, err
 				}
+			}
+			if g := c.gate.Load(); g != nil {
+				return c.enter(g.g, e, cfg, s)
 			}
 			return s, nil
 		}

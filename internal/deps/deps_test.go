@@ -31,6 +31,7 @@ var layer = map[string]int{
 	"internal/store":      2,
 	"internal/execenv":    2,
 	"internal/control":    3,
+	"internal/cluster":    3,
 	"internal/invoke":     4,
 	"internal/events":     5,
 	"internal/provision":  5,

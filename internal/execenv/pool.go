@@ -688,6 +688,39 @@ func (m *Manager) Retire(fn function.Key) {
 	}
 }
 
+// KillBusy kills every environment running an invocation now, and every
+// one being started for an invocation: those invocations end with an
+// error. A node cut off from its cluster calls it, so that nothing it
+// admitted under the cluster's limits runs on past its fence. It returns
+// how many it killed.
+func (m *Manager) KillBusy() int {
+	m.mu.Lock()
+	var victims []*env
+	for e := range m.all {
+		if e.busy || !e.pinned && !m.isIdleLocked(e) {
+			e.doomed = true
+			victims = append(victims, e)
+		}
+	}
+	m.mu.Unlock()
+	for _, e := range victims {
+		e.kill()
+	}
+	return len(victims)
+}
+
+// isIdleLocked reports whether e is in an idle list; m.mu held.
+func (m *Manager) isIdleLocked(e *env) bool {
+	for _, list := range m.idle {
+		for _, x := range list {
+			if x == e {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Stats returns current counts.
 func (m *Manager) Stats() Stats {
 	m.mu.Lock()

@@ -323,3 +323,99 @@ func TestClusterEventBurstFitsEtcd(t *testing.T) {
 	wg.Wait()
 	records(t, dir, events, 60*time.Second)
 }
+
+// clusterStorm sends count invocations of name from clients spread over nodes,
+// conc at a time, each sleeping in the function; it returns the most
+// invocations seen running at once inside the function (all nodes run on
+// this machine, so inflight_dir counts across the cluster), how many were
+// throttled and with which reasons.
+func clusterStorm(t *testing.T, nodes []*node, name string, conc, count, sleepMS int) (peak int, throttled map[string]int) {
+	t.Helper()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	throttled = map[string]int{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, conc)
+	for i := range count {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			n := nodes[i%len(nodes)]
+			out, err := n.invoke(t, name, fmt.Sprintf(`{"inflight_dir":%q,"sleep_ms":%d}`, dir, sleepMS))
+			mu.Lock()
+			defer mu.Unlock()
+			var throttle *types.TooManyRequestsException
+			switch {
+			case errors.As(err, &throttle):
+				throttled[string(throttle.Reason)]++
+			case err != nil:
+				t.Errorf("invoke: %v", err)
+			case out.FunctionError != nil:
+				t.Errorf("function error: %s", out.Payload)
+			default:
+				var a answer
+				if err := json.Unmarshal(out.Payload, &a); err != nil {
+					t.Errorf("answer %s: %v", out.Payload, err)
+				}
+				peak = max(peak, a.Inflight)
+			}
+		})
+	}
+	wg.Wait()
+	return peak, throttled
+}
+
+// TestClusterLimitsHoldAcrossNodes: a reservation R and the unreserved pool
+// hold across three nodes together, observed inside the function, under
+// storms spread over every node; and the whole of R is admitted at once
+// wherever the load arrives.
+func TestClusterLimitsHoldAcrossNodes(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	nodes := cluster(t, endpoint, "/limits/", 3, func(o *server.Options) {
+		o.AccountConcurrency, o.MinUnreserved = 8, new(3)
+		o.InvocationRate = new(0)
+	})
+	a := nodes[0]
+	a.createGo(t, "reserved")
+	a.createGo(t, "free")
+	a.reserve(t, "reserved", 3)
+	// Warm every node's environments first, so that the storms measure
+	// admission, not cold starts.
+	for _, n := range nodes {
+		for _, f := range []string{"reserved", "free"} {
+			if _, err := n.invoke(t, f, `{}`); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		limit int
+		on    []*node
+	}{
+		{"reserved", 3, nodes},
+		{"reserved", 3, nodes[1:2]},
+		{"free", 5, nodes}, // U = L − R = 8 − 3
+	} {
+		peak, throttled := clusterStorm(t, c.on, c.name, 12, 60, 150)
+		t.Logf("%s over %d node(s): peak %d running at once, throttled %v", c.name, len(c.on), peak, throttled)
+		if peak > c.limit {
+			t.Errorf("%s over %d node(s): %d ran at once, limit %d", c.name, len(c.on), peak, c.limit)
+		}
+		if peak < c.limit {
+			t.Errorf("%s over %d node(s): at most %d ran at once, want the whole limit %d", c.name, len(c.on), peak, c.limit)
+		}
+		if len(throttled) == 0 {
+			t.Errorf("%s: a storm of 12 at once against a limit of %d was never throttled", c.name, c.limit)
+		}
+		want := string(types.ThrottleReasonConcurrentInvocationLimitExceeded)
+		if c.name == "reserved" {
+			want = string(types.ThrottleReasonReservedFunctionConcurrentInvocationLimitExceeded)
+		}
+		for reason := range throttled {
+			if reason != want {
+				t.Errorf("%s throttled with Reason %s, want %s", c.name, reason, want)
+			}
+		}
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/lambdad/lambdad/internal/admission"
 	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/clock"
+	"github.com/lambdad/lambdad/internal/cluster"
 	"github.com/lambdad/lambdad/internal/console"
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/esm"
@@ -32,6 +33,7 @@ import (
 	"github.com/lambdad/lambdad/internal/provision"
 	"github.com/lambdad/lambdad/internal/s3code"
 	"github.com/lambdad/lambdad/internal/sandbox"
+	"github.com/lambdad/lambdad/internal/slots"
 	"github.com/lambdad/lambdad/internal/store"
 )
 
@@ -210,6 +212,7 @@ type Node struct {
 	db        *store.DB
 	adm       *admission.Accounts
 	envs      *execenv.Manager
+	gate      *cluster.Gate // nil for a node of its own
 	box       *sandbox.Host // nil when unsandboxed; closed after envs
 	ctl       *control.Service
 	queue     *events.Queue
@@ -359,6 +362,21 @@ func (n *Node) build() error {
 	})
 	if err != nil {
 		return err
+	}
+	if n.db.Shared() {
+		// The cluster's limits: every admission also holds slots of the
+		// cluster-wide pools, bound to this node's lease; cut off from
+		// etcd, the node ends what runs under them before the lease can
+		// expire.
+		n.gate, err = cluster.New(context.Background(), cluster.Options{
+			Slots:  slots.Config{Client: n.db.EtcdClient(), NodeID: o.NodeID, Prefix: n.db.EtcdPrefix() + "slots", TTL: o.LeaseTTL},
+			Fence:  func() { n.envs.KillBusy() },
+			Logger: o.Logger.With("part", "cluster"),
+		})
+		if err != nil {
+			return err
+		}
+		n.adm.SetGate(n.gate)
 	}
 	n.prov = provision.New(n.envs, n.adm, nil, o.Logger.With("part", "provision"))
 	if n.db.Shared() {
@@ -585,6 +603,10 @@ func (n *Node) closeParts() error {
 	}
 	if n.envs != nil {
 		errs = append(errs, n.envs.Close())
+	}
+	if n.gate != nil {
+		// After the environments: nothing holds the cluster's slots now.
+		errs = append(errs, n.gate.Close())
 	}
 	if n.box != nil {
 		errs = append(errs, n.box.Close())

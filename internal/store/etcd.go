@@ -557,3 +557,21 @@ func (d *DB) NodeValues(key string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// EtcdClient is the shared store's etcd client (nil for the embedded
+// store), for the other parts of a node that keep state in the same
+// cluster; it stays the store's, closed with it.
+func (d *DB) EtcdClient() *clientv3.Client {
+	if d.shared == nil {
+		return nil
+	}
+	return d.shared.e.cli
+}
+
+// EtcdPrefix is the shared store's key prefix.
+func (d *DB) EtcdPrefix() string {
+	if d.shared == nil {
+		return ""
+	}
+	return d.shared.e.root
+}
