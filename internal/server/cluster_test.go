@@ -419,3 +419,67 @@ func TestClusterLimitsHoldAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterPartitionedNodeFences: a node cut off from etcd ends the
+// invocations it admitted before its lease can expire, so that when the
+// other node takes the reservation's slots none of them still runs.
+func TestClusterPartitionedNodeFences(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	proxy := lambdatest.NewProxy(t, strings.TrimPrefix(endpoint, "http://"))
+	ttl := 3 * time.Second
+	a := clusterNode(t, endpoint, "/fence/", func(o *server.Options) { o.LeaseTTL = ttl })
+	b := clusterNode(t, "http://"+proxy.Addr(), "/fence/", func(o *server.Options) { o.LeaseTTL = ttl })
+	t.Cleanup(proxy.Mend) // before b closes: a node cut off waits out etcd's timeouts
+	a.createGo(t, "held", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(120) })
+	a.reserve(t, "held", 2)
+	if _, err := b.invoke(t, "held", `{}`); err != nil {
+		t.Fatal(err)
+	}
+	never := filepath.Join(t.TempDir(), "never")
+	ended := make(chan time.Time, 2)
+	for range 2 {
+		go func() {
+			b.invoke(t, "held", fmt.Sprintf(`{"wait_for":%q}`, never))
+			ended <- time.Now()
+		}()
+	}
+	for deadline := time.Now().Add(20 * time.Second); b.Environments().Stats().Busy < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the two held invocations did not start on the node to cut off")
+		}
+	}
+	// The reservation is full: the other node throttles.
+	if _, err := a.invoke(t, "held", `{}`); err == nil {
+		t.Fatal("a third invocation ran under a reservation of 2")
+	}
+	cut := time.Now()
+	proxy.Cut()
+	var last time.Time
+	for range 2 {
+		select {
+		case at := <-ended:
+			last = at
+		case <-time.After(2 * ttl):
+			t.Fatalf("the cut-off node's invocations still run %v after the cut", 2*ttl)
+		}
+	}
+	fenced := last.Sub(cut)
+	var admitted time.Duration
+	for {
+		if _, err := a.invoke(t, "held", `{}`); err == nil {
+			admitted = time.Since(cut)
+			break
+		}
+		if time.Since(cut) > 4*ttl {
+			t.Fatalf("the other node still throttles %v after the cut", 4*ttl)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("TTL %v: the cut-off node's invocations ended %v after the cut; the other node admitted again %v after it", ttl, fenced.Round(time.Millisecond), admitted.Round(time.Millisecond))
+	if fenced >= ttl {
+		t.Errorf("the cut-off node's invocations ran %v after the cut, not less than the lease's %v", fenced, ttl)
+	}
+	if admitted <= fenced {
+		t.Errorf("the other node admitted (%v) before the cut-off node's invocations ended (%v)", admitted, fenced)
+	}
+}
