@@ -536,3 +536,63 @@ func TestClusterKill9KeepsAcceptedEvents(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestClusterKill9ReturnsSlots: a node killed with kill -9 while it runs
+// the whole of a reservation gives the reservation back to the cluster
+// once its lease has expired, and not before.
+func TestClusterKill9ReturnsSlots(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	cluster := []string{"--sandbox=off", "--etcd-endpoints", endpoint, "--etcd-prefix", "/kill9slots/", "--lease-ttl", "2s"}
+	a := startServer(t, t.TempDir(), cluster...)
+	b := startServer(t, t.TempDir(), cluster...)
+	ca, cb := lambdatest.Client(a.url), lambdatest.Client(b.url)
+	if _, err := ca.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String("held"),
+		Runtime: types.RuntimeProvidedal2023, Handler: aws.String("x"), Role: aws.String(role), Timeout: aws.Int32(120),
+		Code: &types.FunctionCode{ZipFile: lambdatest.GoFunction(t)}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ca.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("held"), ReservedConcurrentExecutions: aws.Int32(2)}); err != nil {
+		t.Fatal(err)
+	}
+	inflight := t.TempDir()
+	never := filepath.Join(t.TempDir(), "never")
+	for range 2 {
+		go ca.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("held"), Payload: []byte(fmt.Sprintf(`{"wait_for":%q,"inflight_dir":%q}`, never, inflight))})
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if e, _ := os.ReadDir(inflight); len(e) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two held invocations did not start")
+		}
+	}
+	invoke := func() error {
+		_, err := cb.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("held"), Payload: []byte(`{}`)})
+		return err
+	}
+	if err := invoke(); err == nil {
+		t.Fatal("the other node ran a third invocation under a reservation of 2")
+	}
+	killed := time.Now()
+	a.stop(syscall.SIGKILL)
+	for invoke() != nil {
+		if time.Since(killed) > 20*time.Second {
+			t.Fatalf("the reservation did not come back 20 s after the node holding it was killed\n%s", b.logText())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	back := time.Since(killed)
+	t.Logf("the reservation came back %v after kill -9 (lease TTL 2 s)", back.Round(time.Millisecond))
+	if back < time.Second {
+		t.Errorf("the reservation came back %v after the kill, before the lease could have expired", back)
+	}
+	// The killed node's invocations went with it: nothing of them runs
+	// beside what the other node now admits.
+	held, _ := os.ReadDir(inflight)
+	for _, e := range held {
+		if _, err := os.Stat("/proc/" + e.Name()); err == nil {
+			t.Errorf("function process %s of the killed node still runs", e.Name())
+		}
+	}
+}
