@@ -483,3 +483,57 @@ func TestClusterPartitionedNodeFences(t *testing.T) {
 		t.Errorf("the other node admitted (%v) before the cut-off node's invocations ended (%v)", admitted, fenced)
 	}
 }
+
+// TestClusterReservationRemovedWhileRunning: a reservation removed while
+// its invocations run on one node never lets the cluster pass the account
+// limit: the unreserved pool grows at once, but the account's own pool
+// still counts what runs.
+func TestClusterReservationRemovedWhileRunning(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	nodes := cluster(t, endpoint, "/removed/", 2, func(o *server.Options) {
+		o.AccountConcurrency, o.MinUnreserved = 6, new(0)
+		o.InvocationRate = new(0)
+	})
+	a, b := nodes[0], nodes[1]
+	a.createGo(t, "r", func(in *lambda.CreateFunctionInput) { in.Timeout = aws.Int32(120) })
+	a.createGo(t, "u")
+	a.reserve(t, "r", 4)
+	inflight := t.TempDir()
+	release := filepath.Join(t.TempDir(), "release")
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() { a.invoke(t, "r", fmt.Sprintf(`{"wait_for":%q,"inflight_dir":%q}`, release, inflight)) })
+	}
+	waitInHandler(t, inflight, 4)
+	if _, err := a.client.DeleteFunctionConcurrency(ctx, &lambda.DeleteFunctionConcurrencyInput{FunctionName: aws.String("r")}); err != nil {
+		t.Fatal(err)
+	}
+	// U is now 6 on every node, but 4 of L = 6 run: a storm on the other
+	// node gets 2 at most, counted with the 4 inside the function.
+	var mu sync.Mutex
+	peak, ok := 0, 0
+	var storm sync.WaitGroup
+	for range 12 {
+		storm.Go(func() {
+			out, err := b.invoke(t, "u", fmt.Sprintf(`{"inflight_dir":%q,"sleep_ms":300}`, inflight))
+			if err != nil {
+				return
+			}
+			var ans answer
+			json.Unmarshal(out.Payload, &ans)
+			mu.Lock()
+			peak, ok = max(peak, ans.Inflight), ok+1
+			mu.Unlock()
+		})
+	}
+	storm.Wait()
+	os.WriteFile(release, nil, 0o644)
+	wg.Wait()
+	t.Logf("with 4 running under a removed reservation, %d of 12 more ran, peak %d at once", ok, peak)
+	if peak > 6 {
+		t.Errorf("%d ran at once across the cluster, account limit 6", peak)
+	}
+	if ok == 0 {
+		t.Error("nothing more ran, though 2 of the account's 6 were free")
+	}
+}
