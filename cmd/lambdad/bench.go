@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -36,6 +37,8 @@ function is deleted again when the run ends, also on an error or Ctrl-C.`)
 	fs.BoolVar(&o.Auth, "auth", false, "compare an open server with one that checks every request's signature and policy, taking turns in --rounds (nothing else is run)")
 	fs.DurationVar(&o.Scrape, "scrape", 0, "compare invocations without and with a scraper reading /lambdad/metrics this often (same run, interleaved rounds)")
 	fs.IntVar(&o.ScrapeFunctions, "scrape-functions", 0, "with --scrape: first register this many more functions, each reserved, for every scrape to walk")
+	fs.IntVar(&o.Cluster, "cluster", 0, "compare this many nodes sharing the etcd of --etcd-endpoints with one node of its own, in interleaved rounds (nothing else is run)")
+	etcd := fs.String("etcd-endpoints", "", "with --cluster: comma-separated etcd client URLs")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (client, server and reference alike) to this file")
 	pos, err := fs.parse(args)
 	if err != nil {
@@ -43,6 +46,11 @@ function is deleted again when the run ends, also on an error or Ctrl-C.`)
 	}
 	if len(pos) > 0 {
 		return fs.usagef("unexpected argument %q", pos[0])
+	}
+	for _, e := range strings.Split(*etcd, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			o.EtcdEndpoints = append(o.EtcdEndpoints, e)
+		}
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)

@@ -69,8 +69,12 @@ type Options struct {
 	// registers that many more reserved functions for it to walk.
 	Scrape          time.Duration
 	ScrapeFunctions int
-	Out             io.Writer
-	self            string
+	// Cluster compares this many nodes sharing the etcd at EtcdEndpoints
+	// with one node of its own (in-process only).
+	Cluster       int
+	EtcdEndpoints []string
+	Out           io.Writer
+	self          string
 }
 
 // Result is one load run's figures.
@@ -163,6 +167,12 @@ func Run(ctx context.Context, o Options) (err error) {
 			return fmt.Errorf("--restart starts servers of its own: run without --endpoint")
 		}
 		return restarts(ctx, o, code)
+	}
+	if o.Cluster > 0 {
+		if o.Endpoint != "" {
+			return fmt.Errorf("--cluster starts servers of its own: run without --endpoint")
+		}
+		return clusterRun(ctx, o, code)
 	}
 	if o.Auth {
 		if o.Endpoint != "" {

@@ -56,8 +56,10 @@ type Gate struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	// fences counts the times the node fenced.
-	fences atomic.Int64
+	// fences counts the times the node fenced; pastOps the etcd requests
+	// of the sessions it ended.
+	fences  atomic.Int64
+	pastOps atomic.Uint64
 }
 
 // session is one slots.Node and its pools.
@@ -113,6 +115,7 @@ func (g *Gate) watch(s *session) {
 		}
 	}
 	s.node.Close()
+	g.pastOps.Add(s.node.Stats().Ops)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
 		n, err := slots.New(g.ctx, g.opts.Slots)
 		if err == nil {
@@ -144,6 +147,15 @@ func (g *Gate) Close() error {
 
 // Fences is how many times the node has fenced.
 func (g *Gate) Fences() int64 { return g.fences.Load() }
+
+// Ops is how many etcd requests the pools of every session have made.
+func (g *Gate) Ops() uint64 {
+	ops := g.pastOps.Load()
+	if s := g.sess.Load(); s != nil {
+		ops += s.node.Stats().Ops
+	}
+	return ops
+}
 
 // Stats are the current session's counters (see slots.Stats).
 func (g *Gate) Stats() slots.Stats {

@@ -508,6 +508,16 @@ func (n *Node) members() (map[string]string, error) {
 	return n.db.Members()
 }
 
+// EtcdOps is how many etcd requests the node has made (its store's and its
+// cluster slots' sessions'), 0 for a node of its own.
+func (n *Node) EtcdOps() int64 {
+	ops := n.db.EtcdOps()
+	if n.gate != nil {
+		ops += int64(n.gate.Ops())
+	}
+	return ops
+}
+
 // NodeID is the node's name in its cluster, "" for a node of its own.
 func (n *Node) NodeID() string { return n.opts.NodeID }
 
