@@ -64,11 +64,43 @@ type Gate struct {
 
 // session is one slots.Node and its pools.
 type session struct {
-	node  *slots.Node
-	mu    sync.Mutex // serialises opening pools
-	pools sync.Map   // name → *slots.Pool
+	node *slots.Node
+	mu   sync.Mutex // serialises opening pools and writing the maps
+	// accounts and functions are copied on write, so that every
+	// admission reads them without a lock or an allocation.
+	accounts  atomic.Pointer[map[string]*accountPools]
+	functions atomic.Pointer[map[fnKey]*pool]
 	// holders counts the admissions holding this session's slots.
 	holders atomic.Int64
+}
+
+type fnKey struct{ account, function string }
+
+// accountPools are an account's pools.
+type accountPools struct{ unreserved, onDemand, all *pool }
+
+// pool is a slots.Pool with the limit last set on it.
+type pool struct {
+	p     *slots.Pool
+	limit atomic.Int64
+}
+
+// take takes one slot of the pool under limit: from the batch, else from
+// etcd, waiting a bounded time. slow is the release of a slot from etcd
+// (nil for one from the batch, which p.p.Release gives back).
+func (p *pool) take(ctx context.Context, limit int) (ok bool, slow func()) {
+	if limit <= 0 {
+		return false, nil
+	}
+	if int64(limit) != p.limit.Load() {
+		p.limit.Store(int64(limit))
+		p.p.SetLimit(limit)
+	}
+	if p.p.Take() {
+		return true, nil
+	}
+	release, ok := p.p.Acquire(ctx)
+	return ok, release
 }
 
 // New starts a Gate with its first session.
@@ -171,42 +203,119 @@ func unreservedPool(account string) string         { return "acct/" + account + 
 func onDemandPool(account string) string           { return "acct/" + account + "/ondemand" }
 func accountPool(account string) string            { return "acct/" + account + "/all" }
 
-// pool returns the session's pool name with limit, opening it on first use.
-func (s *session) pool(ctx context.Context, name string, limit int) (*slots.Pool, error) {
-	if p, ok := s.pools.Load(name); ok {
-		pool := p.(*slots.Pool)
-		if pool.Limit() != limit {
-			pool.SetLimit(limit)
-		}
-		return pool, nil
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.pools.Load(name); ok {
-		return p.(*slots.Pool), nil
-	}
-	p, err := s.node.Pool(ctx, name, limit)
+// open opens the pool name, first set to limit.
+func (s *session) open(ctx context.Context, name string, limit int) (*pool, error) {
+	p, err := s.node.Pool(ctx, name, max(limit, 0))
 	if err != nil {
 		return nil, err
 	}
-	s.pools.Store(name, p)
-	return p, nil
+	out := &pool{p: p}
+	out.limit.Store(int64(max(limit, 0)))
+	return out, nil
 }
 
-// take takes one slot of a pool: from the batch, else from etcd.
-func (g *Gate) take(s *session, name string, limit int) (func(), bool) {
-	if limit <= 0 {
-		return nil, false
+// account returns the pools of account, opening them on first use.
+func (s *session) account(ctx context.Context, p admission.Pools) (*accountPools, error) {
+	if m := s.accounts.Load(); m != nil {
+		if a := (*m)[p.Account]; a != nil {
+			return a, nil
+		}
 	}
-	p, err := s.pool(g.ctx, name, limit)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.accounts.Load()
+	if old != nil {
+		if a := (*old)[p.Account]; a != nil {
+			return a, nil
+		}
+	}
+	var a accountPools
+	var err error
+	if a.unreserved, err = s.open(ctx, unreservedPool(p.Account), p.Unreserved); err != nil {
+		return nil, err
+	}
+	if a.onDemand, err = s.open(ctx, onDemandPool(p.Account), p.OnDemand); err != nil {
+		return nil, err
+	}
+	if a.all, err = s.open(ctx, accountPool(p.Account), p.All); err != nil {
+		return nil, err
+	}
+	m := map[string]*accountPools{p.Account: &a}
+	if old != nil {
+		for k, v := range *old {
+			m[k] = v
+		}
+	}
+	s.accounts.Store(&m)
+	return &a, nil
+}
+
+// function returns the on-demand pool of a reserved function, opening it
+// on first use.
+func (s *session) function(ctx context.Context, p admission.Pools) (*pool, error) {
+	k := fnKey{p.Account, p.Function}
+	if m := s.functions.Load(); m != nil {
+		if f := (*m)[k]; f != nil {
+			return f, nil
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.functions.Load()
+	if old != nil {
+		if f := (*old)[k]; f != nil {
+			return f, nil
+		}
+	}
+	f, err := s.open(ctx, functionPool(p.Account, p.Function), p.FunctionLimit)
 	if err != nil {
-		g.log.Warn("a cluster pool cannot be opened", "pool", name, "err", err)
-		return nil, false
+		return nil, err
 	}
-	if release, ok := p.TryAcquire(); ok {
-		return release, true
+	m := make(map[fnKey]*pool, 1+len(pointee(old)))
+	for k, v := range pointee(old) {
+		m[k] = v
 	}
-	return p.Acquire(g.ctx)
+	m[k] = f
+	s.functions.Store(&m)
+	return f, nil
+}
+
+func pointee[M ~map[K]V, K comparable, V any](m *M) M {
+	if m == nil {
+		return nil
+	}
+	return *m
+}
+
+// hold is the slots one admission holds.
+type hold struct {
+	g     *Gate
+	s     *session
+	n     int
+	pools [3]*pool
+	slow  [3]func()
+}
+
+func (h *hold) add(p *pool, slow func()) {
+	h.pools[h.n], h.slow[h.n] = p, slow
+	h.n++
+}
+
+func (h *hold) release() {
+	for i := range h.n {
+		if h.slow[i] != nil {
+			h.slow[i]()
+		} else {
+			h.pools[i].p.Release()
+		}
+	}
+	h.n = 0
+}
+
+func (h *hold) leave() {
+	h.release()
+	h.s.holders.Add(-1)
+	h.g.holders.Add(-1)
 }
 
 // Enter implements admission.Gate.
@@ -216,49 +325,48 @@ func (g *Gate) Enter(p admission.Pools) (func(), string, bool) {
 		// Fenced: nothing is admitted until the node is back.
 		return nil, awserr.ReasonConcurrentInvocationLimitExceeded, false
 	}
-	var held [3]func()
-	n := 0
+	a, err := s.account(g.ctx, p)
+	if err != nil {
+		g.log.Warn("the cluster's pools cannot be opened", "account", p.Account, "err", err)
+		return nil, awserr.ReasonConcurrentInvocationLimitExceeded, false
+	}
+	h := &hold{g: g, s: s}
 	fail := func(reason string) (func(), string, bool) {
-		for _, r := range held[:n] {
-			r()
-		}
+		h.release()
 		return nil, reason, false
 	}
 	switch p.Kind {
 	case admission.KindReserved:
-		r, ok := g.take(s, functionPool(p.Account, p.Function), p.FunctionLimit)
+		f, err := s.function(g.ctx, p)
+		if err != nil {
+			g.log.Warn("the cluster's pools cannot be opened", "account", p.Account, "function", p.Function, "err", err)
+			return fail(awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
+		}
+		ok, slow := f.take(g.ctx, p.FunctionLimit)
 		if !ok {
 			return fail(awserr.ReasonReservedFunctionConcurrentInvocationLimitExceeded)
 		}
-		held[n], n = r, n+1
+		h.add(f, slow)
 	case admission.KindUnreserved:
-		r, ok := g.take(s, unreservedPool(p.Account), p.Unreserved)
+		ok, slow := a.unreserved.take(g.ctx, p.Unreserved)
 		if !ok {
 			return fail(awserr.ReasonConcurrentInvocationLimitExceeded)
 		}
-		held[n], n = r, n+1
+		h.add(a.unreserved, slow)
 	}
 	if p.Kind != admission.KindProvisioned {
-		r, ok := g.take(s, onDemandPool(p.Account), p.OnDemand)
+		ok, slow := a.onDemand.take(g.ctx, p.OnDemand)
 		if !ok {
 			return fail(awserr.ReasonConcurrentInvocationLimitExceeded)
 		}
-		held[n], n = r, n+1
+		h.add(a.onDemand, slow)
 	}
-	r, ok := g.take(s, accountPool(p.Account), p.All)
+	ok, slow := a.all.take(g.ctx, p.All)
 	if !ok {
 		return fail(awserr.ReasonConcurrentInvocationLimitExceeded)
 	}
-	held[n], n = r, n+1
+	h.add(a.all, slow)
 	s.holders.Add(1)
 	g.holders.Add(1)
-	release := held
-	count := n
-	return func() {
-		for _, r := range release[:count] {
-			r()
-		}
-		s.holders.Add(-1)
-		g.holders.Add(-1)
-	}, "", true
+	return h.leave, "", true
 }

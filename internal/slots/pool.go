@@ -91,29 +91,8 @@ func (p *Pool) wantKey() string      { return p.base + "w/" + p.n.id }
 // held, or the node is fenced; callers then use Acquire. release gives the
 // slot back to the batch; calling it more than once is harmless.
 func (p *Pool) TryAcquire() (release func(), ok bool) {
-	if !p.n.live() {
+	if !p.Take() {
 		return nil, false
-	}
-	p.mu.Lock()
-	free := len(p.held) - p.inUse - p.returning
-	if p.dead || p.high > 0 || free <= 0 {
-		// Let the worker refill, unless the slots are wanted elsewhere.
-		refill := !p.dead && len(p.wanted) == 0
-		p.mu.Unlock()
-		if refill {
-			p.poke()
-		}
-		return nil, false
-	}
-	p.inUse++
-	p.fast++
-	free--
-	p.active = true
-	p.minFree = min(p.minFree, free)
-	low := free < p.spare()
-	p.mu.Unlock()
-	if low {
-		p.poke()
 	}
 	return p.releaser(), true
 }
@@ -132,28 +111,62 @@ func (p *Pool) poke() {
 func (p *Pool) releaser() func() {
 	var done atomic.Bool
 	return func() {
-		if !done.CompareAndSwap(false, true) {
-			return
+		if done.CompareAndSwap(false, true) {
+			p.Release()
 		}
-		p.mu.Lock()
-		p.inUse--
-		// While other nodes wait, a node over its share (the limit split
-		// between it and them, rounded up) gives the slot back rather than
-		// reuse it: otherwise callers that come back at once would keep
-		// every slot here and the others would throttle. Rounded up, so
-		// that a limit smaller than the nodes contending does not bounce
-		// its slots through etcd on every release (measured: 8x fewer
-		// grants at limit 1).
-		if w := len(p.wanted); w > 0 && len(p.held)-p.returning > (p.limit+w)/(w+1) {
-			p.returning++
-		}
-		// Slots over the limit, or wanted elsewhere, go back at once.
-		back := !p.dead && (p.high > 0 || len(p.wanted) > 0)
-		p.notifyLocked()
+	}
+}
+
+// Take is TryAcquire for callers that keep track of their own slots: it
+// allocates nothing, and the caller calls Release exactly once for each
+// Take that returned true.
+func (p *Pool) Take() bool {
+	if !p.n.live() {
+		return false
+	}
+	p.mu.Lock()
+	free := len(p.held) - p.inUse - p.returning
+	if p.dead || p.high > 0 || free <= 0 {
+		refill := !p.dead && len(p.wanted) == 0
 		p.mu.Unlock()
-		if back {
+		if refill {
 			p.poke()
 		}
+		return false
+	}
+	p.inUse++
+	p.fast++
+	free--
+	p.active = true
+	p.minFree = min(p.minFree, free)
+	low := free < p.spare()
+	p.mu.Unlock()
+	if low {
+		p.poke()
+	}
+	return true
+}
+
+// Release gives back a slot Take took; call it once per such slot.
+func (p *Pool) Release() {
+	p.mu.Lock()
+	p.inUse--
+	// While other nodes wait, a node over its share (the limit split
+	// between it and them, rounded up) gives the slot back rather than
+	// reuse it: otherwise callers that come back at once would keep
+	// every slot here and the others would throttle. Rounded up, so
+	// that a limit smaller than the nodes contending does not bounce
+	// its slots through etcd on every release (measured: 8x fewer
+	// grants at limit 1).
+	if w := len(p.wanted); w > 0 && len(p.held)-p.returning > (p.limit+w)/(w+1) {
+		p.returning++
+	}
+	// Slots over the limit, or wanted elsewhere, go back at once.
+	back := !p.dead && (p.high > 0 || len(p.wanted) > 0)
+	p.notifyLocked()
+	p.mu.Unlock()
+	if back {
+		p.poke()
 	}
 }
 
