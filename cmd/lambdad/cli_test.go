@@ -97,6 +97,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:0", "extra"}, `unexpected argument "extra"`},
 		{[]string{"serve", "--min-unreserved", "-1"}, "--min-unreserved must be at least 0"},
 		{[]string{"serve", "--scaling-rate", "-1"}, "--scaling-rate must be at least 0"},
+		{[]string{"serve", "--lease-ttl", "100ms"}, "--lease-ttl must be at least 1s"},
 		{[]string{"serve", "--account-concurrency", "0"}, "--account-concurrency must be from 1 to 1048575"},
 		{[]string{"serve", "--account-concurrency", "1048576"}, "--account-concurrency must be from 1 to 1048575"},
 		{[]string{"serve", "--async-time-scale", "0"}, "--async-time-scale must be positive"},
