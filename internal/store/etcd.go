@@ -15,6 +15,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 )
 
 // A store shared by several nodes keeps its records in etcd (the engine of
@@ -93,7 +94,9 @@ func OpenEtcd(dir string, o EtcdOptions) (*DB, error) {
 		if len(o.Endpoints) == 0 {
 			return nil, errors.New("store: no etcd endpoints")
 		}
-		cli, err := clientv3.New(clientv3.Config{Endpoints: o.Endpoints, DialTimeout: 5 * time.Second})
+		// The client's own log (zap, JSON on stderr) is off: what matters
+		// of a failed request is the error lambdad reports.
+		cli, err := clientv3.New(clientv3.Config{Endpoints: o.Endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 		if err != nil {
 			return nil, fmt.Errorf("store: etcd: %w", err)
 		}
@@ -133,7 +136,7 @@ func OpenEtcd(dir string, o EtcdOptions) (*DB, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: etcd at %v does not answer: %w", o.Client.Endpoints(), err)
 	}
 	if err := d.removeOrphanCode(); err != nil {
 		return nil, err
