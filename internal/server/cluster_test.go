@@ -537,3 +537,48 @@ func TestClusterReservationRemovedWhileRunning(t *testing.T) {
 		t.Error("nothing more ran, though 2 of the account's 6 were free")
 	}
 }
+
+// TestClusterReservationsRaceAcrossNodes: PutFunctionConcurrency calls
+// racing on different nodes can never, together, push the unreserved pool
+// below its minimum: each check and its write are one etcd transaction.
+func TestClusterReservationsRaceAcrossNodes(t *testing.T) {
+	endpoint := lambdatest.Etcd(t)
+	nodes := cluster(t, endpoint, "/race/", 2, func(o *server.Options) { o.AccountConcurrency, o.MinUnreserved = 20, new(10) })
+	const functions = 12
+	for i := range functions {
+		nodes[0].createGo(t, fmt.Sprintf("f%d", i))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won, refused := 0, 0
+	for i := range functions {
+		wg.Go(func() {
+			_, err := nodes[i%2].client.PutFunctionConcurrency(ctx, &lambda.PutFunctionConcurrencyInput{
+				FunctionName: aws.String(fmt.Sprintf("f%d", i)), ReservedConcurrentExecutions: aws.Int32(2)})
+			mu.Lock()
+			defer mu.Unlock()
+			if err == nil {
+				won++
+				return
+			}
+			var bad *types.InvalidParameterValueException
+			if !errors.As(err, &bad) {
+				t.Errorf("PutFunctionConcurrency f%d: %v, want success or InvalidParameterValueException", i, err)
+			}
+			refused++
+		})
+	}
+	wg.Wait()
+	if won != 5 || refused != functions-5 {
+		t.Errorf("%d reservations of 2 taken and %d refused, want 5 (L 20 − M 10 = 10) and %d", won, refused, functions-5)
+	}
+	for _, n := range nodes {
+		s, err := n.client.GetAccountSettings(ctx, &lambda.GetAccountSettingsInput{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := aws.ToInt32(s.AccountLimit.UnreservedConcurrentExecutions); u != 10 {
+			t.Errorf("UnreservedConcurrentExecutions %d on a node, want 10", u)
+		}
+	}
+}
