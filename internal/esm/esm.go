@@ -51,9 +51,13 @@ type Manager struct {
 	// pollers stopped but still finishing a batch.
 	wg sync.WaitGroup
 
-	mu      sync.Mutex // guards pollers and closed
+	mu      sync.Mutex // guards pollers, groups and closed
 	pollers map[key]*poller
-	closed  bool
+	// groups are each FIFO mapping's running message groups, kept across
+	// its pollers: a poller started by an update must wait for the
+	// groups of the one it replaces.
+	groups map[key]*groupLocks
+	closed bool
 }
 
 type key struct{ account, uuid string }
@@ -65,7 +69,7 @@ func New(sqs Queues, inv Invoker, region string, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}}
+	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}, groups: map[key]*groupLocks{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -101,10 +105,18 @@ func (m *Manager) set(account, uuid string, mp *store.EventSourceMapping) {
 		p.stop()
 		delete(m.pollers, k)
 	}
+	if mp == nil {
+		delete(m.groups, k) // the stopped poller keeps its own reference
+	}
 	if mp == nil || !mp.Enabled || m.closed {
 		return
 	}
-	p := newPoller(m, account, mp)
+	g := m.groups[k]
+	if g == nil {
+		g = newGroupLocks()
+		m.groups[k] = g
+	}
+	p := newPoller(m, account, mp, g)
 	m.pollers[k] = p
 	p.start()
 }
