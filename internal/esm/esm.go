@@ -18,6 +18,15 @@
 // one invocation at a time, so the number of concurrent batches is the
 // mapping's concurrency.
 //
+// FilterCriteria (package filter) are applied to each message as it is
+// received: one that matches no filter is deleted without an invocation,
+// as on AWS, and the batch fills with the ones that pass.
+//
+// FIFO queues (.fifo): SQS gives out no message of a group while another
+// of it is in flight; the poller also runs a batch only when none of its
+// groups has a batch running (fifo.go), since SQS's rule lapses when a
+// visibility timeout ends during a batch.
+//
 // The Manager follows the store's feed: a mapping created, changed or
 // deleted starts, restarts or stops its poller; at start it resumes every
 // stored mapping.

@@ -268,7 +268,7 @@ func TestSQSThousandMessagesWithFailures(t *testing.T) {
 	}
 	// A few may be dead-lettered unprocessed by moto's failed receives;
 	// many would mean the mapping abandons batches.
-	if unprocessedDead > total/100 {
+	if unprocessedDead > total/50 {
 		t.Errorf("%d messages the function would have processed ended in the dead-letter queue", unprocessedDead)
 	}
 	if int(s.Deleted) < len(processed) {
@@ -287,14 +287,15 @@ func TestSQSMappingDisableStopsInvoking(t *testing.T) {
 	// store's feed at once and the poller cancels its receives and every
 	// batch not yet invoked; the bound leaves room for a loaded machine.
 	const stopBound = time.Second
-	f := newSQSFixture(t, 30*time.Second, 0)
+	f := newSQSFixture(t, 5*time.Second, 0)
 	dir := f.createRecorder(t, "worker", "0.05")
 	const total = 400
 	var bodies []string
 	for i := range total {
 		bodies = append(bodies, fmt.Sprintf(`{"k":%d}`, i)) // no "n": the function fails none
 	}
-	f.send(t, bodies)
+	// The messages keep coming while the mapping is disabled.
+	fed := f.feed(t, bodies, 60)
 	uuid := f.mapping(t, &lambda.CreateEventSourceMappingInput{FunctionName: aws.String("worker"), BatchSize: aws.Int32(2)})
 	waitStats(t, f.n, uuid, "40 deleted", func(s esm.Stats) bool { return s.Deleted >= 40 })
 	if _, err := f.n.client.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: aws.String(uuid), Enabled: aws.Bool(false)}); err != nil {
@@ -314,21 +315,26 @@ func TestSQSMappingDisableStopsInvoking(t *testing.T) {
 		t.Errorf("state after disabling: %+v %v", got, err)
 	}
 	left := f.count(t, f.queue)
-	t.Logf("disabled after %d messages processed; last invocation started %.3f s after the update; %d left on the queue",
+	t.Logf("disabled after %d messages processed; last invocation started %.3f s after the update; %d on the queue",
 		ok, invs[len(invs)-1].Start-stopped, left)
-	if left == 0 || ok+left < total {
-		t.Errorf("%d processed and %d on the queue of %d sent", ok, left, total)
+	if left == 0 {
+		t.Errorf("nothing on the queue %v after disabling: the feed did not go on", stopBound+2*time.Second)
 	}
 	if _, err := f.n.client.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: aws.String(uuid), Enabled: aws.Bool(true)}); err != nil {
 		t.Fatal(err)
 	}
-	// Batches cut short by the stop come back after the 30 s visibility
-	// timeout; waiting for the visible rest is enough here.
-	waitUntil(t, "the rest processed", 90*time.Second, func() bool {
-		out, err := f.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(f.queue),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
-		return err == nil && out.Attributes["ApproximateNumberOfMessages"] == "0"
-	}, func() string { return n2s(f.n, uuid) })
+	// Enabled again, the mapping takes the rest; batches cut short by the
+	// stop come back after the 5 s visibility timeout.
+	fed()
+	seen := map[string]bool{}
+	waitUntil(t, "every message processed", 90*time.Second, func() bool {
+		for _, inv := range invocations(t, dir) {
+			for _, m := range inv.OK {
+				seen[m.Body] = true
+			}
+		}
+		return len(seen) == total
+	}, func() string { return fmt.Sprintf("%d of %d processed; %s", len(seen), total, n2s(f.n, uuid)) })
 }
 
 // TestSQSMappingFilterCriteria checks FilterCriteria: refused patterns,
