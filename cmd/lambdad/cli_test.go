@@ -87,6 +87,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"events", "replay", "1", "2"}, "replay takes one SEQ"},
 		{[]string{"events", "replay", "twelve"}, `SEQ must be a number, not "twelve"`},
 		{[]string{"events", "drop"}, `unknown action "drop"`},
+		{[]string{"events", "mappings", "extra"}, `mappings: unexpected argument "extra"`},
 		{[]string{"events", "list", "--endpoint"}, "flag needs an argument"},
 		{[]string{"logs"}, "expected one FUNCTION"},
 		{[]string{"logs", "a", "b"}, "expected one FUNCTION"},

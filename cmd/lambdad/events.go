@@ -14,13 +14,16 @@ import (
 )
 
 // eventsCmd reads a running server's dead-letter list (asynchronous events
-// that failed with no destination) and replays an event on request.
+// that failed with no destination) and replays an event on request; it also
+// shows the server's event source mappings.
 func eventsCmd(args []string) error {
-	c := newCommand("events", "[flags] [list | replay SEQ]", `
+	c := newCommand("events", "[flags] [list | replay SEQ | mappings]", `
 list (the default) prints the failed asynchronous events a running server
 keeps because they had no destination; replay SEQ sends one through the
-queue again. --json prints the server's records instead of a table (list)
-or a sentence (replay).`)
+queue again; mappings prints the event source mappings, their state and
+what their pollers have done since the server started. --json prints the
+server's records instead of a table (list, mappings) or a sentence
+(replay).`)
 	endpoint := c.String("endpoint", "http://"+server.Defaults.Listen, "the lambdad to talk to")
 	asJSON := c.Bool("json", false, "print the server's JSON records")
 	pos, err := c.parse(args)
@@ -97,8 +100,13 @@ or a sentence (replay).`)
 		}
 		fmt.Printf("replayed dead letter %d as event %d, request id %s\n", r.Replayed, r.Event, r.RequestID)
 		return nil
+	case "mappings":
+		if len(pos) > 1 {
+			return c.usagef("mappings: unexpected argument %q", pos[1])
+		}
+		return printMappings(client, *endpoint, *asJSON)
 	default:
-		return c.usagef("unknown action %q (list or replay SEQ)", action)
+		return c.usagef("unknown action %q (list, replay SEQ or mappings)", action)
 	}
 }
 

@@ -4,7 +4,7 @@
 //
 //	lambdad [serve] [flags]     serve (the default)
 //	lambdad logs FUNCTION       print a function's logs (--follow to keep reading)
-//	lambdad events [list|replay SEQ]  read and replay failed asynchronous events
+//	lambdad events [list|replay SEQ|mappings]  read and replay failed asynchronous events; show the event source mappings
 //	lambdad bench [flags]       drive load and compare with a reference
 //	lambdad version             print the version
 //	lambdad help [COMMAND]      list the commands, or one command's flags
@@ -117,7 +117,9 @@ func printUsage(w io.Writer) {
 commands:
   serve [flags]                          serve the Lambda API (the default command)
   logs [flags] FUNCTION                  print a function's logs (--follow, --qualifier)
-  events [flags] [list | replay SEQ]     list failed asynchronous events, or replay one
+  events [flags] [list | replay SEQ | mappings]
+                                         list failed asynchronous events, or replay one;
+                                         show the event source mappings and their state
   bench [flags]                          drive load and compare with a reference
   version                                print the version
   help [COMMAND]                         print this, or a command's flags

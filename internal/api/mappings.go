@@ -10,18 +10,27 @@ type wireScalingConfig struct {
 	MaximumConcurrency int `json:"MaximumConcurrency,omitempty"`
 }
 
+type wireFilter struct {
+	Pattern string `json:"Pattern"`
+}
+
+type wireFilterCriteria struct {
+	Filters []wireFilter `json:"Filters"`
+}
+
 type wireMapping struct {
-	UUID                           string             `json:"UUID"`
-	BatchSize                      int                `json:"BatchSize"`
-	MaximumBatchingWindowInSeconds int                `json:"MaximumBatchingWindowInSeconds"`
-	EventSourceArn                 string             `json:"EventSourceArn"`
-	EventSourceMappingArn          string             `json:"EventSourceMappingArn"`
-	FunctionArn                    string             `json:"FunctionArn"`
-	FunctionResponseTypes          []string           `json:"FunctionResponseTypes"`
-	LastModified                   float64            `json:"LastModified"`
-	State                          string             `json:"State"`
-	StateTransitionReason          string             `json:"StateTransitionReason"`
-	ScalingConfig                  *wireScalingConfig `json:"ScalingConfig,omitempty"`
+	UUID                           string              `json:"UUID"`
+	BatchSize                      int                 `json:"BatchSize"`
+	MaximumBatchingWindowInSeconds int                 `json:"MaximumBatchingWindowInSeconds"`
+	EventSourceArn                 string              `json:"EventSourceArn"`
+	EventSourceMappingArn          string              `json:"EventSourceMappingArn"`
+	FunctionArn                    string              `json:"FunctionArn"`
+	FunctionResponseTypes          []string            `json:"FunctionResponseTypes"`
+	LastModified                   float64             `json:"LastModified"`
+	State                          string              `json:"State"`
+	StateTransitionReason          string              `json:"StateTransitionReason"`
+	ScalingConfig                  *wireScalingConfig  `json:"ScalingConfig,omitempty"`
+	FilterCriteria                 *wireFilterCriteria `json:"FilterCriteria,omitempty"`
 }
 
 func mappingWire(v *control.MappingView) *wireMapping {
@@ -39,6 +48,12 @@ func mappingWire(v *control.MappingView) *wireMapping {
 	}
 	if m.MaximumConcurrency > 0 {
 		w.ScalingConfig = &wireScalingConfig{MaximumConcurrency: m.MaximumConcurrency}
+	}
+	if len(m.Filters) > 0 {
+		w.FilterCriteria = &wireFilterCriteria{}
+		for _, p := range m.Filters {
+			w.FilterCriteria.Filters = append(w.FilterCriteria.Filters, wireFilter{Pattern: p})
+		}
 	}
 	return w
 }
@@ -58,6 +73,18 @@ func mappingInput(c *call) *control.MappingInput {
 			m := int(n)
 			in.MaximumConcurrency = &m
 		}
+	}
+	if fc, ok := c.in["FilterCriteria"].(map[string]any); ok {
+		// FilterCriteria {} or {"Filters": []} removes the filters.
+		patterns := []string{}
+		fs, _ := fc["Filters"].([]any)
+		for _, f := range fs {
+			if f, ok := f.(map[string]any); ok {
+				p, _ := f["Pattern"].(string)
+				patterns = append(patterns, p)
+			}
+		}
+		in.Filters = &patterns
 	}
 	if ts, ok := c.in["FunctionResponseTypes"].([]any); ok {
 		types := []string{}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/esm/filter"
 	"github.com/lambdad/lambdad/internal/store"
 	"github.com/lambdad/lambdad/internal/uuid"
 )
@@ -28,6 +29,9 @@ type MappingInput struct {
 	// removes the maximum).
 	ScalingConfig         bool
 	FunctionResponseTypes *[]string
+	// Filters are FilterCriteria's patterns when the request has
+	// FilterCriteria (an empty list removes them).
+	Filters *[]string
 }
 
 // MappingView is a mapping with what its answer reports.
@@ -60,6 +64,20 @@ func checkMapping(m *store.EventSourceMapping) error {
 	if m.BatchSize > 10 && m.BatchingWindowSeconds == 0 {
 		return awserr.New(awserr.InvalidParameterValue, "Maximum batch window in seconds must be greater than 0 if maximum batch size is greater than 10")
 	}
+	if strings.HasSuffix(m.EventSourceArn, ".fifo") {
+		// FIFO queues: batches of at most 10 and no batching window
+		// (services-sqs-parameters.html).
+		if m.BatchSize > 10 {
+			return awserr.New(awserr.InvalidParameterValue, "BatchSize must be less than or equal to 10 for FIFO queues; got %d", m.BatchSize)
+		}
+		if m.BatchingWindowSeconds > 0 {
+			return awserr.New(awserr.InvalidParameterValue, "MaximumBatchingWindowInSeconds is not supported for FIFO queues")
+		}
+	}
+	if _, err := filter.Compile(m.Filters); err != nil {
+		// AWS's sentence, then which filter and why.
+		return awserr.New(awserr.InvalidParameterValue, "Invalid filter pattern definition. %v", err)
+	}
 	return nil
 }
 
@@ -87,6 +105,13 @@ func (in *MappingInput) apply(m *store.EventSourceMapping) {
 		m.MaximumConcurrency = 0
 		if in.MaximumConcurrency != nil {
 			m.MaximumConcurrency = *in.MaximumConcurrency
+		}
+	}
+	if in.Filters != nil {
+		// A fresh slice: the feed's copy of the record shares it.
+		m.Filters = append([]string(nil), (*in.Filters)...)
+		if len(m.Filters) == 0 {
+			m.Filters = nil
 		}
 	}
 	if in.FunctionResponseTypes != nil {

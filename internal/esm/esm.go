@@ -18,6 +18,15 @@
 // one invocation at a time, so the number of concurrent batches is the
 // mapping's concurrency.
 //
+// FilterCriteria (package filter) are applied to each message as it is
+// received: one that matches no filter is deleted without an invocation,
+// as on AWS, and the batch fills with the ones that pass.
+//
+// FIFO queues (.fifo): SQS gives out no message of a group while another
+// of it is in flight; the poller also runs a batch only when none of its
+// groups has a batch running (fifo.go), since SQS's rule lapses when a
+// visibility timeout ends during a batch.
+//
 // The Manager follows the store's feed: a mapping created, changed or
 // deleted starts, restarts or stops its poller; at start it resumes every
 // stored mapping.
@@ -51,9 +60,13 @@ type Manager struct {
 	// pollers stopped but still finishing a batch.
 	wg sync.WaitGroup
 
-	mu      sync.Mutex // guards pollers and closed
+	mu      sync.Mutex // guards pollers, groups and closed
 	pollers map[key]*poller
-	closed  bool
+	// groups are each FIFO mapping's running message groups, kept across
+	// its pollers: a poller started by an update must wait for the
+	// groups of the one it replaces.
+	groups map[key]*groupLocks
+	closed bool
 }
 
 type key struct{ account, uuid string }
@@ -65,7 +78,7 @@ func New(sqs Queues, inv Invoker, region string, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}}
+	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}, groups: map[key]*groupLocks{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -101,10 +114,18 @@ func (m *Manager) set(account, uuid string, mp *store.EventSourceMapping) {
 		p.stop()
 		delete(m.pollers, k)
 	}
+	if mp == nil {
+		delete(m.groups, k) // the stopped poller keeps its own reference
+	}
 	if mp == nil || !mp.Enabled || m.closed {
 		return
 	}
-	p := newPoller(m, account, mp)
+	g := m.groups[k]
+	if g == nil {
+		g = newGroupLocks()
+		m.groups[k] = g
+	}
+	p := newPoller(m, account, mp, g)
 	m.pollers[k] = p
 	p.start()
 }

@@ -3,11 +3,13 @@ package esm
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/esm/filter"
 	"github.com/lambdad/lambdad/internal/invoke"
 	"github.com/lambdad/lambdad/internal/store"
 	"github.com/lambdad/lambdad/internal/uuid"
@@ -28,6 +30,9 @@ const (
 type Stats struct {
 	Function, Queue                                             string
 	Batches, Messages, Deleted, ThrottledBatches, FailedBatches int64
+	// Filtered counts the messages that matched none of FilterCriteria's
+	// filters and were deleted without an invocation.
+	Filtered int64
 	// Concurrency is the number of batches the mapping may run at once
 	// now; InFlight the ones running.
 	Concurrency, InFlight int64
@@ -39,6 +44,12 @@ type poller struct {
 	mp      store.EventSourceMapping
 	ctx     context.Context
 	cancel  context.CancelFunc
+	// filters are FilterCriteria compiled (nil: every message passes).
+	filters *filter.Criteria
+	// groups, for a FIFO queue, are the message groups whose batch is
+	// running (shared with the mapping's pollers before and after this
+	// one); nil for a standard queue.
+	groups *groupLocks
 
 	target   atomic.Int64 // concurrent batches allowed now
 	inFlight atomic.Int64
@@ -47,15 +58,30 @@ type poller struct {
 	busy, throttled atomic.Bool
 	lastMessage     atomic.Int64 // unix nanoseconds
 
-	batches, messages, deleted, throttledBatches, failedBatches atomic.Int64
+	batches, messages, deleted, throttledBatches, failedBatches, filtered atomic.Int64
 }
 
-func newPoller(m *Manager, account string, mp *store.EventSourceMapping) *poller {
+func newPoller(m *Manager, account string, mp *store.EventSourceMapping, groups *groupLocks) *poller {
 	p := &poller{m: m, account: account, mp: *mp}
 	p.ctx, p.cancel = context.WithCancel(m.ctx)
 	p.target.Store(p.cap(startConcurrency))
+	if isFIFO(mp.EventSourceArn) {
+		p.groups = groups
+	}
+	var err error
+	if p.filters, err = filter.Compile(mp.Filters); err != nil {
+		// The control plane refuses such patterns; a record written
+		// otherwise stops the mapping rather than deliver what its filters
+		// were meant to hold back, or delete what they were meant to pass.
+		m.log.Error("event source mapping: its filters do not compile; not polling", "uuid", mp.UUID, "err", err)
+		p.cancel()
+	}
 	return p
 }
+
+// isFIFO says whether a queue ARN names a FIFO queue, whose name ends in
+// .fifo.
+func isFIFO(arn string) bool { return strings.HasSuffix(arn, ".fifo") }
 
 // cap bounds a concurrency by AWS's maximum and the mapping's own.
 func (p *poller) cap(n int64) int64 {
@@ -79,7 +105,7 @@ func (p *poller) stop() { p.cancel() }
 
 func (p *poller) stats() Stats {
 	return Stats{Function: p.mp.Function, Queue: p.mp.EventSourceArn, Batches: p.batches.Load(), Messages: p.messages.Load(), Deleted: p.deleted.Load(),
-		ThrottledBatches: p.throttledBatches.Load(), FailedBatches: p.failedBatches.Load(),
+		ThrottledBatches: p.throttledBatches.Load(), FailedBatches: p.failedBatches.Load(), Filtered: p.filtered.Load(),
 		Concurrency: p.target.Load(), InFlight: p.inFlight.Load()}
 }
 
@@ -169,7 +195,7 @@ func (p *poller) gather() ([]Message, error) {
 	var deadline time.Time
 	for len(msgs) < p.mp.BatchSize {
 		wait := longPoll
-		if len(msgs) > 0 {
+		if !deadline.IsZero() {
 			left := time.Until(deadline)
 			if left < time.Second {
 				break
@@ -183,12 +209,19 @@ func (p *poller) gather() ([]Message, error) {
 			}
 			return nil, err
 		}
-		if len(msgs) == 0 && len(got) > 0 {
+		// The window starts with the first message received, filtered out
+		// or not; the batch counts only the messages that pass.
+		if deadline.IsZero() && len(got) > 0 {
 			deadline = time.Now().Add(time.Duration(p.mp.BatchingWindowSeconds) * time.Second)
 		}
+		got = p.filter(got)
 		msgs = append(msgs, got...)
 		if len(msgs) > 0 && (p.mp.BatchingWindowSeconds == 0 || len(got) == 0) {
 			break
+		}
+		if len(msgs) == 0 && !deadline.IsZero() && p.mp.BatchingWindowSeconds == 0 {
+			// Everything received was filtered out: long-poll afresh.
+			deadline = time.Time{}
 		}
 	}
 	return msgs, nil
@@ -210,26 +243,87 @@ type record struct {
 func (p *poller) event(msgs []Message) []byte {
 	recs := make([]record, len(msgs))
 	for i, m := range msgs {
-		attrs := map[string]any{}
-		for name, v := range m.MessageAttributes {
-			a := map[string]any{"dataType": derefOr(v.DataType), "stringListValues": []string{}, "binaryListValues": []string{}}
-			if v.StringValue != nil {
-				a["stringValue"] = *v.StringValue
-			}
-			if v.BinaryValue != nil {
-				a["binaryValue"] = v.BinaryValue
-			}
-			attrs[name] = a
-		}
-		a := m.Attributes
-		if a == nil {
-			a = map[string]string{}
-		}
-		recs[i] = record{MessageID: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: a, MessageAttributes: attrs,
-			MD5OfBody: m.MD5OfBody, EventSource: "aws:sqs", EventSourceARN: p.mp.EventSourceArn, AWSRegion: p.m.region}
+		recs[i] = p.record(m)
 	}
 	b, _ := json.Marshal(map[string]any{"Records": recs})
 	return b
+}
+
+func (p *poller) record(m Message) record {
+	attrs := map[string]any{}
+	for name, v := range m.MessageAttributes {
+		a := map[string]any{"dataType": derefOr(v.DataType), "stringListValues": []string{}, "binaryListValues": []string{}}
+		if v.StringValue != nil {
+			a["stringValue"] = *v.StringValue
+		}
+		if v.BinaryValue != nil {
+			a["binaryValue"] = v.BinaryValue
+		}
+		attrs[name] = a
+	}
+	a := m.Attributes
+	if a == nil {
+		a = map[string]string{}
+	}
+	return record{MessageID: m.ID, ReceiptHandle: m.ReceiptHandle, Body: m.Body, Attributes: a, MessageAttributes: attrs,
+		MD5OfBody: m.MD5OfBody, EventSource: "aws:sqs", EventSourceARN: p.mp.EventSourceArn, AWSRegion: p.m.region}
+}
+
+// fields are a record's fields but the body as filter patterns see them:
+// the event's JSON, decoded.
+func (r *record) fields() map[string]any {
+	attrs := make(map[string]any, len(r.Attributes))
+	for k, v := range r.Attributes {
+		attrs[k] = v
+	}
+	mattrs := make(map[string]any, len(r.MessageAttributes))
+	for k, v := range r.MessageAttributes {
+		a := map[string]any{}
+		for ak, av := range v.(map[string]any) {
+			switch av := av.(type) {
+			case string:
+				a[ak] = av
+			case []string:
+				a[ak] = []any{}
+			default: // binary values, as the event's base64
+				b, _ := json.Marshal(av)
+				var s string
+				json.Unmarshal(b, &s)
+				a[ak] = s
+			}
+		}
+		mattrs[k] = a
+	}
+	return map[string]any{"messageId": r.MessageID, "receiptHandle": r.ReceiptHandle, "md5OfBody": r.MD5OfBody,
+		"eventSource": r.EventSource, "eventSourceARN": r.EventSourceARN, "awsRegion": r.AWSRegion,
+		"attributes": attrs, "messageAttributes": mattrs}
+}
+
+// filter returns the messages that pass FilterCriteria and deletes the
+// others without an invocation, as AWS does with SQS messages that match
+// no filter. A deletion that fails leaves the message to come again and be
+// filtered again.
+func (p *poller) filter(msgs []Message) []Message {
+	if p.filters == nil || len(msgs) == 0 {
+		return msgs
+	}
+	var pass, drop []Message
+	for _, m := range msgs {
+		r := p.record(m)
+		if p.filters.Match(r.fields(), m.Body) {
+			pass = append(pass, m)
+		} else {
+			drop = append(drop, m)
+		}
+	}
+	if len(drop) > 0 {
+		n, err := p.m.sqs.Delete(context.WithoutCancel(p.ctx), p.mp.EventSourceArn, drop)
+		p.filtered.Add(int64(n))
+		if err != nil {
+			p.m.log.Warn("event source mapping: deleting filtered messages", "uuid", p.mp.UUID, "err", err)
+		}
+	}
+	return pass
 }
 
 func derefOr(s *string) string {
@@ -241,6 +335,19 @@ func derefOr(s *string) string {
 
 // run invokes the function with one batch and deletes what it processed.
 func (p *poller) run(msgs []Message) {
+	if p.groups != nil {
+		// FIFO: a group's batch waits for the group's batch before it,
+		// which SQS alone does not ensure once a visibility timeout ends
+		// while that batch still runs.
+		groups := messageGroups(msgs)
+		if err := p.groups.acquire(p.ctx, groups); err != nil {
+			return // stopped: the batch comes back after the visibility timeout
+		}
+		defer p.groups.release(groups)
+	}
+	if p.ctx.Err() != nil {
+		return // stopped between receiving and invoking: invoke nothing more
+	}
 	p.inFlight.Add(1)
 	defer p.inFlight.Add(-1)
 	p.batches.Add(1)

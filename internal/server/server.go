@@ -641,7 +641,7 @@ func (f mappingFigures) MappingFigures() []metrics.MappingFigures {
 	var out []metrics.MappingFigures
 	for id, s := range f.m.Stats() {
 		out = append(out, metrics.MappingFigures{UUID: id, Function: s.Function, Queue: s.Queue, Batches: s.Batches, Messages: s.Messages,
-			Deleted: s.Deleted, ThrottledBatches: s.ThrottledBatches, FailedBatches: s.FailedBatches, InFlight: s.InFlight, Concurrency: s.Concurrency})
+			Deleted: s.Deleted, ThrottledBatches: s.ThrottledBatches, FailedBatches: s.FailedBatches, Filtered: s.Filtered, InFlight: s.InFlight, Concurrency: s.Concurrency})
 	}
 	return out
 }

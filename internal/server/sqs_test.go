@@ -78,13 +78,19 @@ func (f *sqsFixture) createFunction(t *testing.T, name string, sleep string) {
 
 func (f *sqsFixture) send(t *testing.T, bodies []string) {
 	t.Helper()
+	sendBodies(t, f.sqs, f.queue, bodies)
+}
+
+// sendBodies sends messages to a queue, ten a request.
+func sendBodies(t testing.TB, c *sqs.Client, queue string, bodies []string) {
+	t.Helper()
 	for len(bodies) > 0 {
 		n := min(10, len(bodies))
 		entries := make([]sqstypes.SendMessageBatchRequestEntry, n)
 		for i, b := range bodies[:n] {
 			entries[i] = sqstypes.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(b)}
 		}
-		if _, err := f.sqs.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(f.queue), Entries: entries}); err != nil {
+		if _, err := c.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue), Entries: entries}); err != nil {
 			t.Fatal(err)
 		}
 		bodies = bodies[n:]

@@ -13,13 +13,16 @@ type EventSourceMapping struct {
 	Function       string `json:"function"`
 	// Qualifier is the version or alias the mapping invokes; "" for
 	// $LATEST.
-	Qualifier             string    `json:"qualifier,omitempty"`
-	BatchSize             int       `json:"batchSize"`
-	BatchingWindowSeconds int       `json:"batchingWindowSeconds"`
-	Enabled               bool      `json:"enabled"`
-	MaximumConcurrency    int       `json:"maximumConcurrency,omitempty"` // 0: none
-	ReportBatchItemFail   bool      `json:"reportBatchItemFailures,omitempty"`
-	LastModified          time.Time `json:"lastModified"`
+	Qualifier             string `json:"qualifier,omitempty"`
+	BatchSize             int    `json:"batchSize"`
+	BatchingWindowSeconds int    `json:"batchingWindowSeconds"`
+	Enabled               bool   `json:"enabled"`
+	MaximumConcurrency    int    `json:"maximumConcurrency,omitempty"` // 0: none
+	ReportBatchItemFail   bool   `json:"reportBatchItemFailures,omitempty"`
+	// Filters are the patterns of FilterCriteria, as given; a message
+	// passes when one matches (internal/esm/filter).
+	Filters      []string  `json:"filters,omitempty"`
+	LastModified time.Time `json:"lastModified"`
 }
 
 // EventSourceMapping reads one, or ErrNotFound.
