@@ -36,6 +36,7 @@ var layer = map[string]int{
 	"internal/events":     5,
 	"internal/provision":  5,
 	"internal/esm":        5,
+	"internal/esm/filter": 1,
 	"internal/api":        6,
 	"internal/metrics":    6,
 	// The console is a client of the HTTP API: it imports nothing of
@@ -60,11 +61,11 @@ var exempt = map[string]bool{
 }
 
 // onlyIn names outside libraries and the packages that may import each
-// (the SQS client also in the server's tests, which fill the queues their
-// mappings read).
+// (the SQS client also in the server's and the binary's tests, which fill
+// the queues their mappings read).
 var onlyIn = map[string][]string{
 	"go.etcd.io/bbolt":                               {"internal/store"},
-	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server"},
+	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server", "cmd/lambdad"},
 	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm", "internal/s3code"},
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},
 	"github.com/chromedp/chromedp":                   {"internal/consoletest"},
