@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/account"
@@ -237,7 +238,13 @@ func New(ctl *control.Service, b Backends, log *slog.Logger) (*Server, error) {
 		byPattern[p] = append(byPattern[p], rt)
 	}
 	for _, p := range order {
-		s.mux.Handle(p, s.dispatch(byPattern[p]))
+		h := s.dispatch(byPattern[p])
+		s.mux.Handle(p, h)
+		// AWS answers a collection's path with a trailing slash too, which
+		// older SDKs' models send (/2015-03-31/functions/).
+		if !strings.HasSuffix(p, "}") {
+			s.mux.Handle(p+"/{$}", h)
+		}
 	}
 	s.lambdadRoutes()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

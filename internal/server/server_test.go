@@ -579,3 +579,24 @@ func TestInvocationRate(t *testing.T) {
 		t.Errorf("throttles: %v", s.Throttles)
 	}
 }
+
+// TestCollectionPathsWithTrailingSlash: the collections answer with a
+// trailing slash too, as AWS's do and as older SDKs' models send them.
+func TestCollectionPathsWithTrailingSlash(t *testing.T) {
+	n := start(t, server.Options{})
+	n.createGo(t, "f")
+	for path, field := range map[string]string{
+		"/2015-03-31/functions/":             "Functions",
+		"/2015-03-31/event-source-mappings/": "EventSourceMappings",
+		"/2018-10-31/layers/":                "Layers",
+	} {
+		res := lambdatest.Do(t, "GET", n.URL()+path, nil, nil)
+		if res.Status != 200 {
+			t.Errorf("GET %s: %d %s", path, res.Status, res.Body)
+			continue
+		}
+		if _, ok := res.JSON(t)[field]; !ok {
+			t.Errorf("GET %s: no %s in %s", path, field, res.Body)
+		}
+	}
+}
