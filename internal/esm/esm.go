@@ -36,6 +36,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/control"
 	"github.com/lambdad/lambdad/internal/invoke"
@@ -67,6 +68,12 @@ type Manager struct {
 	// groups of the one it replaces.
 	groups map[key]*groupLocks
 	closed bool
+	// mappings holds every stored mapping, run or not; owns, when set,
+	// says which of them this node runs (one node of a cluster polls
+	// each mapping, so that its MaximumConcurrency and scaling hold as on
+	// one node).
+	mappings map[key]*store.EventSourceMapping
+	owns     func(account, uuid string) bool
 }
 
 type key struct{ account, uuid string }
@@ -78,7 +85,8 @@ func New(sqs Queues, inv Invoker, region string, log *slog.Logger) *Manager {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}, groups: map[key]*groupLocks{}}
+	m := &Manager{sqs: sqs, inv: inv, region: region, log: log, pollers: map[key]*poller{}, groups: map[key]*groupLocks{},
+		mappings: map[key]*store.EventSourceMapping{}}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	return m
 }
@@ -110,6 +118,60 @@ func (m *Manager) set(account, uuid string, mp *store.EventSourceMapping) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := key{account, uuid}
+	if mp == nil {
+		delete(m.mappings, k)
+	} else {
+		m.mappings[k] = mp
+	}
+	m.runLocked(k, mp)
+}
+
+// Own makes the Manager run only the mappings owns gives to this node,
+// looking again every every (a node joining or leaving the cluster moves
+// mappings between nodes). Call it before the Manager is subscribed.
+func (m *Manager) Own(owns func(account, uuid string) bool, every time.Duration) {
+	m.owns = owns
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-m.ctx.Done():
+				return
+			case <-t.C:
+			}
+			m.rebalance()
+		}
+	}()
+}
+
+// rebalance starts the mappings this node has come to own and stops those
+// it no longer does.
+func (m *Manager) rebalance() {
+	m.mu.Lock()
+	keys := make([]key, 0, len(m.mappings))
+	for k := range m.mappings {
+		keys = append(keys, k)
+	}
+	m.mu.Unlock()
+	for _, k := range keys {
+		own := m.owns(k.account, k.uuid) // outside the lock: it may ask the cluster
+		m.mu.Lock()
+		mp, known := m.mappings[k]
+		_, running := m.pollers[k]
+		if known && mp.Enabled && own != running {
+			m.runLocked(k, mp)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// runLocked stops the poller of k and starts one for mp if it is enabled
+// and this node's to run; m.mu held.
+func (m *Manager) runLocked(k key, mp *store.EventSourceMapping) {
+	account, uuid := k.account, k.uuid
 	if p := m.pollers[k]; p != nil {
 		p.stop()
 		delete(m.pollers, k)
@@ -117,7 +179,7 @@ func (m *Manager) set(account, uuid string, mp *store.EventSourceMapping) {
 	if mp == nil {
 		delete(m.groups, k) // the stopped poller keeps its own reference
 	}
-	if mp == nil || !mp.Enabled || m.closed {
+	if mp == nil || !mp.Enabled || m.closed || m.owns != nil && !m.owns(account, uuid) {
 		return
 	}
 	g := m.groups[k]

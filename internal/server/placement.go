@@ -14,7 +14,7 @@ import (
 )
 
 // placement divides the provisioned environments of each target among the
-// nodes of a cluster: the members are ranked by a hash of the target and
+// nodes of a cluster, and gives each event source mapping to one of them: the members are ranked by a hash of the target and
 // each (rendezvous hashing), and of n environments over m nodes each keeps
 // n/m, the first n%m in that rank one more. Every node computes the same
 // division from the same members, so the shares add up to n, and each
@@ -64,32 +64,47 @@ func (p *placement) currentMembers() []string {
 	return p.members
 }
 
-func (p *placement) Share(fn function.Key, qualifier string, n int) int {
+// rank is this node's place among the members in the order of key (-1
+// when it is not a member: its lease is gone), and the number of members.
+func (p *placement) rank(key string) (int, int) {
 	members := p.currentMembers()
-	key := placementKey(fn, qualifier)
 	type ranked struct {
 		id   string
 		hash uint64
 	}
-	rank := make([]ranked, 0, len(members))
+	order := make([]ranked, 0, len(members))
 	for _, id := range members {
 		h := fnv.New64a()
 		h.Write([]byte(key + "\x00" + id))
-		rank = append(rank, ranked{id, h.Sum64()})
+		order = append(order, ranked{id, h.Sum64()})
 	}
-	slices.SortFunc(rank, func(a, b ranked) int { return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.id, b.id)) })
-	for i, r := range rank {
+	slices.SortFunc(order, func(a, b ranked) int { return cmp.Or(cmp.Compare(a.hash, b.hash), cmp.Compare(a.id, b.id)) })
+	for i, r := range order {
 		if r.id == p.self {
-			share := n / len(rank)
-			if i < n%len(rank) {
-				share++
-			}
-			return share
+			return i, len(order)
 		}
 	}
-	// Not a member (its lease is gone): it keeps nothing, the others
-	// keep it all.
-	return 0
+	return -1, len(order)
+}
+
+func (p *placement) Share(fn function.Key, qualifier string, n int) int {
+	i, m := p.rank(placementKey(fn, qualifier))
+	if i < 0 {
+		// Not a member: it keeps nothing, the others keep it all.
+		return 0
+	}
+	share := n / m
+	if i < n%m {
+		share++
+	}
+	return share
+}
+
+// ownsMapping reports whether this node is the one of the cluster that
+// polls an event source mapping: the first in the mapping's order.
+func (p *placement) ownsMapping(account, uuid string) bool {
+	i, _ := p.rank("mapping/" + account + "/" + uuid)
+	return i == 0
 }
 
 func (p *placement) Report(fn function.Key, qualifier string, allocated int) {

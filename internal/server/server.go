@@ -213,6 +213,7 @@ type Node struct {
 	adm       *admission.Accounts
 	envs      *execenv.Manager
 	gate      *cluster.Gate // nil for a node of its own
+	placement *placement    // likewise
 	box       *sandbox.Host // nil when unsandboxed; closed after envs
 	ctl       *control.Service
 	queue     *events.Queue
@@ -380,7 +381,8 @@ func (n *Node) build() error {
 	}
 	n.prov = provision.New(n.envs, n.adm, nil, o.Logger.With("part", "provision"))
 	if n.db.Shared() {
-		n.prov.SetPlacement(newPlacement(n.db, o.NodeID, o.Logger.With("part", "placement")))
+		n.placement = newPlacement(n.db, o.NodeID, o.Logger.With("part", "placement"))
+		n.prov.SetPlacement(n.placement)
 	}
 	// The in-memory owners of what the store holds hear of every committed
 	// change from its feed, in order; nothing else tells them. The
@@ -455,6 +457,11 @@ func (n *Node) build() error {
 		queues = q
 	}
 	n.esm = esm.New(queues, inv, o.Region, o.Logger.With("part", "esm"))
+	if n.placement != nil {
+		// One node of the cluster polls each mapping; they move as nodes
+		// come and go.
+		n.esm.Own(n.placement.ownsMapping, time.Second)
+	}
 	n.metrics.SetMappings(mappingFigures{n.esm})
 	n.metrics.Start()
 	return n.db.Subscribe(n.esm)
