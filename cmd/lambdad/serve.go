@@ -144,6 +144,9 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	}
 	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
 		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox)
+	if len(o.EtcdEndpoints) > 0 {
+		log.Info("one node of a cluster", "node_id", node.NodeID(), "etcd", o.EtcdEndpoints, "prefix", o.EtcdPrefix, "lease_ttl", o.LeaseTTL)
+	}
 	if o.Credentials == nil {
 		log.Warn("access control is off: any credentials are accepted, every request acts in one account",
 			"account", o.AccountID, "turn_on_with", "--credentials FILE")
