@@ -51,7 +51,9 @@ func TestClusterMappingPolledByOneNode(t *testing.T) {
 	drained := func(n int) {
 		t.Helper()
 		waitUntil(t, "the queue drained", 60*time.Second, func() bool { return f.count(t, queue) == 0 && len(records(t, dir, 0, 0)) >= n },
-			func() string { return fmt.Sprintf("%d on the queue, %d batches recorded", f.count(t, queue), len(records(t, dir, 0, 0))) })
+			func() string {
+				return fmt.Sprintf("%d on the queue, %d batches recorded", f.count(t, queue), len(records(t, dir, 0, 0)))
+			})
 	}
 	f.send(t, bodies(20))
 	drained(2)
