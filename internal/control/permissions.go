@@ -24,6 +24,12 @@ type AddPermissionInput struct {
 	SourceAccount  string
 	PrincipalOrgID string
 	RevisionId     string
+	// EventSourceToken, FunctionUrlAuthType and InvokedViaFunctionUrl
+	// become conditions too; clients such as Terraform read them back
+	// from the statement, so one left out reads as a change.
+	EventSourceToken      string
+	FunctionUrlAuthType   string
+	InvokedViaFunctionUrl bool
 }
 
 var accountPrincipal = regexp.MustCompile(`^[0-9]{12}$`)
@@ -41,8 +47,9 @@ type statement struct {
 // AddPermission adds a statement to the resource-based policy of a
 // function, version or alias, as AWS writes it: an account principal
 // becomes its root ARN, a service principal a Service principal, and
-// SourceArn, SourceAccount and PrincipalOrgID conditions. It returns the
-// statement.
+// SourceArn (ArnLike), SourceAccount, PrincipalOrgID, EventSourceToken
+// and FunctionUrlAuthType (StringEquals) and InvokedViaFunctionUrl (Bool)
+// conditions. It returns the statement.
 func (s *Service) AddPermission(ctx context.Context, in *AddPermissionInput) (string, error) {
 	ref, err := s.names(ctx).ParseWithQualifier(in.FunctionName, in.Qualifier)
 	if err != nil {
@@ -67,14 +74,18 @@ func (s *Service) AddPermission(ctx context.Context, in *AddPermissionInput) (st
 	if in.SourceArn != "" {
 		cond["ArnLike"] = map[string]string{"AWS:SourceArn": in.SourceArn}
 	}
-	if in.SourceAccount != "" || in.PrincipalOrgID != "" {
-		cond["StringEquals"] = map[string]string{}
-		if in.SourceAccount != "" {
-			cond["StringEquals"]["AWS:SourceAccount"] = in.SourceAccount
+	equals := map[string]string{}
+	for key, v := range map[string]string{"AWS:SourceAccount": in.SourceAccount, "aws:PrincipalOrgID": in.PrincipalOrgID,
+		"lambda:EventSourceToken": in.EventSourceToken, "lambda:FunctionUrlAuthType": in.FunctionUrlAuthType} {
+		if v != "" {
+			equals[key] = v
 		}
-		if in.PrincipalOrgID != "" {
-			cond["StringEquals"]["aws:PrincipalOrgID"] = in.PrincipalOrgID
-		}
+	}
+	if len(equals) > 0 {
+		cond["StringEquals"] = equals
+	}
+	if in.InvokedViaFunctionUrl {
+		cond["Bool"] = map[string]string{"lambda:InvokedViaFunctionUrl": "true"}
 	}
 	if len(cond) > 0 {
 		st.Condition, _ = json.Marshal(cond)

@@ -38,10 +38,16 @@ func (g *Guard) Authorize(r *http.Request, caller account.Caller, action, resour
 
 // Decide is Authorize with the whole decision.
 func (g *Guard) Decide(ctx context.Context, r *http.Request, caller account.Caller, action, resource string) Decision {
+	return g.decide(ctx, r, caller, action, resource, nil)
+}
+
+// decide is Decide with further condition keys (lower case) the request
+// carries.
+func (g *Guard) decide(ctx context.Context, r *http.Request, caller account.Caller, action, resource string, keys map[string]string) Decision {
 	c := g.creds.Load()
 	identityPolicy := g.identityPolicy(c, caller)
 	req := &policy.Request{Action: action, Resource: resource, PrincipalARN: caller.Principal, PrincipalAccount: caller.Account,
-		Time: g.opts.Now()}
+		Time: g.opts.Now(), Keys: keys}
 	if r != nil {
 		req.SourceIP = sourceIP(r)
 	}

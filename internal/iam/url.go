@@ -20,5 +20,8 @@ func (g *Guard) AuthorizeURL(r *http.Request, region, account string, u *functio
 	if u.Qualifier != "" {
 		arn += ":" + u.Qualifier
 	}
-	return g.Decide(r.Context(), r, caller, "lambda:InvokeFunctionUrl", arn).Err
+	// lambda:FunctionUrlAuthType is what AddPermission's FunctionUrlAuthType
+	// conditions a statement on.
+	keys := map[string]string{"lambda:functionurlauthtype": u.AuthType}
+	return g.decide(r.Context(), r, caller, "lambda:InvokeFunctionUrl", arn, keys).Err
 }
