@@ -613,3 +613,71 @@ func TestTerraformLayerVersionPermission(t *testing.T) {
 		}
 	}
 }
+
+// TestTerraformRecursionConfig replays aws_lambda_function_recursion_config:
+// Create and Update put RecursiveLoop and keep what the answer says, Read
+// is GetFunctionRecursionConfig, and Delete puts the default, Terminate,
+// taking ResourceNotFoundException (the function gone) for done.
+func TestTerraformRecursionConfig(t *testing.T) {
+	n := start(t, server.Options{})
+	c := n.client
+	n.createGo(t, "tf-loop")
+	for _, loop := range []types.RecursiveLoop{types.RecursiveLoopAllow, types.RecursiveLoopTerminate, types.RecursiveLoopAllow} {
+		put, err := c.PutFunctionRecursionConfig(ctx, &lambda.PutFunctionRecursionConfigInput{FunctionName: aws.String("tf-loop"), RecursiveLoop: loop})
+		if err != nil || put.RecursiveLoop != loop {
+			t.Fatalf("put %s: %+v %v", loop, put, err)
+		}
+		got, err := c.GetFunctionRecursionConfig(ctx, &lambda.GetFunctionRecursionConfigInput{FunctionName: aws.String("tf-loop")})
+		if err != nil || got.RecursiveLoop != loop {
+			t.Fatalf("read after %s: %+v %v", loop, got, err)
+		}
+	}
+	if _, err := c.PutFunctionRecursionConfig(ctx, &lambda.PutFunctionRecursionConfigInput{FunctionName: aws.String("tf-loop"), RecursiveLoop: types.RecursiveLoopTerminate}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("tf-loop")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetFunctionRecursionConfig(ctx, &lambda.GetFunctionRecursionConfigInput{FunctionName: aws.String("tf-loop")}); !isA[*types.ResourceNotFoundException](err) {
+		t.Errorf("read of a deleted function: %v, want ResourceNotFoundException", err)
+	}
+	if _, err := c.PutFunctionRecursionConfig(ctx, &lambda.PutFunctionRecursionConfigInput{FunctionName: aws.String("tf-loop"), RecursiveLoop: types.RecursiveLoopTerminate}); !isA[*types.ResourceNotFoundException](err) {
+		t.Errorf("delete with the function gone: %v, want ResourceNotFoundException", err)
+	}
+}
+
+// TestTerraformRuntimeManagementConfig replays
+// aws_lambda_runtime_management_config: Create and Update put
+// UpdateRuntimeOn and keep FunctionArn, RuntimeVersionArn and
+// UpdateRuntimeOn from the answer, Read is GetRuntimeManagementConfig (by
+// function and qualifier), and Delete puts Auto back, ResourceNotFoundException
+// taken for done.
+func TestTerraformRuntimeManagementConfig(t *testing.T) {
+	n := start(t, server.Options{})
+	c := n.client
+	n.createGo(t, "tf-rt")
+	for _, mode := range []types.UpdateRuntimeOn{types.UpdateRuntimeOnFunctionUpdate, types.UpdateRuntimeOnAuto} {
+		put, err := c.PutRuntimeManagementConfig(ctx, &lambda.PutRuntimeManagementConfigInput{FunctionName: aws.String("tf-rt"), UpdateRuntimeOn: mode})
+		if err != nil || put.UpdateRuntimeOn != mode || aws.ToString(put.FunctionArn) != tfFunctionARN+"tf-rt" {
+			t.Fatalf("put %s: %+v %v", mode, put, err)
+		}
+		got, err := c.GetRuntimeManagementConfig(ctx, &lambda.GetRuntimeManagementConfigInput{FunctionName: aws.String("tf-rt")})
+		if err != nil || got.UpdateRuntimeOn != mode || aws.ToString(got.FunctionArn) != tfFunctionARN+"tf-rt" {
+			t.Fatalf("read after %s: %+v %v", mode, got, err)
+		}
+		// runtime_version_arn is set only in Manual mode: an ARN read back
+		// in another mode would not match the plan.
+		if put.RuntimeVersionArn != nil || got.RuntimeVersionArn != nil {
+			t.Errorf("%s: RuntimeVersionArn %v / %v, want none", mode, aws.ToString(put.RuntimeVersionArn), aws.ToString(got.RuntimeVersionArn))
+		}
+	}
+	if _, err := c.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String("tf-rt")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetRuntimeManagementConfig(ctx, &lambda.GetRuntimeManagementConfigInput{FunctionName: aws.String("tf-rt")}); !isA[*types.ResourceNotFoundException](err) {
+		t.Errorf("read of a deleted function: %v, want ResourceNotFoundException", err)
+	}
+	if _, err := c.PutRuntimeManagementConfig(ctx, &lambda.PutRuntimeManagementConfigInput{FunctionName: aws.String("tf-rt"), UpdateRuntimeOn: types.UpdateRuntimeOnAuto}); !isA[*types.ResourceNotFoundException](err) {
+		t.Errorf("delete with the function gone: %v, want ResourceNotFoundException", err)
+	}
+}
