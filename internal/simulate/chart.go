@@ -171,4 +171,6 @@ func (r *Result) Chart(w io.Writer) error {
 	return bw.Flush()
 }
 
-func fmtFloat(f float64) string { return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".") }
+func fmtFloat(f float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", f), "0"), ".")
+}
