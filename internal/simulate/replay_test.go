@@ -154,4 +154,3 @@ func TestHeapOrder(t *testing.T) {
 		}
 	}
 }
-
