@@ -6,6 +6,9 @@
 //	lambdad logs FUNCTION       print a function's logs (--follow to keep reading)
 //	lambdad events [list|replay SEQ|mappings]  read and replay failed asynchronous events; show the event source mappings
 //	lambdad bench [flags]       drive load and compare with a reference
+//	lambdad simulate --trace F --plan F  replay a trace against a concurrency plan in virtual time
+//	lambdad plan export         print a running account's concurrency plan
+//	lambdad replay --trace F    drive real invocations with a trace's timing
 //	lambdad version             print the version
 //	lambdad help [COMMAND]      list the commands, or one command's flags
 //
@@ -36,11 +39,14 @@ func main() {
 
 // commands are the subcommands by name.
 var commands = map[string]func(args []string) error{
-	"serve":   serve,
-	"logs":    logs,
-	"events":  eventsCmd,
-	"bench":   benchCmd,
-	"version": versionCmd,
+	"serve":    serve,
+	"logs":     logs,
+	"events":   eventsCmd,
+	"bench":    benchCmd,
+	"simulate": simulateCmd,
+	"plan":     planCmd,
+	"replay":   replayCmd,
+	"version":  versionCmd,
 }
 
 // run runs the command line and returns the exit status: 0, 1 when the
@@ -121,6 +127,12 @@ commands:
                                          list failed asynchronous events, or replay one;
                                          show the event source mappings and their state
   bench [flags]                          drive load and compare with a reference
+  simulate --trace FILE --plan FILE [--recommend] [--chart F.svg] [--format json]
+                                         replay a trace against a concurrency plan
+                                         in virtual time; recommend a plan
+  plan export [--endpoint URL]           print a running account's concurrency plan
+  replay --trace FILE [--endpoint URL] [--max-count N] [--max-duration D]
+                                         drive real invocations with a trace's timing
   version                                print the version
   help [COMMAND]                         print this, or a command's flags
 

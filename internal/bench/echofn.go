@@ -30,3 +30,14 @@ func RunEchoFunction() {
 		return ev, nil
 	})
 }
+
+// EchoZip packs the running binary as a provided-runtime function: run
+// as its bootstrap, the binary serves as the echo function, which sleeps
+// {"sleep_ms": n} (see IsEchoFunction).
+func EchoZip() ([]byte, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	return functionZip(self)
+}

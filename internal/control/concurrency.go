@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/store"
@@ -26,6 +27,7 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 		if invalid != nil {
 			return invalid
 		}
+		var others int64
 		if *n > 0 {
 			sums, err := tx.Sums()
 			if err != nil {
@@ -33,18 +35,15 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 			}
 			// The function's claim becomes n, whatever it was (its
 			// reservation, or its provisioned concurrency without one).
-			claimed := sums.Claimed() + int64(*n)
+			others = sums.Claimed()
 			if f.Reserved != nil {
-				claimed -= int64(*f.Reserved)
+				others -= int64(*f.Reserved)
 			} else {
-				claimed -= int64(f.Provisioned)
-			}
-			if limits := s.limits(ctx); !limits.Allows(claimed) {
-				return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
+				others -= int64(f.Provisioned)
 			}
 		}
-		if *n < f.Provisioned {
-			return awserr.NoType(awserr.InvalidParameterValue, " ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", *n, f.Provisioned)
+		if err := CheckReservation(s.limits(ctx), others, *n, f.Provisioned); err != nil {
+			return err
 		}
 		old := f.Reserved
 		f.Reserved = n
@@ -57,6 +56,44 @@ func (s *Service) PutFunctionConcurrency(ctx context.Context, name string, n *in
 		return 0, internal("put function concurrency", err)
 	}
 	return *n, nil
+}
+
+// CheckReservation is PutFunctionConcurrency's check of a reservation of
+// n for a function whose configured provisioned concurrency totals
+// provisioned, when the other functions claim others (Σ R of the reserved
+// ones, Σ P of the rest), with AWS's messages in AWS's order. It is pure,
+// so that a plan can be checked without a store (package simulate).
+func CheckReservation(limits account.Limits, others int64, n, provisioned int) error {
+	if n > 0 && !limits.Allows(others+int64(n)) {
+		return awserr.NoType(awserr.InvalidParameterValue, "Specified ReservedConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
+	}
+	if n < provisioned {
+		return awserr.NoType(awserr.InvalidParameterValue, " ReservedConcurrentExecutions  %d should not be lower than function's total provisioned concurrency [%d].", n, provisioned)
+	}
+	return nil
+}
+
+// CheckProvisioned is PutProvisionedConcurrencyConfig's check of n
+// provisioned environments on one target of a function whose other
+// targets have otherTargets configured, under the function's reservation
+// (nil: none), when the other functions claim others, with AWS's messages
+// in AWS's order. It is pure, as CheckReservation is.
+func CheckProvisioned(limits account.Limits, reserved *int, others int64, otherTargets, n int) error {
+	if n > limits.Concurrency {
+		return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", limits.Concurrency)
+	}
+	if reserved != nil {
+		if otherTargets+n > *reserved {
+			return awserr.New(awserr.InvalidParameterValue, "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
+		}
+		return nil
+	}
+	// Provisioned concurrency of a function without a reservation is its
+	// claim on the unreserved pool.
+	if !limits.Allows(others + int64(otherTargets+n)) {
+		return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
+	}
+	return nil
 }
 
 // GetFunctionConcurrency reads a function's reservation; ok is false when

@@ -97,25 +97,16 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 		if old != nil {
 			others -= old.Requested
 		}
-		L := s.limits(ctx).Concurrency
-		if n > L {
-			return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function is greater than account's unreserved concurrency [%d].", L)
-		}
-		if f.Reserved != nil {
-			if others+n > *f.Reserved {
-				return awserr.New(awserr.InvalidParameterValue, "Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution for function")
-			}
-		} else {
+		var claimedOthers int64
+		if f.Reserved == nil && n <= s.limits(ctx).Concurrency {
 			sums, err := tx.Sums()
 			if err != nil {
 				return err
 			}
-			// Provisioned concurrency of a function without a reservation
-			// is its claim on the unreserved pool.
-			claimed := sums.Claimed() - int64(f.Provisioned) + int64(others+n)
-			if limits := s.limits(ctx); !limits.Allows(claimed) {
-				return awserr.NoType(awserr.InvalidParameterValue, "Specified ConcurrentExecutions for function decreases account's UnreservedConcurrentExecution below its minimum value of [%d].", limits.Minimum())
-			}
+			claimedOthers = sums.Claimed() - int64(f.Provisioned)
+		}
+		if err := CheckProvisioned(s.limits(ctx), f.Reserved, claimedOthers, others, n); err != nil {
+			return err
 		}
 		cfg = &store.ProvisionedConfig{Function: fname, Qualifier: q, Requested: n, LastModified: s.opts.Now()}
 		if err := tx.PutProvisionedConfig(cfg, version); err != nil {

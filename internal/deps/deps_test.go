@@ -48,6 +48,10 @@ var layer = map[string]int{
 	"internal/consoletest": 8,
 	"cmd/lambdad":          9,
 
+	// The what-if simulator: admission and the control plane's checks
+	// replayed in virtual time; its tests replay against a live server.
+	"internal/simulate": 8,
+
 	// Cluster-wide slots on etcd: below admission and the server.
 	"internal/slots": 1,
 }
