@@ -65,11 +65,11 @@ var exempt = map[string]bool{
 }
 
 // onlyIn names outside libraries and the packages that may import each
-// (the SQS client also in the server's and the binary's tests, which fill
-// the queues their mappings read).
+// (the SQS client also in the tests of the server, the binary and the
+// console, which fill the queues their mappings read).
 var onlyIn = map[string][]string{
 	"go.etcd.io/bbolt":                               {"internal/store"},
-	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server", "cmd/lambdad"},
+	"github.com/aws/aws-sdk-go-v2/service/sqs":       {"internal/esm", "internal/server", "cmd/lambdad", "internal/consoletest"},
 	"github.com/aws/aws-sdk-go-v2/config":            {"internal/esm", "internal/s3code"},
 	"github.com/prometheus/client_golang/prometheus": {"internal/metrics"},
 	"github.com/chromedp/chromedp":                   {"internal/consoletest"},

@@ -203,6 +203,20 @@ func (m *Manager) Stats() map[string]Stats {
 	return out
 }
 
+// StatsOf returns the counters of each running mapping of account, by
+// UUID.
+func (m *Manager) StatsOf(account string) map[string]Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string]Stats{}
+	for k, p := range m.pollers {
+		if k.account == account {
+			out[k.uuid] = p.stats()
+		}
+	}
+	return out
+}
+
 // Close stops every poller and waits for them; batches in flight are
 // abandoned to the visibility timeout.
 func (m *Manager) Close() error {

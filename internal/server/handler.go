@@ -2,13 +2,16 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/console"
@@ -32,6 +35,7 @@ func (n *Node) handler() http.Handler {
 	mux.Handle("GET /lambdad/concurrency/stream", own("lambdad:GetConcurrency", home(http.HandlerFunc(n.metrics.ServeStream))))
 	mux.Handle("GET /lambdad/concurrency/history", own("lambdad:GetConcurrency", home(http.HandlerFunc(n.metrics.ServeHistory))))
 	mux.Handle("GET /lambdad/functions/{name}/logs", own("lambdad:GetLogs", http.HandlerFunc(n.serveLogs)))
+	mux.Handle("GET /lambdad/mappings", own("lambdad:GetMetrics", http.HandlerFunc(n.serveMappings)))
 	if n.opts.DebugEndpoints {
 		// net/http/pprof names profiles by what follows /debug/pprof/.
 		prof := http.NewServeMux()
@@ -131,4 +135,38 @@ func (n *Node) homeOnly(h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// mappingCounters is one running event source mapping's counters, as
+// /lambdad/mappings reports them.
+type mappingCounters struct {
+	UUID             string `json:"uuid"`
+	Function         string `json:"function"`
+	Queue            string `json:"queue"`
+	Batches          int64  `json:"batches"`
+	Messages         int64  `json:"messages"`
+	Deleted          int64  `json:"deleted"`
+	Filtered         int64  `json:"filtered"`
+	ThrottledBatches int64  `json:"throttledBatches"`
+	FailedBatches    int64  `json:"failedBatches"`
+	Concurrency      int64  `json:"concurrency"`
+	InFlight         int64  `json:"inFlight"`
+}
+
+// serveMappings answers the counters of the caller's account's running
+// event source mappings (on a cluster, of those this node polls), in
+// UUID order, for the console.
+func (n *Node) serveMappings(w http.ResponseWriter, r *http.Request) {
+	stats := n.esm.StatsOf(account.Of(r.Context(), n.opts.AccountID))
+	out := struct {
+		Mappings []mappingCounters `json:"mappings"`
+	}{Mappings: []mappingCounters{}}
+	for uuid, s := range stats {
+		out.Mappings = append(out.Mappings, mappingCounters{UUID: uuid, Function: s.Function, Queue: s.Queue, Batches: s.Batches,
+			Messages: s.Messages, Deleted: s.Deleted, Filtered: s.Filtered, ThrottledBatches: s.ThrottledBatches,
+			FailedBatches: s.FailedBatches, Concurrency: s.Concurrency, InFlight: s.InFlight})
+	}
+	slices.SortFunc(out.Mappings, func(a, b mappingCounters) int { return strings.Compare(a.UUID, b.UUID) })
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(out)
 }

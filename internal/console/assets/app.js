@@ -102,6 +102,7 @@ async function route() {
     else if (section === 'account') await accountView();
     else if (section === 'audit') await auditView(params);
     else if (section === 'dead-letters') await deadLettersView(params);
+    else if (section === 'mappings') await mappingsView();
     else render('Not found', h('h1', {}, 'Not found'), h('p', {}, h('a', {href: '#/functions'}, 'Functions')));
   } catch (err) {
     render('Error', h('h1', {}, 'Something went wrong'), errorBox(err));
@@ -543,6 +544,48 @@ async function deadLettersView(params) {
     h('nav', {class: 'pager', 'aria-label': 'Pages of dead letters'},
       after ? h('a', {class: 'button', href: '#/dead-letters'}, 'First page') : null,
       list.length === 50 ? h('a', {class: 'button', href: '#/dead-letters?after=' + list[list.length - 1].seq}, 'Next page') : null));
+}
+
+// ---- event source mappings -------------------------------------------
+
+async function mappingsView() {
+  const fnName = (arn) => (arn || '').split(':function:')[1] || arn;
+  const queueName = (arn) => (arn || '').split(':').pop();
+  const body = h('tbody', {});
+  const caption = h('caption', {});
+  const note = h('div', {});
+  async function refresh() {
+    // The mappings and their settings from the Lambda API; what each has
+    // done from lambdad's counters (none for a mapping not running here).
+    const [list, counters] = await Promise.all([
+      call('GET', '/2015-03-31/event-source-mappings?MaxItems=100'),
+      call('GET', '/lambdad/mappings').catch(() => ({mappings: []}))]);
+    const by = new Map(counters.mappings.map((c) => [c.uuid, c]));
+    const ms = list.EventSourceMappings || [];
+    caption.textContent = ms.length ? 'Mappings' + (list.NextMarker ? ' (the first 100)' : '') : 'No event source mappings';
+    body.replaceChildren(...ms.map((m) => {
+      const c = by.get(m.UUID) || {};
+      const max = m.ScalingConfig && m.ScalingConfig.MaximumConcurrency;
+      return h('tr', {'data-uuid': m.UUID},
+        h('th', {scope: 'row'}, queueName(m.EventSourceArn)),
+        h('td', {}, h('a', {href: '#/functions/' + enc(fnName(m.FunctionArn))}, fnName(m.FunctionArn))),
+        h('td', {'data-field': 'state', title: m.StateTransitionReason || null}, m.State),
+        h('td', {class: 'num'}, fmtInt(m.BatchSize)),
+        h('td', {class: 'num'}, max ? fmtInt(max) : '—'),
+        ...['batches', 'messages', 'throttledBatches', 'failedBatches', 'filtered', 'inFlight'].map((k) =>
+          h('td', {class: 'num', 'data-field': k}, fmtInt(c[k]))));
+    }));
+  }
+  await refresh();
+  render('Event source mappings', h('h1', {}, 'Event source mappings'),
+    h('p', {class: 'hint'}, 'SQS queues that feed functions, and what each mapping has done since this server started. Counts refresh every 2 seconds.'),
+    note,
+    h('div', {class: 'table-wrap'}, h('table', {id: 'mappings'}, caption,
+      h('thead', {}, h('tr', {}, ['Queue', 'Function', 'State', 'Batch size', 'Maximum concurrency', 'Batches', 'Messages',
+        'Throttled batches', 'Failed batches', 'Filtered', 'In flight'].map((t) => h('th', {scope: 'col'}, t)))),
+      body)));
+  const timer = setInterval(() => refresh().then(() => note.replaceChildren(), (err) => note.replaceChildren(errorBox(err))), 2000);
+  onLeave(() => clearInterval(timer));
 }
 
 // ---- start -----------------------------------------------------------
