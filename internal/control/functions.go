@@ -50,6 +50,10 @@ type CreateFunctionInput struct {
 	EphemeralStorage *struct{ Size int }
 	TracingConfig    *TracingConfig
 	Layers           []string
+	// CodeSigningConfigArn binds the function to one of the account's
+	// code signing configurations at once, as PutFunctionCodeSigningConfig
+	// would.
+	CodeSigningConfigArn string
 }
 
 // TracingConfig is a function's X-Ray setting; lambdad keeps it as set
@@ -201,6 +205,12 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 			return err
 		}
 		f := &function.Function{Name: ref.Name, Tags: in.Tags}
+		if in.CodeSigningConfigArn != "" {
+			if err := s.cscExists(ctx, tx, in.CodeSigningConfigArn); err != nil {
+				return err
+			}
+			f.CodeSigningConfigArn = in.CodeSigningConfigArn
+		}
 		layers, err := s.layersOf(ctx, tx, in.Layers, shared)
 		if err != nil {
 			return err

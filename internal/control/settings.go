@@ -121,6 +121,18 @@ func (s *Service) DeleteCodeSigningConfig(ctx context.Context, arn string) error
 		if err != nil {
 			return err
 		}
+		// A configuration in use stays, as on AWS: the functions must be
+		// unbound first.
+		inUse := false
+		if err := tx.ScanFunctions(func(f *function.Function) error {
+			inUse = inUse || f.CodeSigningConfigArn == arn
+			return nil
+		}); err != nil {
+			return err
+		}
+		if inUse {
+			return awserr.New(awserr.ResourceConflict, "The code signing configuration %s cannot be deleted because it is used by one or more functions.", arn)
+		}
 		return tx.DeleteCodeSigningConfig(c.ID)
 	})
 	return internal("delete code signing config", err)
@@ -165,6 +177,18 @@ func (s *Service) ListFunctionsByCodeSigningConfig(ctx context.Context, arn stri
 	return out, internal("list functions by code signing config", err)
 }
 
+// cscExists checks that a function may be bound to the configuration arn,
+// with AWS's error when there is none.
+func (s *Service) cscExists(ctx context.Context, tx Tx, arn string) error {
+	if _, err := s.mustCSC(ctx, tx, arn); err != nil {
+		if _, ok := awserr.As(err); ok {
+			return awserr.New("CodeSigningConfigNotFoundException", "The code signing configuration cannot be found. Check that the provided configuration is not deleted: %s.", arn)
+		}
+		return err
+	}
+	return nil
+}
+
 // PutFunctionCodeSigningConfig makes a function use a configuration; the
 // configuration is looked for first, as AWS does.
 func (s *Service) PutFunctionCodeSigningConfig(ctx context.Context, name, arn string) (string, error) {
@@ -173,10 +197,7 @@ func (s *Service) PutFunctionCodeSigningConfig(ctx context.Context, name, arn st
 		return "", err
 	}
 	err = s.update(ctx, func(tx Tx) error {
-		if _, err := s.mustCSC(ctx, tx, arn); err != nil {
-			if _, ok := awserr.As(err); ok {
-				return awserr.New("CodeSigningConfigNotFoundException", "The code signing configuration cannot be found. Check that the provided configuration is not deleted: %s.", arn)
-			}
+		if err := s.cscExists(ctx, tx, arn); err != nil {
 			return err
 		}
 		f, err := mustFunction(tx, fname, s.ARN(ctx, fname, ""))

@@ -681,3 +681,75 @@ func TestTerraformRuntimeManagementConfig(t *testing.T) {
 		t.Errorf("delete with the function gone: %v, want ResourceNotFoundException", err)
 	}
 }
+
+// TestTerraformCodeSigningConfig is aws_lambda_code_signing_config and a
+// function's code_signing_config_arn: resourceCodeSigningConfigCreate,
+// its Read (GetCodeSigningConfig), Update (UpdateCodeSigningConfig) and
+// Delete; the function created with the config's ARN, read with
+// GetFunctionCodeSigningConfig, changed with Put and removed with
+// DeleteFunctionCodeSigningConfig, as resourceFunctionUpdate does.
+func TestTerraformCodeSigningConfig(t *testing.T) {
+	n := start(t, server.Options{})
+	c := n.client
+	profile := "arn:aws:signer:us-east-1:123456789012:/signing-profiles/tf/v1"
+	created, err := c.CreateCodeSigningConfig(ctx, &lambda.CreateCodeSigningConfigInput{
+		AllowedPublishers:   &types.AllowedPublishers{SigningProfileVersionArns: []string{profile}},
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyWarn},
+		Description:         aws.String("terraform"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(created.CodeSigningConfig.CodeSigningConfigArn)
+	read := func(wantPolicy types.CodeSigningPolicy, wantDesc string) {
+		t.Helper()
+		got, err := c.GetCodeSigningConfig(ctx, &lambda.GetCodeSigningConfigInput{CodeSigningConfigArn: aws.String(arn)})
+		if err != nil {
+			t.Fatalf("read GetCodeSigningConfig: %v", err)
+		}
+		csc := got.CodeSigningConfig
+		if aws.ToString(csc.CodeSigningConfigArn) != arn || aws.ToString(csc.CodeSigningConfigId) == "" || aws.ToString(csc.LastModified) == "" ||
+			csc.AllowedPublishers == nil || len(csc.AllowedPublishers.SigningProfileVersionArns) != 1 || csc.AllowedPublishers.SigningProfileVersionArns[0] != profile ||
+			csc.CodeSigningPolicies == nil || csc.CodeSigningPolicies.UntrustedArtifactOnDeployment != wantPolicy || aws.ToString(csc.Description) != wantDesc {
+			t.Errorf("read: %+v", csc)
+		}
+	}
+	read(types.CodeSigningPolicyWarn, "terraform")
+	if _, err := c.UpdateCodeSigningConfig(ctx, &lambda.UpdateCodeSigningConfigInput{CodeSigningConfigArn: aws.String(arn),
+		CodeSigningPolicies: &types.CodeSigningPolicies{UntrustedArtifactOnDeployment: types.CodeSigningPolicyEnforce}, Description: aws.String("changed")}); err != nil {
+		t.Fatal(err)
+	}
+	read(types.CodeSigningPolicyEnforce, "changed")
+
+	in := goFunctionInput(t, "signed")
+	in.CodeSigningConfigArn = aws.String(arn)
+	if _, err := c.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	fcsc, err := c.GetFunctionCodeSigningConfig(ctx, &lambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String("signed")})
+	if err != nil || aws.ToString(fcsc.CodeSigningConfigArn) != arn || aws.ToString(fcsc.FunctionName) != "signed" {
+		t.Fatalf("read the function's config: %+v %v", fcsc, err)
+	}
+	// While a function uses it, the config cannot go (AWS: 409).
+	_, err = c.DeleteCodeSigningConfig(ctx, &lambda.DeleteCodeSigningConfigInput{CodeSigningConfigArn: aws.String(arn)})
+	var conflict *types.ResourceConflictException
+	if !errors.As(err, &conflict) {
+		t.Errorf("deleting a config a function uses: %v, want ResourceConflictException", err)
+	}
+	// code_signing_config_arn removed from the function.
+	if _, err := c.DeleteFunctionCodeSigningConfig(ctx, &lambda.DeleteFunctionCodeSigningConfigInput{FunctionName: aws.String("signed")}); err != nil {
+		t.Fatal(err)
+	}
+	fcsc, err = c.GetFunctionCodeSigningConfig(ctx, &lambda.GetFunctionCodeSigningConfigInput{FunctionName: aws.String("signed")})
+	if err != nil || aws.ToString(fcsc.CodeSigningConfigArn) != "" {
+		t.Errorf("after the function's config was removed: %+v %v (want an empty answer, as AWS gives)", fcsc, err)
+	}
+	if _, err := c.DeleteCodeSigningConfig(ctx, &lambda.DeleteCodeSigningConfigInput{CodeSigningConfigArn: aws.String(arn)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetCodeSigningConfig(ctx, &lambda.GetCodeSigningConfigInput{CodeSigningConfigArn: aws.String(arn)})
+	var notFound *types.ResourceNotFoundException
+	if !errors.As(err, &notFound) {
+		t.Errorf("read after delete: %v, want ResourceNotFoundException (the provider's sign of gone)", err)
+	}
+}
