@@ -14,7 +14,6 @@ import (
 	"github.com/lambdad/lambdad/internal/function"
 	"github.com/lambdad/lambdad/internal/policy"
 	"github.com/lambdad/lambdad/internal/store"
-	"github.com/lambdad/lambdad/internal/uuid"
 )
 
 // LayerContent is PublishLayerVersion's Content.
@@ -181,7 +180,7 @@ func (s *Service) DeleteLayerVersion(ctx context.Context, name string, version i
 		if err != nil || l.Policies[version] == nil {
 			return err
 		}
-		l.Policies = withLayerPolicy(l.Policies, version, nil)
+		l.Policies = withPolicy(l.Policies, version, nil)
 		return tx.PutLayer(l)
 	})
 	return internal("delete layer version", err)
@@ -435,20 +434,14 @@ func (s *Service) AddLayerVersionPermission(ctx context.Context, in *AddLayerVer
 			return err
 		}
 		old := l.Policies[ref.Version]
-		if err := checkLayerPolicyRevision(old, in.RevisionId); err != nil {
+		if err := checkPolicyRevision(old, in.RevisionId, "GetLayerVersionPolicy"); err != nil {
 			return err
 		}
-		p := &function.Policy{RevisionID: uuid.New()}
-		if old != nil {
-			for _, st := range old.Statements {
-				if sidOf(st) == in.StatementId {
-					return awserr.New(awserr.ResourceConflict, "The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", in.StatementId)
-				}
-			}
-			p.Statements = append(p.Statements, old.Statements...)
+		p, err := withStatement(old, in.StatementId, raw)
+		if err != nil {
+			return err
 		}
-		p.Statements = append(p.Statements, raw)
-		l.Policies = withLayerPolicy(l.Policies, ref.Version, p)
+		l.Policies = withPolicy(l.Policies, ref.Version, p)
 		revision = p.RevisionID
 		return tx.PutLayer(l)
 	})
@@ -473,24 +466,16 @@ func (s *Service) RemoveLayerVersionPermission(ctx context.Context, name string,
 		}
 		old := l.Policies[ref.Version]
 		if old == nil {
-			return noLayerPolicy()
+			return noPolicy()
 		}
-		if err := checkLayerPolicyRevision(old, revision); err != nil {
+		if err := checkPolicyRevision(old, revision, "GetLayerVersionPolicy"); err != nil {
 			return err
 		}
-		p := &function.Policy{RevisionID: uuid.New()}
-		for _, st := range old.Statements {
-			if sidOf(st) != sid {
-				p.Statements = append(p.Statements, st)
-			}
+		p, err := withoutStatement(old, sid)
+		if err != nil {
+			return err
 		}
-		if len(p.Statements) == len(old.Statements) {
-			return awserr.New(awserr.ResourceNotFound, "Statement %s is not found in resource policy.", sid)
-		}
-		if len(p.Statements) == 0 {
-			p = nil
-		}
-		l.Policies = withLayerPolicy(l.Policies, ref.Version, p)
+		l.Policies = withPolicy(l.Policies, ref.Version, p)
 		return tx.PutLayer(l)
 	})
 	return internal("remove layer version permission", err)
@@ -517,14 +502,9 @@ func (s *Service) GetLayerVersionPolicy(ctx context.Context, name string, versio
 		return "", "", internal("get layer version policy", err)
 	}
 	if p == nil {
-		return "", "", noLayerPolicy()
+		return "", "", noPolicy()
 	}
 	return policyDocument(p), p.RevisionID, nil
-}
-
-// noLayerPolicy is AWS's answer for a layer version without a policy.
-func noLayerPolicy() error {
-	return awserr.New(awserr.ResourceNotFound, "No policy is associated with the given resource.")
 }
 
 // mustLayerVersion reads the record of the layer of an existing version,
@@ -540,33 +520,6 @@ func mustLayerVersion(tx Tx, ref function.LayerRef) (*function.Layer, error) {
 		return nil, layerVersionNotFound()
 	}
 	return l, err
-}
-
-// checkLayerPolicyRevision is checkPolicyRevision naming the layer
-// operation (inferred wording).
-func checkLayerPolicyRevision(p *function.Policy, revision string) error {
-	if revision == "" {
-		return nil
-	}
-	if p == nil || p.RevisionID != revision {
-		return awserr.New(awserr.PreconditionFailed, "The Revision Id provided does not match the latest Revision Id. Call the GetLayerVersionPolicy API to retrieve the latest Revision Id")
-	}
-	return nil
-}
-
-func withLayerPolicy(m map[int64]*function.Policy, version int64, p *function.Policy) map[int64]*function.Policy {
-	if p == nil {
-		delete(m, version)
-		if len(m) == 0 {
-			return nil
-		}
-		return m
-	}
-	if m == nil {
-		m = map[int64]*function.Policy{}
-	}
-	m[version] = p
-	return m
 }
 
 // sharedLayerVersion reads a version of another account's layer for the

@@ -100,19 +100,13 @@ func (s *Service) AddPermission(ctx context.Context, in *AddPermissionInput) (st
 			return err
 		}
 		old := f.Policies[ref.Qualifier]
-		if err := checkPolicyRevision(old, in.RevisionId); err != nil {
+		if err := checkPolicyRevision(old, in.RevisionId, "GetPolicy"); err != nil {
 			return err
 		}
-		p := &function.Policy{RevisionID: uuid.New()}
-		if old != nil {
-			for _, st := range old.Statements {
-				if sidOf(st) == in.StatementId {
-					return awserr.New(awserr.ResourceConflict, "The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", in.StatementId)
-				}
-			}
-			p.Statements = append(p.Statements, old.Statements...)
+		p, err := withStatement(old, in.StatementId, raw)
+		if err != nil {
+			return err
 		}
-		p.Statements = append(p.Statements, raw)
 		f.Policies = withPolicy(f.Policies, ref.Qualifier, p)
 		return tx.PutFunction(f)
 	})
@@ -136,22 +130,14 @@ func (s *Service) RemovePermission(ctx context.Context, name, qualifier, sid, re
 		}
 		old := f.Policies[ref.Qualifier]
 		if old == nil {
-			return awserr.New(awserr.ResourceNotFound, "No policy is associated with the given resource.")
+			return noPolicy()
 		}
-		if err := checkPolicyRevision(old, revision); err != nil {
+		if err := checkPolicyRevision(old, revision, "GetPolicy"); err != nil {
 			return err
 		}
-		p := &function.Policy{RevisionID: uuid.New()}
-		for _, st := range old.Statements {
-			if sidOf(st) != sid {
-				p.Statements = append(p.Statements, st)
-			}
-		}
-		if len(p.Statements) == len(old.Statements) {
-			return awserr.New(awserr.ResourceNotFound, "Statement %s is not found in resource policy.", sid)
-		}
-		if len(p.Statements) == 0 {
-			p = nil
+		p, err := withoutStatement(old, sid)
+		if err != nil {
+			return err
 		}
 		f.Policies = withPolicy(f.Policies, ref.Qualifier, p)
 		return tx.PutFunction(f)
@@ -194,14 +180,56 @@ func policyDocument(p *function.Policy) string {
 	return string(b)
 }
 
-func checkPolicyRevision(p *function.Policy, revision string) error {
+// checkPolicyRevision is AWS's 412 when a RevisionId was given and is
+// not p's; getter names the operation that reads the policy.
+func checkPolicyRevision(p *function.Policy, revision, getter string) error {
 	if revision == "" {
 		return nil
 	}
 	if p == nil || p.RevisionID != revision {
-		return awserr.New(awserr.PreconditionFailed, "The Revision Id provided does not match the latest Revision Id. Call the GetPolicy API to retrieve the latest Revision Id")
+		return awserr.New(awserr.PreconditionFailed, "The Revision Id provided does not match the latest Revision Id. Call the %s API to retrieve the latest Revision Id", getter)
 	}
 	return nil
+}
+
+// noPolicy is AWS's 404 for a resource without a policy.
+func noPolicy() error {
+	return awserr.New(awserr.ResourceNotFound, "No policy is associated with the given resource.")
+}
+
+// withStatement is old with st added, under a new revision; a statement
+// id already in old is AWS's 409.
+func withStatement(old *function.Policy, sid string, st json.RawMessage) (*function.Policy, error) {
+	p := &function.Policy{RevisionID: uuid.New()}
+	if old != nil {
+		for _, s := range old.Statements {
+			if sidOf(s) == sid {
+				return nil, awserr.New(awserr.ResourceConflict, "The statement id (%s) provided already exists. Please provide a new statement id, or remove the existing statement.", sid)
+			}
+		}
+		p.Statements = append(p.Statements, old.Statements...)
+	}
+	p.Statements = append(p.Statements, st)
+	return p, nil
+}
+
+// withoutStatement is old without the statement sid, under a new
+// revision, nil when none is left; a statement id not in old is AWS's
+// 404.
+func withoutStatement(old *function.Policy, sid string) (*function.Policy, error) {
+	p := &function.Policy{RevisionID: uuid.New()}
+	for _, st := range old.Statements {
+		if sidOf(st) != sid {
+			p.Statements = append(p.Statements, st)
+		}
+	}
+	if len(p.Statements) == len(old.Statements) {
+		return nil, awserr.New(awserr.ResourceNotFound, "Statement %s is not found in resource policy.", sid)
+	}
+	if len(p.Statements) == 0 {
+		return nil, nil
+	}
+	return p, nil
 }
 
 func sidOf(st json.RawMessage) string {
@@ -210,18 +238,18 @@ func sidOf(st json.RawMessage) string {
 	return v.Sid
 }
 
-func withPolicy(m map[string]*function.Policy, q string, p *function.Policy) map[string]*function.Policy {
+func withPolicy[K comparable](m map[K]*function.Policy, k K, p *function.Policy) map[K]*function.Policy {
 	if p == nil {
-		delete(m, q)
+		delete(m, k)
 		if len(m) == 0 {
 			return nil
 		}
 		return m
 	}
 	if m == nil {
-		m = map[string]*function.Policy{}
+		m = map[K]*function.Policy{}
 	}
-	m[q] = p
+	m[k] = p
 	return m
 }
 
