@@ -134,18 +134,7 @@ func (f *feed) publish(b *Batch) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.pending[b.Rev] = b
-	for {
-		p, ok := f.pending[f.next]
-		if !ok {
-			break
-		}
-		delete(f.pending, f.next)
-		for _, s := range f.subs {
-			s.Apply(p)
-		}
-		f.next++
-		f.cond.Broadcast()
-	}
+	f.drainLocked()
 	for f.next <= b.Rev {
 		f.cond.Wait()
 	}
@@ -160,6 +149,13 @@ func (f *feed) deliver(b *Batch) bool {
 		return false
 	}
 	f.pending[b.Rev] = b
+	f.drainLocked()
+	return true
+}
+
+// drainLocked delivers the pending batches that are next in order, and
+// wakes whoever waits for one; f.mu held.
+func (f *feed) drainLocked() {
 	for {
 		p, ok := f.pending[f.next]
 		if !ok {
@@ -172,7 +168,6 @@ func (f *feed) deliver(b *Batch) bool {
 		f.next++
 	}
 	f.cond.Broadcast()
-	return true
 }
 
 func (f *feed) expected() uint64 {
