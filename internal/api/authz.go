@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/lambdad/lambdad/internal/account"
@@ -37,6 +38,9 @@ var iamActions = map[string]string{
 	"Invoke":                   "lambda:InvokeFunction",
 	"InvokeAsync":              "lambda:InvokeFunction",
 	"InvokeWithResponseStream": "lambda:InvokeFunction",
+	// The layer version named by its ARN is read with GetLayerVersion's
+	// permission (the permissions reference lists no action of its own).
+	"GetLayerVersionByArn": "lambda:GetLayerVersion",
 }
 
 // iamAction is the IAM action of an operation.
@@ -78,6 +82,15 @@ func resourceFor(op, region, acct string, in map[string]any) string {
 		return "arn:aws:lambda:" + region + ":" + acct + ":event-source-mapping:" + str("UUID")
 	case "GetCodeSigningConfig", "UpdateCodeSigningConfig", "DeleteCodeSigningConfig", "ListFunctionsByCodeSigningConfig":
 		return str("CodeSigningConfigArn")
+	case "PublishLayerVersion", "ListLayerVersions":
+		// The layer (Lambda's permissions reference, "Layer actions").
+		return layerARN(region, acct, str("LayerName"), "")
+	case "GetLayerVersion", "DeleteLayerVersion", "GetLayerVersionPolicy", "AddLayerVersionPermission", "RemoveLayerVersionPermission":
+		// The layer version.
+		v, _ := in["VersionNumber"].(float64)
+		return layerARN(region, acct, str("LayerName"), strconv.FormatInt(int64(v), 10))
+	case "GetLayerVersionByArn":
+		return str("Arn")
 	}
 	fn := str("FunctionName")
 	if fn == "" {
@@ -120,6 +133,21 @@ func functionARN(region, acct, fn, qualifier string) string {
 	arn := "arn:aws:lambda:" + region + ":" + acct + ":function:" + name
 	if q != "" && q != "-" {
 		arn += ":" + q
+	}
+	return arn
+}
+
+// layerARN reads a LayerName (a name or a layer's ARN) loosely, as
+// functionARN reads a function's, and names the layer, or its version v
+// when v is not "".
+func layerARN(region, acct, layer, v string) string {
+	name := layer
+	if p := strings.Split(layer, ":"); len(p) >= 7 && p[0] == "arn" && p[5] == "layer" {
+		region, acct, name = p[3], p[4], p[6]
+	}
+	arn := "arn:aws:lambda:" + region + ":" + acct + ":layer:" + name
+	if v != "" {
+		arn += ":" + v
 	}
 	return arn
 }

@@ -35,6 +35,13 @@ func TestIAMActionsAndResources(t *testing.T) {
 		{"TagResource", map[string]any{"Resource": fn}, "lambda:TagResource", fn},
 		{"AddPermission", map[string]any{"FunctionName": "f", "Qualifier": "1"}, "lambda:AddPermission", fn + ":1"},
 		{"CreateEventSourceMapping", map[string]any{"FunctionName": "f"}, "lambda:CreateEventSourceMapping", "*"},
+		{"PublishLayerVersion", map[string]any{"LayerName": "lib"}, "lambda:PublishLayerVersion", "arn:aws:lambda:us-east-1:111111111111:layer:lib"},
+		{"ListLayerVersions", map[string]any{"LayerName": "arn:aws:lambda:us-east-1:222222222222:layer:lib"}, "lambda:ListLayerVersions", "arn:aws:lambda:us-east-1:222222222222:layer:lib"},
+		{"ListLayers", map[string]any{}, "lambda:ListLayers", "*"},
+		{"GetLayerVersion", map[string]any{"LayerName": "lib", "VersionNumber": float64(3)}, "lambda:GetLayerVersion", "arn:aws:lambda:us-east-1:111111111111:layer:lib:3"},
+		{"DeleteLayerVersion", map[string]any{"LayerName": "lib", "VersionNumber": float64(2)}, "lambda:DeleteLayerVersion", "arn:aws:lambda:us-east-1:111111111111:layer:lib:2"},
+		{"AddLayerVersionPermission", map[string]any{"LayerName": "lib", "VersionNumber": float64(1)}, "lambda:AddLayerVersionPermission", "arn:aws:lambda:us-east-1:111111111111:layer:lib:1"},
+		{"GetLayerVersionByArn", map[string]any{"Arn": "arn:aws:lambda:us-east-1:222222222222:layer:lib:4"}, "lambda:GetLayerVersion", "arn:aws:lambda:us-east-1:222222222222:layer:lib:4"},
 		{"DeleteEventSourceMapping", map[string]any{"UUID": "u-1"}, "lambda:DeleteEventSourceMapping", "arn:aws:lambda:us-east-1:111111111111:event-source-mapping:u-1"},
 	} {
 		action, res := iamAction(c.op), resourceFor(c.op, "us-east-1", "111111111111", c.in)
