@@ -92,13 +92,10 @@ func (s *Server) serveURLRequest(w http.ResponseWriter, r *http.Request, request
 		}
 		return urlError(w, http.StatusBadRequest, "", "Bad Request")
 	}
-	event, err := json.Marshal(urlEvent(r, requestID, id, path, s.region, body))
-	if err != nil {
-		return urlError(w, http.StatusInternalServerError, "", "Internal Server Error")
-	}
+	event := urlEvent(r, requestID, id, path, s.region, body).appendJSON(make([]byte, 0, 1024+len(body)))
 	ctx := account.WithCaller(r.Context(), account.Caller{Account: t.Account, RequestID: requestID})
 	res, err := s.invoker.Invoke(ctx, &invoke.Request{
-		FunctionName: u.Function, Qualifier: u.Qualifier, Type: invoke.RequestResponse, Payload: event, RequestID: requestID,
+		FunctionName: u.Function, Qualifier: u.Qualifier, Type: invoke.RequestResponse, Payload: event, PayloadIsJSON: true, RequestID: requestID,
 	})
 	if u.Cors != nil {
 		corsHeaders(w.Header(), r, u.Cors)

@@ -354,7 +354,7 @@ func (p *poller) run(msgs []Message) {
 	p.messages.Add(int64(len(msgs)))
 	ctx := account.WithCaller(p.ctx, account.Caller{Account: p.account})
 	res, err := p.m.inv.Invoke(ctx, &invoke.Request{FunctionName: p.mp.Function, Qualifier: p.mp.Qualifier,
-		Type: invoke.RequestResponse, Payload: p.event(msgs), RequestID: uuid.New()})
+		Type: invoke.RequestResponse, Payload: p.event(msgs), PayloadIsJSON: true, RequestID: uuid.New()})
 	if err != nil {
 		if e, ok := awserr.As(err); ok && e.Code == awserr.TooManyRequests {
 			p.throttledBatches.Add(1)

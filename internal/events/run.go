@@ -109,7 +109,9 @@ func (q *Queue) run(it *item) {
 	if err == nil {
 		res, err = q.inv.Invoke(q.ctxOf(ev), &invoke.Request{
 			FunctionName: ev.Function, Qualifier: ev.Qualifier, Type: invoke.RequestResponse,
-			Payload: ev.Payload, RequestID: ev.RequestID,
+			// Checked when it was accepted, or written by lambdad (a
+			// destination's record).
+			Payload: ev.Payload, PayloadIsJSON: true, RequestID: ev.RequestID,
 		})
 	} else {
 		q.log.Warn("reading an event's settings", "function", ev.Function, "seq", ev.Seq, "err", err)

@@ -40,6 +40,10 @@ type Request struct {
 	// ClientContext is the X-Amz-Client-Context header: base64 JSON.
 	ClientContext string
 	Payload       []byte
+	// PayloadIsJSON says Payload is JSON lambdad wrote itself (a
+	// function URL's event, an SQS batch) or checked already (a queued
+	// event, when it was accepted): it is not scanned again.
+	PayloadIsJSON bool
 	RequestID     string
 }
 
@@ -131,8 +135,10 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckPayload(req.Payload); err != nil {
-		return nil, err
+	if !req.PayloadIsJSON {
+		if err := CheckPayload(req.Payload); err != nil {
+			return nil, err
+		}
 	}
 	clientContext := ""
 	if req.ClientContext != "" {
