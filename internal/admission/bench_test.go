@@ -100,6 +100,7 @@ func BenchmarkAcquireReleaseParallel(b *testing.B) {
 func BenchmarkAcquireReleaseFunctions(b *testing.B) {
 	for _, n := range []int{1, 1000, 100_000} {
 		c := New(benchLimit)
+		c.SetRequestRate(0) // the concurrency accounting only, as in benchPools
 		names := make([]string, n)
 		for i := range names {
 			names[i] = fmt.Sprintf("function-%06d", i)
@@ -133,6 +134,7 @@ func BenchmarkAcquireReleaseFunctions(b *testing.B) {
 // lookup) and another account's.
 func BenchmarkAccountsAcquireRelease(b *testing.B) {
 	a := NewAccounts("111111111111", func(string) int { return 1000 })
+	a.SetRequestRate(0) // the concurrency accounting only, as in benchPools
 	for _, acct := range []string{"111111111111", "222222222222"} {
 		fn := function.Key{Account: acct, Name: "f"}
 		b.Run(acct, func(b *testing.B) {
