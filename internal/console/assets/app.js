@@ -173,8 +173,11 @@ async function functionsView(params) {
       pageNo > 1 ? h('a', {class: 'button', href: link(prevParams), id: 'previous-page'}, 'Previous page') : null,
       h('span', {}, 'Page ' + pageNo),
       page.NextAfter ? h('a', {class: 'button', href: link(nextParams), id: 'next-page'}, 'Next page') : null));
-  await refresh().catch(() => {});
-  const timer = setInterval(() => refresh().catch(() => {}), 2000);
+  // Without the figures (another account's caller is refused them) the
+  // columns say they are not known rather than wait for them.
+  const unknown = () => { for (const r of rows.values()) { r.inUse.textContent = '—'; r.thr.textContent = '—'; } };
+  await refresh().catch(unknown);
+  const timer = setInterval(() => refresh().catch(unknown), 2000);
   onLeave(() => clearInterval(timer));
 }
 
@@ -227,10 +230,10 @@ async function configurationView(name, fn, head, base, sub, action) {
 async function concurrencyPanel(name, fn, base) {
   const [settings, pic, prov] = await Promise.all([
     call('GET', '/2016-08-19/account-settings'),
-    call('GET', '/lambdad/concurrency?function=' + enc(name)),
+    call('GET', '/lambdad/concurrency?function=' + enc(name)).catch(() => null),
     call('GET', '/2019-09-30/functions/' + enc(name) + '/provisioned-concurrency?List=ALL').catch((e) => e),
   ]);
-  const figures = (pic.functions || [])[0] || {};
+  const figures = (pic && pic.functions || [])[0] || {};
   const reserved = fn.Concurrency ? fn.Concurrency.ReservedConcurrentExecutions : null;
   const provRows = prov instanceof Error ? null : prov.ProvisionedConcurrencyConfigs || [];
   return h('div', {},
@@ -441,6 +444,12 @@ async function accountView() {
     const past = await call('GET', '/lambdad/concurrency/history');
     for (const p of past.pictures || []) sample(p);
   } catch (err) {
+    if (err.status === 401 || err.status === 403) {
+      // Refused (another account's caller, or no lambdad:GetConcurrency):
+      // the stream would be refused too.
+      render('Account concurrency', h('h1', {}, 'Account concurrency'), errorBox(err, 'account-error'));
+      return;
+    }
     status.textContent = 'No history: ' + err.message;
   }
   const es = new EventSource('/lambdad/concurrency/stream');
