@@ -57,6 +57,7 @@ func TestConsolePages(t *testing.T) {
 	clickButton(t, ctx, "Search")
 	waitText(t, ctx, "#functions caption", "Functions 1–10 matching “FILL-11”", 5*time.Second)
 	screenshot(t, ctx, dir, "functions-search")
+	checkAccessible(t, ctx, "functions-search")
 
 	// A provisioned configuration on version 1, shown with its status.
 	if _, err := client.PublishVersion(bg, &lambda.PublishVersionInput{FunctionName: aws.String("orders")}); err != nil {
@@ -87,6 +88,7 @@ func TestConsolePages(t *testing.T) {
 		t.Errorf("the provisioned configurations read %q (%v)", cells, err)
 	}
 	screenshot(t, ctx, dir, "function-provisioned")
+	checkAccessible(t, ctx, "function-provisioned")
 	clickLink(t, ctx, "Logs")
 	run(t, ctx, "the log", chromedp.WaitVisible(chromedp.CSS(`#log`)))
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(textOf(t, ctx, "#log"), "REPORT RequestId"); time.Sleep(50 * time.Millisecond) {
@@ -96,6 +98,7 @@ func TestConsolePages(t *testing.T) {
 		clickButton(t, ctx, "Refresh")
 	}
 	screenshot(t, ctx, dir, "function-logs")
+	checkAccessible(t, ctx, "function-logs")
 
 	// Reservation 0 sends an event straight to the dead letters.
 	if _, err := client.PutFunctionConcurrency(bg, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("zero"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
@@ -120,7 +123,11 @@ func TestConsolePages(t *testing.T) {
 	if got := textOf(t, ctx, "p.success"); !strings.HasPrefix(got, "Dead letter "+row[0]+" replayed as event ") {
 		t.Errorf("after Replay: %q", got)
 	}
+	if got := textOf(t, ctx, "#dead-letters tbody tr td:last-child"); !strings.HasPrefix(got, "Replayed as event ") {
+		t.Errorf("after Replay the row's action reads %q, want where the event went", got)
+	}
 	screenshot(t, ctx, dir, "dead-letters")
+	checkAccessible(t, ctx, "dead-letters")
 }
 
 func deadLetters(t *testing.T, url string) int {

@@ -71,6 +71,7 @@ func TestSignInToTheConsole(t *testing.T) {
 		t.Errorf("a wrong secret: %q", got)
 	}
 	screenshot(t, ctx, dir, "signin-refused")
+	checkAccessible(t, ctx, "signin-refused")
 
 	signIn("AKIACONSOLEREADER001", "reader-secret")
 	run(t, ctx, "the functions", chromedp.WaitVisible(chromedp.CSS(`#functions tbody tr`)))
@@ -88,6 +89,7 @@ func TestSignInToTheConsole(t *testing.T) {
 		t.Errorf("the reader's Save: %q, want %q", got, denied)
 	}
 	screenshot(t, ctx, dir, "signin-reader-denied")
+	checkAccessible(t, ctx, "signin-reader-denied")
 	if r := reservation(t, admin, "orders"); r != nil {
 		t.Fatalf("the reader's Save reserved %d", *r)
 	}
