@@ -15,10 +15,13 @@
 // the life of the process, so that a counter's series never comes and
 // goes; every other function is summed into function="(other)", a name no
 // function can have. With 100,000 functions a scrape therefore has at most
-// 1,001 values of the function label in each per-function family, about
-// 8,000 per-function series with their provisioned targets aside, plus a
-// fixed set of account, async, API (one series set per operation, about
-// 30) and Go runtime series.
+// 1,001 values of the function label in each per-function family and
+// 6,006 per-function series (six a value: concurrent executions, reserved
+// concurrency, throttles by each of two reasons, invocations, errors;
+// TestCardinalityWithManyFunctions counts them), two more a value for
+// functions with provisioned concurrency and four a provisioned target,
+// plus a fixed set of account, async, API (one series set per operation,
+// about 30) and Go runtime series.
 package metrics
 
 import (

@@ -220,3 +220,43 @@ func TestHistory(t *testing.T) {
 		t.Errorf("history answer: %v, %d pictures, interval %d", err, len(h.Pictures), h.IntervalMillis)
 	}
 }
+
+// TestCardinalityWithManyFunctions: with 100,000 functions, each reserved
+// and invoked, a scrape has at most 1,001 values of the function label in
+// any family (the first 1,000 seen and Other) and 6 series per value
+// across the per-function families: the bound the package documents.
+func TestCardinalityWithManyFunctions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 100,000 functions")
+	}
+	adm := admission.New(admission.MaxConcurrency)
+	m := New(adm, nil, Options{})
+	for i := range 100000 {
+		name := fmt.Sprintf("fn-%06d", i)
+		adm.SetReserved(name, 1, true)
+		m.Invoked("", name, invoke.Outcome{Duration: time.Millisecond})
+	}
+	fams := gather(t, m)
+	series := 0
+	for name, f := range fams {
+		values := map[string]bool{}
+		for _, s := range f.Metric {
+			for _, l := range s.Label {
+				if l.GetName() == "function" {
+					values[l.GetValue()] = true
+				}
+			}
+		}
+		if len(values) == 0 {
+			continue
+		}
+		series += len(f.Metric)
+		if len(values) > 1001 {
+			t.Errorf("%s has %d values of function, want at most 1,001", name, len(values))
+		}
+	}
+	if series > 6*1001 {
+		t.Errorf("%d per-function series with 100,000 functions, want at most %d", series, 6*1001)
+	}
+	t.Logf("%d per-function series with 100,000 functions", series)
+}
