@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/lambdad/lambdad/internal/server"
 )
@@ -127,6 +129,26 @@ func TestConsolePages(t *testing.T) {
 		t.Errorf("after Replay the row's action reads %q, want where the event went", got)
 	}
 	screenshot(t, ctx, dir, "dead-letters")
+
+	// The scrape has the event: received, and dropped to the dead letters.
+	res, err := http.Get(n.URL() + "/lambdad/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"lambdad_async_events_received_total", "lambdad_async_events_dropped_total"} {
+		if got := seriesValue(fams[name], nil); got < 1 {
+			t.Errorf("%s = %v after an event went to the dead letters", name, got)
+		}
+	}
+	if fams["lambdad_async_event_age_seconds"] == nil {
+		t.Error("no lambdad_async_event_age_seconds")
+	}
 	checkAccessible(t, ctx, "dead-letters")
 }
 
