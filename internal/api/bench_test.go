@@ -19,7 +19,7 @@ import (
 // filled serves the API over a store holding n functions, written straight
 // to the store in large transactions (creating 100,000 through the API
 // would time mostly fsyncs).
-func filled(b *testing.B, n int) http.Handler {
+func filled(b testing.TB, n int) http.Handler {
 	b.Helper()
 	e := newEdge(b, 1000, 100, nil)
 	db := e.db
@@ -33,6 +33,7 @@ func filled(b *testing.B, n int) http.Handler {
 	now := time.Now()
 	for start := 0; start < n; start += 5000 {
 		err := db.Update(func(tx *store.Tx) error {
+			tx = tx.In(account)
 			for i := start; i < min(n, start+5000); i++ {
 				name := fmt.Sprintf("fn-%06d", i)
 				c := &function.Config{Name: name, Version: function.Latest, Runtime: "provided.al2023", Handler: "bootstrap",

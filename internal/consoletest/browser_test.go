@@ -246,6 +246,7 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 		t.Fatalf("the console opens on %q, want the Functions page", got)
 	}
 	screenshot(t, ctx, dir, "functions")
+	checkAccessible(t, ctx, "functions")
 	clickLink(t, ctx, "orders")
 	clickLink(t, ctx, "Configuration")
 	clickLink(t, ctx, "Concurrency")
@@ -254,6 +255,7 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 		t.Errorf("a new function's concurrency reads %q", got)
 	}
 	screenshot(t, ctx, dir, "function-concurrency")
+	checkAccessible(t, ctx, "function-concurrency")
 	clickLink(t, ctx, "Edit")
 	clickLabel(t, ctx, "Reserve concurrency")
 	if got := textOf(t, ctx, "#unreserved-figure"); got != "Unreserved account concurrency1,000" {
@@ -261,6 +263,7 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 	}
 	enter(t, ctx, "Reserved concurrency", "100")
 	screenshot(t, ctx, dir, "edit-concurrency")
+	checkAccessible(t, ctx, "edit-concurrency")
 	clickButton(t, ctx, "Save")
 	waitText(t, ctx, "#function-concurrency", "Reserved concurrency: 100", 5*time.Second)
 	if got := textOf(t, ctx, "#unreserved-account"); got != "900" {
@@ -284,6 +287,7 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 		t.Errorf("the field is not marked invalid (aria-invalid=%q)", invalid)
 	}
 	screenshot(t, ctx, dir, "concurrency-error")
+	checkAccessible(t, ctx, "concurrency-error")
 	if r := reservation(t, client, "orders"); r == nil || *r != 100 {
 		t.Fatalf("after the refused value the SDK reads %v, want 100 still", r)
 	}
@@ -335,4 +339,59 @@ func TestReserveConcurrencyThroughTheConsole(t *testing.T) {
 		t.Errorf("the audit trail reads %q", ops)
 	}
 	screenshot(t, ctx, dir, "audit")
+	checkAccessible(t, ctx, "audit")
+}
+
+// accessibilityProblems lists what the page in view gets wrong of WCAG's
+// checks a script can make: a control or image without an accessible
+// name, and text whose contrast with what is behind it is under AA's
+// 4.5:1 (3:1 for large text). Disabled controls are exempt, as WCAG has
+// them; text over a gradient is not measured.
+const accessibilityProblems = `(() => {
+  const problems = [];
+  const rgba = (s) => { const m = s.match(/[\d.]+/g) || [0, 0, 0, 0]; return [+m[0], +m[1], +m[2], m.length > 3 ? +m[3] : 1]; };
+  const lum = ([r, g, b]) => { const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; }; return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const over = (fg, bg) => [0, 1, 2].map((i) => fg[i] * fg[3] + bg[i] * (1 - fg[3]));
+  const name = (el) => (el.getAttribute('aria-label') || '').trim() ||
+    (el.getAttribute('aria-labelledby') || '').split(/\s+/).map((id) => document.getElementById(id)?.textContent || '').join(' ').trim() ||
+    (el.id && [...document.querySelectorAll('label')].filter((l) => l.htmlFor === el.id).map((l) => l.textContent).join(' ').trim()) ||
+    (el.closest('label')?.textContent || '').trim() ||
+    (['BUTTON', 'A'].includes(el.tagName) ? el.textContent.trim() : '') || (el.getAttribute('title') || '').trim();
+  const visible = (el) => el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden';
+  for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea, button, a[href], [role=img], svg')) {
+    if (visible(el) && !el.closest('[aria-hidden=true]') && !name(el)) problems.push('no accessible name: ' + el.outerHTML.slice(0, 80));
+  }
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !visible(el) || el.closest(':disabled') || el.closest('.skip')) continue;
+    const st = getComputedStyle(el);
+    let fg = rgba(el instanceof SVGElement ? st.fill : st.color);
+    let bg = null, gradient = false;
+    for (let a = el; a && a.nodeType === 1; a = a.parentElement) {
+      const s = getComputedStyle(a);
+      if (s.backgroundImage !== 'none') { gradient = true; break; }
+      const c = rgba(s.backgroundColor);
+      if (c[3] > 0) { bg = bg ? over(bg.concat([1]), c).concat([1]) : c; if (c[3] >= 1) break; }
+    }
+    if (gradient) continue;
+    bg = bg || [255, 255, 255, 1];
+    const f = over(fg, bg), l1 = lum(f), l2 = lum(bg);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const size = parseFloat(st.fontSize), bold = +st.fontWeight >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    if (ratio < need) problems.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ': "' + el.textContent.trim().slice(0, 40) + '" (' + st.color + ' on ' + bg + ')');
+  }
+  return problems;
+})()`
+
+// checkAccessible fails the test with the page's accessibility problems.
+func checkAccessible(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	problems, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](accessibilityProblems))
+	if err != nil {
+		t.Fatalf("checking %s: %v", page, err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", page, p)
+	}
 }

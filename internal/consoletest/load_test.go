@@ -91,8 +91,20 @@ func TestAccountPictureUnderLoad(t *testing.T) {
 	t.Logf("the picture showed the load %v after it started", time.Since(start).Round(time.Millisecond))
 	run(t, ctx, "let the chart draw", chromedp.Sleep(600*time.Millisecond))
 	screenshot(t, ctx, dir, "account-under-load")
-	run(t, ctx, "narrow window", chromedp.EmulateViewport(420, 900))
+	checkAccessible(t, ctx, "account-under-load")
+	run(t, ctx, "narrow window", chromedp.EmulateViewport(420, 900), chromedp.Sleep(1200*time.Millisecond))
 	screenshot(t, ctx, dir, "account-narrow")
+	// In a narrow window nothing runs off the side and the charts' text
+	// keeps a readable size.
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+	if err != nil || wide > 0 {
+		t.Errorf("in a 420 px window the page is %d px wider than the window (%v)", wide, err)
+	}
+	textPx, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`Math.min(...[...document.querySelectorAll('svg.chart text')].map((e) => e.getBoundingClientRect().height))`))
+	if err != nil || textPx < 11 {
+		t.Errorf("in a 420 px window the charts' text is %.1f px high (%v), want 11 or more", textPx, err)
+	}
+	checkAccessible(t, ctx, "account-narrow")
 	run(t, ctx, "wide window", chromedp.EmulateViewport(1280, 1000))
 	lines, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('svg.chart polyline').length`))
 	if err != nil || lines < 2 {

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/chromedp/chromedp"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/lambdad/lambdad/internal/server"
 )
@@ -57,6 +59,7 @@ func TestConsolePages(t *testing.T) {
 	clickButton(t, ctx, "Search")
 	waitText(t, ctx, "#functions caption", "Functions 1–10 matching “FILL-11”", 5*time.Second)
 	screenshot(t, ctx, dir, "functions-search")
+	checkAccessible(t, ctx, "functions-search")
 
 	// A provisioned configuration on version 1, shown with its status.
 	if _, err := client.PublishVersion(bg, &lambda.PublishVersionInput{FunctionName: aws.String("orders")}); err != nil {
@@ -87,6 +90,7 @@ func TestConsolePages(t *testing.T) {
 		t.Errorf("the provisioned configurations read %q (%v)", cells, err)
 	}
 	screenshot(t, ctx, dir, "function-provisioned")
+	checkAccessible(t, ctx, "function-provisioned")
 	clickLink(t, ctx, "Logs")
 	run(t, ctx, "the log", chromedp.WaitVisible(chromedp.CSS(`#log`)))
 	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(textOf(t, ctx, "#log"), "REPORT RequestId"); time.Sleep(50 * time.Millisecond) {
@@ -96,6 +100,7 @@ func TestConsolePages(t *testing.T) {
 		clickButton(t, ctx, "Refresh")
 	}
 	screenshot(t, ctx, dir, "function-logs")
+	checkAccessible(t, ctx, "function-logs")
 
 	// Reservation 0 sends an event straight to the dead letters.
 	if _, err := client.PutFunctionConcurrency(bg, &lambda.PutFunctionConcurrencyInput{FunctionName: aws.String("zero"), ReservedConcurrentExecutions: aws.Int32(0)}); err != nil {
@@ -120,7 +125,31 @@ func TestConsolePages(t *testing.T) {
 	if got := textOf(t, ctx, "p.success"); !strings.HasPrefix(got, "Dead letter "+row[0]+" replayed as event ") {
 		t.Errorf("after Replay: %q", got)
 	}
+	if got := textOf(t, ctx, "#dead-letters tbody tr td:last-child"); !strings.HasPrefix(got, "Replayed as event ") {
+		t.Errorf("after Replay the row's action reads %q, want where the event went", got)
+	}
 	screenshot(t, ctx, dir, "dead-letters")
+
+	// The scrape has the event: received, and dropped to the dead letters.
+	res, err := http.Get(n.URL() + "/lambdad/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"lambdad_async_events_received_total", "lambdad_async_events_dropped_total"} {
+		if got := seriesValue(fams[name], nil); got < 1 {
+			t.Errorf("%s = %v after an event went to the dead letters", name, got)
+		}
+	}
+	if fams["lambdad_async_event_age_seconds"] == nil {
+		t.Error("no lambdad_async_event_age_seconds")
+	}
+	checkAccessible(t, ctx, "dead-letters")
 }
 
 func deadLetters(t *testing.T, url string) int {

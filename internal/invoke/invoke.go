@@ -182,7 +182,7 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		o.Duration, o.InitDuration = res.Duration, res.InitDuration
 		o.Error = o.Error || res.FunctionError != ""
 	}
-	iv.observer.Invoked(ref.Name, o)
+	iv.observer.Invoked(ref.Account, ref.Name, o)
 	if err != nil {
 		return nil, err
 	}

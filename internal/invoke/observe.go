@@ -3,10 +3,11 @@ package invoke
 import "time"
 
 // Observer hears of every invocation that ran (throttled ones do not run,
-// and admission counts them). It is called on the invoke path, once per
-// invocation, so it must neither block nor allocate.
+// and admission counts them), with the account of the function that ran.
+// It is called on the invoke path, once per invocation, so it must neither
+// block nor allocate.
 type Observer interface {
-	Invoked(function string, o Outcome)
+	Invoked(account, function string, o Outcome)
 }
 
 // Outcome is what one invocation did, by CloudWatch's measures.
@@ -22,4 +23,4 @@ type Outcome struct {
 
 type noObserver struct{}
 
-func (noObserver) Invoked(string, Outcome) {}
+func (noObserver) Invoked(string, string, Outcome) {}

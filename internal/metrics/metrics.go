@@ -15,10 +15,13 @@
 // the life of the process, so that a counter's series never comes and
 // goes; every other function is summed into function="(other)", a name no
 // function can have. With 100,000 functions a scrape therefore has at most
-// 1,001 values of the function label in each per-function family, about
-// 8,000 per-function series with their provisioned targets aside, plus a
-// fixed set of account, async, API (one series set per operation, about
-// 30) and Go runtime series.
+// 1,001 values of the function label in each per-function family and
+// 6,006 per-function series (six a value: concurrent executions, reserved
+// concurrency, throttles by each of two reasons, invocations, errors;
+// TestCardinalityWithManyFunctions counts them), two more a value for
+// functions with provisioned concurrency and four a provisioned target,
+// plus a fixed set of account, async, API (one series set per operation,
+// about 30) and Go runtime series.
 package metrics
 
 import (
@@ -55,6 +58,11 @@ type Options struct {
 	MaxFunctions int
 	// HistoryInterval is how often Start records the picture; 0 means 1 s.
 	HistoryInterval time.Duration
+	// Account is the account whose invocations are counted, the one whose
+	// admission the figures are read from: another account's function of
+	// the same name is a different function and must not add to its
+	// series. Empty counts every invocation.
+	Account string
 }
 
 // Other is the function label of the sum over functions past
@@ -69,6 +77,7 @@ type Metrics struct {
 	mappings atomic.Pointer[Mappings]
 	reg      *prometheus.Registry
 	max      int
+	account  string
 
 	// functions maps a function name to its *counters. Entries are made
 	// on a function's first invocation and kept for the life of the
@@ -111,7 +120,7 @@ func New(adm Admission, ev Events, o Options) *Metrics {
 	if o.HistoryInterval <= 0 {
 		o.HistoryInterval = time.Second
 	}
-	m := &Metrics{adm: adm, events: ev, reg: prometheus.NewRegistry(), max: o.MaxFunctions, own: map[string]bool{},
+	m := &Metrics{adm: adm, events: ev, reg: prometheus.NewRegistry(), max: o.MaxFunctions, account: o.Account, own: map[string]bool{},
 		done: make(chan struct{})}
 	m.hist = history{interval: o.HistoryInterval, ring: make([]*Picture, max(1, int(HistoryLength/o.HistoryInterval)))}
 	// Buckets from 1 ms to about 16 min: Lambda's durations run from
@@ -133,8 +142,12 @@ func New(adm Admission, ev Events, o Options) *Metrics {
 	return m
 }
 
-// Invoked records one invocation that ran (invoke.Observer).
-func (m *Metrics) Invoked(function string, o invoke.Outcome) {
+// Invoked records one invocation that ran (invoke.Observer), when it is
+// of the metrics' account.
+func (m *Metrics) Invoked(account, function string, o invoke.Outcome) {
+	if m.account != "" && account != m.account {
+		return
+	}
 	c := m.counters(function)
 	c.invocations.Add(1)
 	if o.Error {

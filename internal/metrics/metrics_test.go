@@ -34,10 +34,10 @@ func gather(t testing.TB, m *Metrics) map[string]*dto.MetricFamily {
 func TestHotPathDoesNotAllocate(t *testing.T) {
 	m := New(admission.New(10), nil, Options{})
 	o := invoke.Outcome{Duration: 3 * time.Millisecond, InitDuration: time.Millisecond, Error: true, Spillover: true}
-	m.Invoked("f", o)
+	m.Invoked("", "f", o)
 	m.ObserveRequest("Invoke", 200, time.Millisecond)
 	if n := testing.AllocsPerRun(1000, func() {
-		m.Invoked("f", o)
+		m.Invoked("", "f", o)
 		m.ObserveRequest("Invoke", 200, time.Millisecond)
 	}); n != 0 {
 		t.Errorf("recording allocates %v times", n)
@@ -50,13 +50,13 @@ func TestCardinalityIsBounded(t *testing.T) {
 	adm := admission.New(1000)
 	m := New(adm, nil, Options{MaxFunctions: 3})
 	for i := range 3 {
-		m.Invoked(fmt.Sprintf("a%d", i), invoke.Outcome{})
+		m.Invoked("", fmt.Sprintf("a%d", i), invoke.Outcome{})
 	}
 	gather(t, m)
 	for i := range 10 {
 		name := fmt.Sprintf("b%d", i)
 		adm.SetReserved(name, 1, true)
-		m.Invoked(name, invoke.Outcome{Error: true})
+		m.Invoked("", name, invoke.Outcome{Error: true})
 	}
 	fams := gather(t, m)
 	values := map[string]float64{}
@@ -112,7 +112,7 @@ func benchmarkScrape(b *testing.B, maxFunctions int) {
 	for i := range 10000 {
 		name := fmt.Sprintf("fn-%05d", i)
 		adm.SetReserved(name, 1, true)
-		m.Invoked(name, invoke.Outcome{Duration: time.Millisecond})
+		m.Invoked("", name, invoke.Outcome{Duration: time.Millisecond})
 	}
 	req := httptest.NewRequest("GET", "/lambdad/metrics", nil)
 	b.ReportAllocs()
@@ -126,7 +126,7 @@ func TestServePicture(t *testing.T) {
 	adm := admission.New(100)
 	adm.SetReserved("r", 5, true)
 	m := New(adm, nil, Options{})
-	m.Invoked("r", invoke.Outcome{Error: true})
+	m.Invoked("", "r", invoke.Outcome{Error: true})
 	rec := httptest.NewRecorder()
 	m.ServePicture(rec, httptest.NewRequest("GET", "/lambdad/concurrency?function=r&function=nobody", nil))
 	var p Picture
@@ -157,8 +157,8 @@ func TestProvisionedFamilies(t *testing.T) {
 	}
 	defer s.Release()
 	m := New(adm, nil, Options{})
-	m.Invoked("p", invoke.Outcome{Provisioned: true})
-	m.Invoked("p", invoke.Outcome{Spillover: true})
+	m.Invoked("", "p", invoke.Outcome{Provisioned: true})
+	m.Invoked("", "p", invoke.Outcome{Spillover: true})
 	fams := gather(t, m)
 	get := func(name string) float64 {
 		for _, s := range fams[name].GetMetric() {
@@ -219,4 +219,44 @@ func TestHistory(t *testing.T) {
 	if err := json.Unmarshal(rec.Body.Bytes(), &h); err != nil || len(h.Pictures) != n || h.IntervalMillis != 5 {
 		t.Errorf("history answer: %v, %d pictures, interval %d", err, len(h.Pictures), h.IntervalMillis)
 	}
+}
+
+// TestCardinalityWithManyFunctions: with 100,000 functions, each reserved
+// and invoked, a scrape has at most 1,001 values of the function label in
+// any family (the first 1,000 seen and Other) and 6 series per value
+// across the per-function families: the bound the package documents.
+func TestCardinalityWithManyFunctions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 100,000 functions")
+	}
+	adm := admission.New(admission.MaxConcurrency)
+	m := New(adm, nil, Options{})
+	for i := range 100000 {
+		name := fmt.Sprintf("fn-%06d", i)
+		adm.SetReserved(name, 1, true)
+		m.Invoked("", name, invoke.Outcome{Duration: time.Millisecond})
+	}
+	fams := gather(t, m)
+	series := 0
+	for name, f := range fams {
+		values := map[string]bool{}
+		for _, s := range f.Metric {
+			for _, l := range s.Label {
+				if l.GetName() == "function" {
+					values[l.GetValue()] = true
+				}
+			}
+		}
+		if len(values) == 0 {
+			continue
+		}
+		series += len(f.Metric)
+		if len(values) > 1001 {
+			t.Errorf("%s has %d values of function, want at most 1,001", name, len(values))
+		}
+	}
+	if series > 6*1001 {
+		t.Errorf("%d per-function series with 100,000 functions, want at most %d", series, 6*1001)
+	}
+	t.Logf("%d per-function series with 100,000 functions", series)
 }

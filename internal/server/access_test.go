@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/lambdatest"
@@ -628,5 +630,47 @@ func TestConsoleSessions(t *testing.T) {
 	}
 	if r := do("GET", "/2015-03-31/functions/f", "", nil); r.StatusCode != 403 {
 		t.Errorf("a read after sign-out: %d, want 403", r.StatusCode)
+	}
+}
+
+// TestMetricsAreOfTheServersAccount: a function of another account that
+// has the same name as one of the server's account is another function;
+// its invocations do not add to the server's account's series.
+func TestMetricsAreOfTheServersAccount(t *testing.T) {
+	n := startGuarded(t, credentialsJSON)
+	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
+	tenant := lambdatest.ClientWith(n.URL(), tenantKey, tenantSecret, "")
+	in := goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::111111111111:role/r")
+	if _, err := admin.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	in = goFunctionInput(t, "f")
+	in.Role = aws.String("arn:aws:iam::222222222222:role/r")
+	if _, err := tenant.CreateFunction(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("f"), Payload: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := tenant.Invoke(ctx, &lambda.InvokeInput{FunctionName: aws.String("f"), Payload: []byte(`{"fail":"tenant"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	req, _ := http.NewRequest("GET", n.URL()+"/lambdad/metrics", nil)
+	sign(t, req, adminKey, adminSecret, time.Now())
+	r := send(t, req)
+	defer r.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := value(fams, "lambdad_invocations_total", "function", "f"); got != 1 {
+		t.Errorf("the server's account's f: %v invocations, want 1 (the tenant's f ran 3 times)", got)
+	}
+	if got := value(fams, "lambdad_errors_total", "function", "f"); got != 0 {
+		t.Errorf("the server's account's f: %v errors, want 0", got)
 	}
 }

@@ -413,7 +413,7 @@ func (n *Node) build() error {
 		n.guard.SetResourcePolicies(n.ctl)
 	}
 	creds := &iam.FunctionCredentials{Guard: n.guard, Endpoint: n.localURL(), Logger: o.Logger.With("part", "iam")}
-	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{})
+	n.metrics = metrics.New(n.adm.For(o.AccountID), queueStats{n}, metrics.Options{Account: o.AccountID})
 	inv := invoke.New(invoke.Parts{Region: o.Region, Account: o.AccountID, Resolver: n.ctl, Admitter: n.adm, Runner: n.envs, Code: n.db,
 		Credentials: creds, Observer: n.metrics, Logger: o.Logger.With("part", "invoke")})
 	// etcd takes at most 128 operations (two an event) and 1.5 MiB in one

@@ -173,8 +173,11 @@ async function functionsView(params) {
       pageNo > 1 ? h('a', {class: 'button', href: link(prevParams), id: 'previous-page'}, 'Previous page') : null,
       h('span', {}, 'Page ' + pageNo),
       page.NextAfter ? h('a', {class: 'button', href: link(nextParams), id: 'next-page'}, 'Next page') : null));
-  await refresh().catch(() => {});
-  const timer = setInterval(() => refresh().catch(() => {}), 2000);
+  // Without the figures (another account's caller is refused them) the
+  // columns say they are not known rather than wait for them.
+  const unknown = () => { for (const r of rows.values()) { r.inUse.textContent = '—'; r.thr.textContent = '—'; } };
+  await refresh().catch(unknown);
+  const timer = setInterval(() => refresh().catch(unknown), 2000);
   onLeave(() => clearInterval(timer));
 }
 
@@ -227,10 +230,10 @@ async function configurationView(name, fn, head, base, sub, action) {
 async function concurrencyPanel(name, fn, base) {
   const [settings, pic, prov] = await Promise.all([
     call('GET', '/2016-08-19/account-settings'),
-    call('GET', '/lambdad/concurrency?function=' + enc(name)),
+    call('GET', '/lambdad/concurrency?function=' + enc(name)).catch(() => null),
     call('GET', '/2019-09-30/functions/' + enc(name) + '/provisioned-concurrency?List=ALL').catch((e) => e),
   ]);
-  const figures = (pic.functions || [])[0] || {};
+  const figures = (pic && pic.functions || [])[0] || {};
   const reserved = fn.Concurrency ? fn.Concurrency.ReservedConcurrentExecutions : null;
   const provRows = prov instanceof Error ? null : prov.ProvisionedConcurrencyConfigs || [];
   return h('div', {},
@@ -441,6 +444,12 @@ async function accountView() {
     const past = await call('GET', '/lambdad/concurrency/history');
     for (const p of past.pictures || []) sample(p);
   } catch (err) {
+    if (err.status === 401 || err.status === 403) {
+      // Refused (another account's caller, or no lambdad:GetConcurrency):
+      // the stream would be refused too.
+      render('Account concurrency', h('h1', {}, 'Account concurrency'), errorBox(err, 'account-error'));
+      return;
+    }
     status.textContent = 'No history: ' + err.message;
   }
   const es = new EventSource('/lambdad/concurrency/stream');
@@ -462,7 +471,9 @@ function drawCharts(history, chartC, chartT, legend) {
   const labels = Object.fromEntries(lastPools.map((p) => [p.key, p.label]));
   // The window is the history's, at least a minute, at most five.
   const t1 = history[history.length - 1].t, t0 = Math.min(history[0].t, t1 - 60000);
-  const x = (t) => 40 + 555 * (t - t0) / (t1 - t0);
+  // The charts are drawn at the width they are shown at, one unit a
+  // pixel, so that their text keeps its size in a narrow window.
+  const width = (svg) => Math.max(240, Math.round(svg.getBoundingClientRect().width) || 600);
   const series = (f) => keys.map((k) => history.map((sample, i) => [sample.t, f(sample, i, k)]));
   const inUse = series((sample, i, k) => (sample.pools.find((p) => p.key === k) || {inUse: 0}).inUse);
   const rate = series((sample, i, k) => {
@@ -477,15 +488,18 @@ function drawCharts(history, chartC, chartT, legend) {
   legend.querySelectorAll('.swatch').forEach((sw, i) => { sw.style.background = palette[i]; });
 
   function plot(svg, lines, height) {
+    const w = width(svg);
+    svg.setAttribute('viewBox', `0 0 ${w} ${height}`);
+    const x = (t) => 40 + (w - 45) * (t - t0) / (t1 - t0);
     const top = Math.max(1, ...lines.flat().map((p) => p[1]));
     const y = (v) => height - 20 - (height - 30) * v / top;
     svg.replaceChildren(
-      s('line', {x1: 40, y1: y(0), x2: 595, y2: y(0), stroke: '#6b7480'}),
-      s('line', {x1: 40, y1: y(top), x2: 595, y2: y(top), stroke: '#c9ced6', 'stroke-dasharray': '3 3'}),
+      s('line', {x1: 40, y1: y(0), x2: w - 5, y2: y(0), stroke: '#6b7480'}),
+      s('line', {x1: 40, y1: y(top), x2: w - 5, y2: y(top), stroke: '#c9ced6', 'stroke-dasharray': '3 3'}),
       s('text', {x: 2, y: y(top) + 4}, fmtInt(Math.round(top * 10) / 10)),
       s('text', {x: 2, y: y(0) + 4}, '0'),
       s('text', {x: 40, y: height - 4}, '−' + Math.round((t1 - t0) / 1000) + ' s'),
-      s('text', {x: 560, y: height - 4}, 'now'),
+      s('text', {x: w - 5, y: height - 4, 'text-anchor': 'end'}, 'now'),
       ...lines.map((pts, i) => s('polyline', {fill: 'none', stroke: palette[i], 'stroke-width': 2,
         points: pts.map(([t, v]) => x(t).toFixed(1) + ',' + y(v).toFixed(1)).join(' ')})));
   }
@@ -501,7 +515,7 @@ async function auditView(params) {
     h('p', {class: 'hint'}, 'Every change to a reserved or provisioned concurrency setting, newest first.'),
     h('div', {class: 'table-wrap'}, h('table', {id: 'audit'},
       h('caption', {}, page.Records.length ? 'Changes' : 'No changes recorded'),
-      h('thead', {}, h('tr', {}, ['Time', 'Function', 'Operation', 'From', 'To', 'Access key', 'Request id'].map((t) => h('th', {scope: 'col'}, t)))),
+      h('thead', {}, h('tr', {}, ['Time', 'Function', 'Operation', 'From', 'To', 'Access key', 'Request id'].map((t, i) => h('th', {scope: 'col', class: i === 3 || i === 4 ? 'num' : null}, t)))),
       h('tbody', {}, page.Records.map((r) => h('tr', {},
         h('td', {}, fmtTime(r.time)),
         h('th', {scope: 'row'}, h('a', {href: '#/functions/' + enc(r.function) + '/configuration/concurrency'}, r.function + (r.qualifier ? ':' + r.qualifier : ''))),
@@ -524,7 +538,7 @@ async function deadLettersView(params) {
     note,
     h('div', {class: 'table-wrap'}, h('table', {id: 'dead-letters'},
       h('caption', {}, list.length ? 'Failed events' : 'No dead letters'),
-      h('thead', {}, h('tr', {}, ['Number', 'Function', 'Received', 'Failed', 'Condition', 'Attempts', 'Payload', ''].map((t) => h('th', {scope: 'col'}, t)))),
+      h('thead', {}, h('tr', {}, ['Number', 'Function', 'Received', 'Failed', 'Condition', 'Attempts', 'Payload', 'Action'].map((t, i) => h('th', {scope: 'col', class: i === 5 ? 'num' : null}, t)))),
       h('tbody', {}, list.map((d) => h('tr', {},
         h('th', {scope: 'row'}, String(d.seq)),
         h('td', {}, d.event.function + (d.event.qualifier ? ':' + d.event.qualifier : '')),
@@ -535,7 +549,11 @@ async function deadLettersView(params) {
           e.target.disabled = true;
           try {
             const r = await call('POST', '/lambdad/events/dead-letters/' + d.seq + '/replay');
-            note.replaceChildren(h('p', {class: 'success', role: 'status'}, `Dead letter ${d.seq} replayed as event ${r.Event} (request id ${r.RequestId}).`));
+            const done = h('p', {class: 'success', role: 'status', tabindex: -1}, `Dead letter ${d.seq} replayed as event ${r.Event} (request id ${r.RequestId}).`);
+            note.replaceChildren(done);
+            // The dead letter is gone from the list: its row says where it went.
+            e.target.replaceWith(h('span', {class: 'replayed'}, 'Replayed as event ' + r.Event));
+            done.focus();
           } catch (err) {
             e.target.disabled = false;
             note.replaceChildren(errorBox(err));
@@ -582,7 +600,7 @@ async function mappingsView() {
     note,
     h('div', {class: 'table-wrap'}, h('table', {id: 'mappings'}, caption,
       h('thead', {}, h('tr', {}, ['Queue', 'Function', 'State', 'Batch size', 'Maximum concurrency', 'Batches', 'Messages',
-        'Throttled batches', 'Failed batches', 'Filtered', 'In flight'].map((t) => h('th', {scope: 'col'}, t)))),
+        'Throttled batches', 'Failed batches', 'Filtered', 'In flight'].map((t, i) => h('th', {scope: 'col', class: i >= 3 ? 'num' : null}, t)))),
       body)));
   const timer = setInterval(() => refresh().then(() => note.replaceChildren(), (err) => note.replaceChildren(errorBox(err))), 2000);
   onLeave(() => clearInterval(timer));
