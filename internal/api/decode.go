@@ -175,6 +175,15 @@ func readBody(r *http.Request, limit int64, opName string) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, tooLarge(limit, opName)
 	}
+	// A body the authenticator has read already (to check the hash its
+	// signature covers) is taken as it is, not copied again.
+	if p, ok := r.Body.(interface{ Payload() []byte }); ok {
+		body := p.Payload()
+		if int64(len(body)) > limit {
+			return nil, tooLarge(limit, opName)
+		}
+		return body, nil
+	}
 	var body []byte
 	if r.ContentLength > 0 {
 		// Read straight into a buffer of the announced size.

@@ -178,7 +178,7 @@ func (g *Guard) verify(r *http.Request, sig *sigv4.Request, secret string) error
 		if err != nil {
 			return err
 		}
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		r.Body, r.ContentLength = newPayload(body), int64(len(body))
 		r.Header.Del("Content-Length")
 		return nil
 	}
@@ -221,9 +221,23 @@ func (g *Guard) readBody(r *http.Request) ([]byte, error) {
 	if int64(len(body)) > g.opts.MaxBody {
 		return nil, awserr.New(awserr.RequestTooLarge, "Request must be smaller than %d bytes", g.opts.MaxBody)
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body = newPayload(body)
 	return body, nil
 }
+
+// payload is a body read already, put back for the handler; the API takes
+// it as it is (Payload) rather than reading a copy.
+type payload struct {
+	*bytes.Reader
+	b []byte
+}
+
+func newPayload(b []byte) *payload { return &payload{bytes.NewReader(b), b} }
+
+func (*payload) Close() error { return nil }
+
+// Payload is what is left to read of the body.
+func (p *payload) Payload() []byte { return p.b[len(p.b)-p.Len():] }
 
 func sourceIP(r *http.Request) netip.Addr {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -229,6 +229,8 @@ type Condition struct {
 	negate bool
 	// null is the Null operator: want "true" means the key must be absent.
 	null bool
+	// prefixes are the Values of an IP address operator, parsed once.
+	prefixes []netip.Prefix
 }
 
 // operators maps each supported operator to its test and whether it is
@@ -327,15 +329,29 @@ func (c *Condition) check() error {
 				return errorf("%q is not a date", v)
 			}
 		case strings.HasSuffix(c.Op, "IpAddress"):
-			if _, ok := parsePrefix(v); !ok {
+			p, ok := parsePrefix(v)
+			if !ok {
 				return errorf("%q is not an IP address or CIDR block", v)
 			}
+			c.prefixes = append(c.prefixes, p)
 		}
 	}
 	return nil
 }
 
 func (c *Condition) holds(r *Request) bool {
+	if c.prefixes != nil && c.Key == "aws:sourceip" && r.SourceIP.IsValid() {
+		// The address as the request has it, against the blocks as
+		// parsed with the policy.
+		a, matched := r.SourceIP.Unmap(), false
+		for _, p := range c.prefixes {
+			if p.Contains(a) {
+				matched = true
+				break
+			}
+		}
+		return matched != c.negate
+	}
 	have, ok := r.value(c.Key)
 	if c.null {
 		absent := !ok

@@ -12,6 +12,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"net/http"
 	"net/url"
 	"sort"
@@ -58,7 +59,7 @@ type Request struct {
 
 // Scope is the credential scope: date/region/service/aws4_request.
 func (s *Request) Scope() string {
-	return s.Date + "/" + s.Region + "/" + s.Service + "/aws4_request"
+	return string(s.appendScope(make([]byte, 0, 64)))
 }
 
 // Errors of AWS's front end, with AWS's wording.
@@ -102,7 +103,9 @@ func ParseHeader(h, amzDate, date, token string) (*Request, error) {
 	}
 	s := &Request{SecurityToken: token}
 	var cred, signed string
-	for _, part := range strings.Split(rest, ",") {
+	for more := true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
 		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
 		if !ok {
 			return nil, incomplete("Authorization header requires each component to be of the form key=value. Authorization=%s", clip(h))
@@ -164,8 +167,12 @@ func parseQuery(q url.Values) (*Request, error) {
 
 // credential splits AKID/date/region/service/aws4_request.
 func (s *Request) credential(c string) error {
-	p := strings.Split(c, "/")
-	if len(p) != 5 || p[0] == "" || p[4] != "aws4_request" || len(p[1]) != 8 || p[2] == "" || p[3] == "" {
+	var p [5]string
+	rest, n := c, 0
+	for ; n < len(p) && rest != ""; n++ {
+		p[n], rest, _ = strings.Cut(rest, "/")
+	}
+	if n != 5 || rest != "" || strings.HasSuffix(c, "/") || p[0] == "" || p[4] != "aws4_request" || len(p[1]) != 8 || p[2] == "" || p[3] == "" {
 		return incomplete("Credential should be scoped to a valid region, not '%s'. ", clip(c))
 	}
 	s.AccessKeyID, s.Date, s.Region, s.Service = p[0], p[1], p[2], p[3]
@@ -214,77 +221,180 @@ func (s *Request) CheckTime(now time.Time) error {
 // Verify checks the signature against secret for r, whose payload hashes
 // to payloadHash (hex SHA-256, UNSIGNED-PAYLOAD or StreamingPayload, as
 // the request declared it). The comparison takes constant time.
+//
+// The canonical request and the string to sign are built in one pooled
+// buffer and the HMAC reuses the keyed state of the signing key, so a
+// verification allocates nothing once the key is known.
 func (s *Request) Verify(r *http.Request, secret, payloadHash string) error {
-	want := s.sign(secret, s.stringToSign(CanonicalRequest(r, s.SignedHeaders, payloadHash, s.Presigned)))
-	got, err := hex.DecodeString(s.Signature)
-	if err != nil || !hmac.Equal(got, want) {
+	got, ok := decodeSignature(s.Signature)
+	if !ok {
+		return mismatch()
+	}
+	bp := bufs.Get().(*[]byte)
+	b := appendCanonical((*bp)[:0], r, s.SignedHeaders, payloadHash, s.Presigned)
+	var want [sha256.Size]byte
+	sum := sha256.Sum256(b)
+	b = s.appendStringToSign(b[:0], sum[:])
+	key := signingKey(secret, s.Date, s.Region, s.Service)
+	key.mac(want[:0], b)
+	*bp = b
+	bufs.Put(bp)
+	if !hmac.Equal(got[:], want[:]) {
 		return mismatch()
 	}
 	return nil
 }
 
+// decodeSignature reads a hex HMAC-SHA256.
+func decodeSignature(sig string) (out [sha256.Size]byte, ok bool) {
+	if len(sig) != 2*sha256.Size {
+		return out, false
+	}
+	for i := range out {
+		hi, ok1 := fromHex(sig[2*i])
+		lo, ok2 := fromHex(sig[2*i+1])
+		if !ok1 || !ok2 {
+			return out, false
+		}
+		out[i] = hi<<4 | lo
+	}
+	return out, true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// bufs are the buffers canonical requests are built in.
+var bufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// appendStringToSign appends the string to sign of a canonical request
+// whose SHA-256 is sum.
+func (s *Request) appendStringToSign(b, sum []byte) []byte {
+	b = append(b, Algorithm+"\n"...)
+	b = append(b, s.AmzDate...)
+	b = append(b, '\n')
+	b = s.appendScope(b)
+	b = append(b, '\n')
+	return hex.AppendEncode(b, sum)
+}
+
+func (s *Request) appendScope(b []byte) []byte {
+	b = append(b, s.Date...)
+	b = append(b, '/')
+	b = append(b, s.Region...)
+	b = append(b, '/')
+	b = append(b, s.Service...)
+	return append(b, "/aws4_request"...)
+}
+
 func (s *Request) stringToSign(canonical string) string {
-	return Algorithm + "\n" + s.AmzDate + "\n" + s.Scope() + "\n" + hexHash([]byte(canonical))
+	sum := sha256.Sum256([]byte(canonical))
+	return string(s.appendStringToSign(nil, sum[:]))
 }
 
 func (s *Request) sign(secret, stringToSign string) []byte {
-	return hmacSHA256(SigningKey(secret, s.Date, s.Region, s.Service), stringToSign)
+	return signingKey(secret, s.Date, s.Region, s.Service).mac(nil, []byte(stringToSign))
 }
 
 // CanonicalRequest is AWS's canonical form of r: method, URI (each segment
 // encoded again, as every service but S3 signs it), query (sorted, without
 // X-Amz-Signature when presigned), the signed headers and the payload hash.
 func CanonicalRequest(r *http.Request, signedHeaders []string, payloadHash string, presigned bool) string {
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
+	return string(appendCanonical(make([]byte, 0, 512), r, signedHeaders, payloadHash, presigned))
+}
+
+func appendCanonical(b []byte, r *http.Request, signedHeaders []string, payloadHash string, presigned bool) []byte {
+	b = append(b, r.Method...)
+	b = append(b, '\n')
 	path := r.URL.EscapedPath()
 	if path == "" {
 		path = "/"
 	}
-	b.WriteString(escape(path, false))
-	b.WriteByte('\n')
-	b.WriteString(canonicalQuery(r.URL.RawQuery, presigned))
-	b.WriteByte('\n')
+	b = appendEscaped(b, path, false)
+	b = append(b, '\n')
+	b = appendCanonicalQuery(b, r.URL.RawQuery, presigned)
+	b = append(b, '\n')
 	for _, h := range signedHeaders {
-		b.WriteString(h)
-		b.WriteByte(':')
-		b.WriteString(headerValue(r, h))
-		b.WriteByte('\n')
+		b = append(b, h...)
+		b = append(b, ':')
+		b = appendHeaderValue(b, r, h)
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signedHeaders, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String()
+	b = append(b, '\n')
+	for i, h := range signedHeaders {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, h...)
+	}
+	b = append(b, '\n')
+	return append(b, payloadHash...)
 }
 
-// headerValue is a signed header's canonical value: its values joined by
-// commas, each trimmed with inner runs of spaces folded to one.
-func headerValue(r *http.Request, name string) string {
+// canonicalKeys are the header names the SDKs sign, in net/http's
+// canonical form, so that looking them up does not allocate.
+var canonicalKeys = map[string]string{
+	"content-type": "Content-Type", "content-encoding": "Content-Encoding", "content-md5": "Content-Md5",
+	"x-amz-date": "X-Amz-Date", "x-amz-content-sha256": "X-Amz-Content-Sha256",
+	"x-amz-security-token": "X-Amz-Security-Token", "x-amz-invocation-type": "X-Amz-Invocation-Type",
+	"x-amz-log-type": "X-Amz-Log-Type", "x-amz-client-context": "X-Amz-Client-Context",
+	"x-amz-user-agent": "X-Amz-User-Agent", "x-amz-target": "X-Amz-Target",
+	"x-amz-decoded-content-length": "X-Amz-Decoded-Content-Length", "amz-sdk-invocation-id": "Amz-Sdk-Invocation-Id",
+	"amz-sdk-request": "Amz-Sdk-Request", "user-agent": "User-Agent", "accept": "Accept", "date": "Date",
+}
+
+// appendHeaderValue appends a signed header's canonical value: its values
+// joined by commas, each trimmed with inner runs of spaces folded to one.
+func appendHeaderValue(b []byte, r *http.Request, name string) []byte {
 	var vals []string
 	switch name {
 	case "host":
-		vals = []string{r.Host}
+		return appendFolded(b, r.Host)
 	case "content-length":
 		// net/http keeps the header; a request built in-process may
 		// carry only the field.
-		vals = r.Header.Values("Content-Length")
+		vals = r.Header["Content-Length"]
 		if len(vals) == 0 && r.ContentLength >= 0 {
-			vals = []string{strconv.FormatInt(r.ContentLength, 10)}
+			return strconv.AppendInt(b, r.ContentLength, 10)
 		}
 	default:
-		vals = r.Header.Values(name)
+		if k, ok := canonicalKeys[name]; ok {
+			vals = r.Header[k]
+		} else {
+			vals = r.Header.Values(name)
+		}
 	}
-	if len(vals) == 1 && !needsFolding(vals[0]) {
-		return vals[0]
-	}
-	out := make([]string, len(vals))
 	for i, v := range vals {
-		out[i] = strings.Join(strings.Fields(v), " ")
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendFolded(b, v)
 	}
-	return strings.Join(out, ",")
+	return b
+}
+
+// appendFolded appends v trimmed, with inner runs of white space folded
+// to one space.
+func appendFolded(b []byte, v string) []byte {
+	if !needsFolding(v) {
+		return append(b, v...)
+	}
+	for i, f := range strings.Fields(v) {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
+	}
+	return b
 }
 
 // needsFolding reports whether a header value has space to trim or fold.
@@ -297,13 +407,13 @@ func needsFolding(v string) bool {
 	return false
 }
 
-func canonicalQuery(raw string, presigned bool) string {
+func appendCanonicalQuery(b []byte, raw string, presigned bool) []byte {
 	if raw == "" {
-		return ""
+		return b
 	}
 	type kv struct{ k, v string }
 	var pairs []kv
-	for _, part := range strings.Split(raw, "&") {
+	for part := range strings.SplitSeq(raw, "&") {
 		if part == "" {
 			continue
 		}
@@ -324,62 +434,95 @@ func canonicalQuery(raw string, presigned bool) string {
 		}
 		return pairs[i].v < pairs[j].v
 	})
-	var b strings.Builder
 	for i, p := range pairs {
 		if i > 0 {
-			b.WriteByte('&')
+			b = append(b, '&')
 		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
+		b = append(b, p.k...)
+		b = append(b, '=')
+		b = append(b, p.v...)
 	}
-	return b.String()
+	return b
 }
 
 // escape is AWS's URI encoding: everything but unreserved characters
 // (and '/' in a path) as %XX with upper-case hex.
 func escape(s string, encodeSlash bool) string {
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i], encodeSlash) {
+			return string(appendEscaped(make([]byte, 0, len(s)+16), s, encodeSlash))
+		}
+	}
+	return s
+}
+
+func unreserved(c byte, encodeSlash bool) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !encodeSlash
+}
+
+func appendEscaped(b []byte, s string, encodeSlash bool) []byte {
 	const hexDigits = "0123456789ABCDEF"
-	var b strings.Builder
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !encodeSlash {
-			b.WriteByte(c)
+		if unreserved(c, encodeSlash) {
+			b = append(b, c)
 			continue
 		}
-		b.WriteByte('%')
-		b.WriteByte(hexDigits[c>>4])
-		b.WriteByte(hexDigits[c&15])
+		b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 	}
-	return b.String()
+	return b
 }
 
 type keyID struct{ secret, date, region, service string }
 
-// keys caches derived signing keys: one per secret and day, so a request
-// costs two HMACs, not six. Bounded by clearing it when it grows large.
+// key is a derived signing key with a pool of HMAC states keyed by it, so
+// that signing with it again neither derives the key nor allocates.
+type key struct {
+	k    []byte
+	macs sync.Pool
+}
+
+// mac appends HMAC-SHA256(k, data) to b.
+func (k *key) mac(b, data []byte) []byte {
+	h := k.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(data)
+	b = h.Sum(b)
+	k.macs.Put(h)
+	return b
+}
+
+// keys caches derived signing keys: one per secret, day, region and
+// service, so a request costs one HMAC, not five. Bounded by clearing it
+// when it grows large.
 var keys struct {
-	sync.Mutex
-	m map[keyID][]byte
+	sync.RWMutex
+	m map[keyID]*key
 }
 
 // SigningKey derives the key for secret and the scope's date, region and
 // service.
 func SigningKey(secret, date, region, service string) []byte {
+	return signingKey(secret, date, region, service).k
+}
+
+func signingKey(secret, date, region, service string) *key {
 	id := keyID{secret, date, region, service}
-	keys.Lock()
+	keys.RLock()
 	k, ok := keys.m[id]
-	keys.Unlock()
+	keys.RUnlock()
 	if ok {
 		return k
 	}
-	k = hmacSHA256([]byte("AWS4"+secret), date)
-	k = hmacSHA256(k, region)
-	k = hmacSHA256(k, service)
-	k = hmacSHA256(k, "aws4_request")
+	d := hmacSHA256([]byte("AWS4"+secret), date)
+	d = hmacSHA256(d, region)
+	d = hmacSHA256(d, service)
+	d = hmacSHA256(d, "aws4_request")
+	k = &key{k: d}
+	k.macs.New = func() any { return hmac.New(sha256.New, d) }
 	keys.Lock()
 	if keys.m == nil || len(keys.m) > 4096 {
-		keys.m = make(map[keyID][]byte)
+		keys.m = make(map[keyID]*key)
 	}
 	keys.m[id] = k
 	keys.Unlock()
