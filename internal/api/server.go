@@ -325,22 +325,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt route) {
 }
 
 func (s *Server) run(c *call, rt route) (any, error) {
-	ctx, err := s.authenticate(c.r, c.requestID)
-	if err != nil {
-		return nil, err
-	}
-	c.withCaller = ctx
-	if rt.notServed {
-		return rt.h(c)
-	}
 	limit := rt.bodyLimit
 	if limit == 0 {
 		limit = maxBody
 	}
 	// The body counts against the memory of bodies from before it is
-	// read until the operation is done with it. A chunked body's size is
-	// unknown: it counts as the largest it may be.
-	if n := c.r.ContentLength; n != 0 {
+	// read (by the authenticator, which hashes it, or below) until the
+	// operation is done with it. A chunked body's size is unknown: it
+	// counts as the largest it may be.
+	if n := c.r.ContentLength; n != 0 && !rt.notServed {
 		if n < 0 || n > limit {
 			n = limit
 		}
@@ -350,6 +343,14 @@ func (s *Server) run(c *call, rt route) (any, error) {
 			}
 			defer s.bodies.give(n)
 		}
+	}
+	ctx, err := s.authenticate(c.r, c.requestID)
+	if err != nil {
+		return nil, err
+	}
+	c.withCaller = ctx
+	if rt.notServed {
+		return rt.h(c)
 	}
 	body, err := readBody(c.r, limit, opDisplayName(c.op.Name))
 	if err != nil {

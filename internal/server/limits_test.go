@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/server"
 )
 
@@ -87,6 +88,54 @@ func TestBodyMemoryCap(t *testing.T) {
 	body := `{"FunctionName":"` + strings.Repeat("a", size-20) + `"}`
 	post := func() (int, string) {
 		resp, err := http.Post(n.URL()+"/2015-03-31/functions", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("X-Amzn-Errortype")
+	}
+	if status, typ := post(); status != 429 || typ != "TooManyRequestsException" {
+		t.Fatalf("a second large body: %d %s, want 429 TooManyRequestsException", status, typ)
+	}
+	c.Close()
+	time.Sleep(200 * time.Millisecond)
+	if status, typ := post(); status == 429 {
+		t.Fatalf("after the first ended: %d %s", status, typ)
+	}
+}
+
+// With access control on, a body counts against the cap while the
+// authenticator reads it to check the hash its signature covers, not
+// only once the operation reads it: a signed large body in progress makes
+// a second one wait its turn.
+func TestBodyMemoryCapWhileAuthenticating(t *testing.T) {
+	creds, err := iam.Parse("credentials.json", []byte(credentialsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := start(t, server.Options{AccountID: "111111111111", Credentials: creds, MaxBodyMemory: 3 << 20})
+	const size = 2 << 20
+	body := []byte(`{"FunctionName":"` + strings.Repeat("a", size-20) + `"}`)
+	signed := func() *http.Request {
+		req, _ := http.NewRequest("POST", n.URL()+"/2015-03-31/functions", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		sign(t, req, adminKey, adminSecret, time.Now())
+		return req
+	}
+	c, err := net.Dial("tcp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Half of a signed 2 MB body: the authenticator is reading it.
+	first := signed()
+	fmt.Fprintf(c, "POST /2015-03-31/functions HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n", first.Host, len(body))
+	first.Header.Write(c)
+	fmt.Fprint(c, "\r\n")
+	c.Write(body[:len(body)/2])
+	time.Sleep(200 * time.Millisecond)
+	post := func() (int, string) {
+		resp, err := http.DefaultClient.Do(signed())
 		if err != nil {
 			t.Fatal(err)
 		}
