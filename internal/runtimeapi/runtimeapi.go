@@ -144,8 +144,9 @@ type Response struct {
 	// Function.ResponseSizeTooLarge).
 	ErrorType string
 	// Streamed is true when the response went to Invocation.Stream (Begin
-	// was called): Payload then holds only the error document, when
-	// ErrorType is set.
+	// was called: it begins with its first byte, or at its end when it is
+	// empty and did not fail): Payload then holds only the error document,
+	// when ErrorType is set.
 	Streamed bool
 	// ContentType is the Content-Type the runtime declared on its
 	// response.
@@ -753,7 +754,7 @@ const streamChunk = 32 << 10
 // Runtime.TruncatedResponse. When the Stream fails (its caller went away),
 // the rest of the body is read and dropped, so the function can finish.
 func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call, g *streamGuard, streamed bool) {
-	resp := Response{Streamed: true, ContentType: r.Header.Get("Content-Type")}
+	resp := Response{ContentType: r.Header.Get("Content-Type")}
 	limit := s.maxStream
 	tooLarge := func() {
 		resp.ErrorType = "Function.ResponseSizeTooLarge"
@@ -775,6 +776,7 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call,
 			writeError(w, http.StatusBadRequest, "InvalidRequest", "Reading the response body failed: "+err.Error())
 			return
 		}
+		resp.Streamed = true
 		if err := g.begin(resp.ContentType); err == nil && len(body) > 0 {
 			g.write(body)
 		}
@@ -782,11 +784,22 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call,
 		writeAccepted(w)
 		return
 	}
-	failed := g.begin(resp.ContentType) != nil
+	// The response begins with its first byte (or, empty, at its end): a
+	// function that fails before writing anything has begun nothing.
+	failed := false
+	begin := func() {
+		if !resp.Streamed {
+			resp.Streamed = true
+			failed = g.begin(resp.ContentType) != nil
+		}
+	}
 	buf := make([]byte, streamChunk)
 	var total int64
 	for {
 		n, err := r.Body.Read(buf[:min(int64(len(buf)), limit-total+1)])
+		if n > 0 {
+			begin()
+		}
 		if total+int64(n) > limit {
 			if !failed {
 				g.write(buf[:limit-total])
@@ -809,7 +822,9 @@ func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call,
 			return
 		}
 	}
-	trailerError(r, &resp)
+	if trailerError(r, &resp); resp.ErrorType == "" {
+		begin()
+	}
 	s.finish(c, resp)
 	writeAccepted(w)
 }

@@ -250,3 +250,26 @@ func TestStreamCancelledWhenAbandoned(t *testing.T) {
 		t.Fatalf("the Stream got %q after Invoke returned", st.pieces)
 	}
 }
+
+// TestStreamedResponseFailsBeforeFirstByte: a response that fails before
+// its first byte has begun nothing: the caller can still answer with an
+// error of its own.
+func TestStreamedResponseFailsBeforeFirstByte(t *testing.T) {
+	s, rt := newServer(t)
+	nextc := rt.next()
+	st := newRecordingStream()
+	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "id", Payload: []byte(`{}`), Stream: st})
+	wait(t, nextc)
+	tb := &trailerBody{r: strings.NewReader(""), trailer: http.Header{HeaderFunctionErrorType: nil, HeaderFunctionErrorBody: nil},
+		typ: "Error", body: `{"errorType":"Error","errorMessage":"early"}`}
+	req, _ := http.NewRequest("POST", rt.base+"invocation/id/response", tb)
+	req.Header.Set(HeaderFunctionResponseMode, ResponseModeStreaming)
+	req.Trailer = tb.trailer
+	if r := rt.do(req); r.status != 202 {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+	res := wait(t, resc)
+	if res.err != nil || res.resp.Streamed || res.resp.ErrorType != "Error" || st.begun != 0 {
+		t.Fatalf("Invoke = %+v, %v; begun %d", res.resp, res.err, st.begun)
+	}
+}
