@@ -97,6 +97,9 @@ func (s *Server) serveURLRequest(w http.ResponseWriter, r *http.Request, request
 		return urlError(w, http.StatusInternalServerError, "", "Internal Server Error")
 	}
 	ctx := account.WithCaller(r.Context(), account.Caller{Account: t.Account, RequestID: requestID})
+	if u.InvokeMode == function.InvokeStreaming {
+		return s.serveURLStream(ctx, w, r, requestID, u, event)
+	}
 	res, err := s.invoker.Invoke(ctx, &invoke.Request{
 		FunctionName: u.Function, Qualifier: u.Qualifier, Type: invoke.RequestResponse, Payload: event, RequestID: requestID,
 	})
