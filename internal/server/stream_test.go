@@ -476,3 +476,22 @@ func TestStreamClientGoneReleasesSlot(t *testing.T) {
 		t.Errorf("at the end: %d in flight", got)
 	}
 }
+
+// TestStreamTimeout: a function that times out mid-stream ends the stream
+// with Sandbox.Timedout in InvokeComplete, after what it had sent.
+func TestStreamTimeout(t *testing.T) {
+	n := start(t, server.Options{})
+	n.createStreamFn(t, "slow")
+	if _, err := n.client.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String("slow"), Timeout: aws.Int32(1)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := n.client.InvokeWithResponseStream(ctx, &lambda.InvokeWithResponseStreamInput{FunctionName: aws.String("slow"), Payload: []byte(`{"drip":1}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, done := streamChunks(t, out, nil)
+	if !strings.HasPrefix(strings.Join(chunks, ""), "drip 0\ndrip 1\n") || aws.ToString(done.ErrorCode) != "Unhandled" ||
+		!strings.Contains(aws.ToString(done.ErrorDetails), "Sandbox.Timedout") {
+		t.Errorf("a timeout mid-stream: %d chunks, complete %s %s", len(chunks), aws.ToString(done.ErrorCode), aws.ToString(done.ErrorDetails))
+	}
+}
