@@ -65,6 +65,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.IntVar(&o.MaxEnvironments, "max-environments", d.MaxEnvironments, "execution environments alive at once; at the cap idle ones are stopped oldest first, then cold starts are throttled")
 	c.Int64Var(&o.LogMaxBytes, "log-max-bytes", d.LogMaxBytes, "size at which a function's log file is rotated to <function>.log.1 (one old file is kept)")
 	c.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "HTTP connections served at once; more wait to be accepted")
+	streamMiB := c.Int("max-stream-response", 20, "MiB a function may stream to InvokeWithResponseStream or a RESPONSE_STREAM function URL")
 	bodyMB := c.Int("max-body-memory", api.DefaultBodyMemory>>20, "MB of request bodies held in memory at once; large requests past it are refused with 429")
 	c.StringVar(&o.SQSEndpoint, "sqs-endpoint", "", "the SQS endpoint event source mappings read (default: what AWS_ENDPOINT_URL_SQS, AWS_ENDPOINT_URL or the shared config names)")
 	invocationRate := c.Int("invocation-rate", *d.InvocationRate, "invocation requests per second allowed per unit of a function's concurrency (AWS: 10; 0 turns the limit off)")
@@ -114,6 +115,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--idle-timeout must be positive")
 	case *bodyMB < 1:
 		return c.usagef("--max-body-memory must be at least 1")
+	case *streamMiB < 1:
+		return c.usagef("--max-stream-response must be at least 1")
 	case o.MaxEnvironments < 1:
 		return c.usagef("--max-environments must be at least 1")
 	case o.LogMaxBytes < 4096:
@@ -130,6 +133,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--listen and --data-dir must not be empty")
 	}
 	o.MaxBodyMemory = int64(*bodyMB) << 20
+	o.MaxStreamResponse = int64(*streamMiB) << 20
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
 	o.Logger = log
 	if *credsFile != "" {

@@ -409,6 +409,8 @@ func writeResult(w http.ResponseWriter, status int, result any) int {
 	case noContent:
 		w.WriteHeader(http.StatusNoContent)
 		return http.StatusNoContent
+	case streamed:
+		return http.StatusOK
 	case *rawResult:
 		for k, v := range res.header {
 			w.Header()[k] = v

@@ -94,6 +94,9 @@ func (s *Server) serveURLRequest(w http.ResponseWriter, r *http.Request, request
 	}
 	event := urlEvent(r, requestID, id, path, s.region, body).appendJSON(make([]byte, 0, 1024+len(body)))
 	ctx := account.WithCaller(r.Context(), account.Caller{Account: t.Account, RequestID: requestID})
+	if u.InvokeMode == function.InvokeStreaming {
+		return s.serveURLStream(ctx, w, r, requestID, u, event)
+	}
 	res, err := s.invoker.Invoke(ctx, &invoke.Request{
 		FunctionName: u.Function, Qualifier: u.Qualifier, Type: invoke.RequestResponse, Payload: event, PayloadIsJSON: true, RequestID: requestID,
 	})

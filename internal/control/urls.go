@@ -75,7 +75,7 @@ func (s *Service) CreateFunctionURLConfig(ctx context.Context, in *URLConfigInpu
 	if err != nil {
 		return nil, err
 	}
-	if err := function.CheckURLSettings(in.InvokeMode, in.Cors); err != nil {
+	if err := function.CheckURLSettings(in.Cors); err != nil {
 		return nil, err
 	}
 	now := s.opts.Now()
@@ -132,7 +132,7 @@ func (s *Service) UpdateFunctionURLConfig(ctx context.Context, in *URLConfigInpu
 	if err != nil {
 		return nil, err
 	}
-	if err := function.CheckURLSettings(in.InvokeMode, in.Cors); err != nil {
+	if err := function.CheckURLSettings(in.Cors); err != nil {
 		return nil, err
 	}
 	var out *function.URLConfig

@@ -156,7 +156,7 @@ func (e *env) startPlain(l launch, w *os.File) error {
 		return fmt.Errorf("execenv: %w", err)
 	}
 	if e.srv, err = runtimeapi.New(e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
-		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock)); err != nil {
+		e.m.apiOptions()...); err != nil {
 		return err
 	}
 	e.cmd = &exec.Cmd{
@@ -280,7 +280,7 @@ func (e *env) startBoxed(l launch, w *os.File) error {
 		}
 	}
 	e.srv = runtimeapi.Serve(box.Listener(), e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
-		runtimeapi.WithMaxResponse(e.m.cfg.MaxResponse), runtimeapi.WithClock(e.m.clock))
+		e.m.apiOptions()...)
 	return nil
 }
 

@@ -46,6 +46,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/function"
+	"github.com/lambdad/lambdad/internal/runtimeapi"
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
@@ -134,13 +135,24 @@ type Request struct {
 	Payload       []byte
 	ClientContext string // decoded JSON from X-Amz-Client-Context; may be empty
 	InvokedARN    string
+	// Stream, when set, receives the response as the function sends it
+	// (see runtimeapi.Invocation.Stream): the caller reads a stream.
+	Stream Stream
 }
+
+// Stream receives a streamed response (runtimeapi.Stream).
+type Stream = runtimeapi.Stream
 
 // Result is the outcome of one invocation. A function error is a Result
 // with FunctionError set, not an error.
 type Result struct {
 	Payload       []byte // the function's response, or the error document when FunctionError != ""
 	FunctionError string // "" or "Unhandled"
+	// Streamed is true when the response went to Request.Stream: Payload
+	// then holds only an error document. ContentType is the one the
+	// runtime declared on its response.
+	Streamed    bool
+	ContentType string
 	// Log is this invocation's log: on a cold start the Init output, then
 	// START, the process's output during the invocation, END and REPORT.
 	Log             []byte
@@ -162,6 +174,9 @@ type Config struct {
 	LogMaxBytes int64
 	TempRoot    string // parent of the Manager's private directory (default os.TempDir())
 	MaxResponse int    // largest response payload (default 6291556)
+	// MaxStreamResponse is the largest response streamed to a
+	// Request.Stream (default runtimeapi.DefaultMaxStreamResponse, 20 MiB).
+	MaxStreamResponse int64
 	// Clock decides when idle environments are reaped, Init times out and
 	// invocations reach their deadline; nil means clock.Real.
 	Clock clock.Clock

@@ -78,6 +78,9 @@ func NewManager(cfg Config) (*Manager, error) {
 	if cfg.MaxResponse <= 0 {
 		cfg.MaxResponse = runtimeapi.DefaultMaxResponse
 	}
+	if cfg.MaxStreamResponse <= 0 {
+		cfg.MaxStreamResponse = runtimeapi.DefaultMaxStreamResponse
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real
 	}
@@ -128,6 +131,12 @@ func NewManager(cfg Config) (*Manager, error) {
 	// right after fires it.
 	go m.reaper(m.clock.NewTimer(every), every)
 	return m, nil
+}
+
+// apiOptions configure each environment's Runtime API server.
+func (m *Manager) apiOptions() []runtimeapi.Option {
+	return []runtimeapi.Option{runtimeapi.WithMaxResponse(m.cfg.MaxResponse),
+		runtimeapi.WithMaxStreamResponse(m.cfg.MaxStreamResponse), runtimeapi.WithClock(m.clock)}
 }
 
 // enter registers a running call, unless the Manager is closed.
@@ -374,13 +383,14 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 		InvokedFunctionARN: arn,
 		TraceID:            newTraceID(start),
 		ClientContext:      req.ClientContext,
+		Stream:             req.Stream,
 	}
 	resp, err := e.srv.Invoke(ctx, inv)
 	res := &Result{Duration: time.Since(start), ColdStart: cold, InitDuration: initDur}
 
 	var lines []byte
 	if err == nil {
-		res.Payload = resp.Payload
+		res.Payload, res.Streamed, res.ContentType = resp.Payload, resp.Streamed, resp.ContentType
 		if resp.ErrorType != "" {
 			res.FunctionError = "Unhandled"
 		}

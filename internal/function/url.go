@@ -42,12 +42,8 @@ const (
 	InvokeStreaming = "RESPONSE_STREAM"
 )
 
-// CheckURLSettings refuses what this server does not serve: streamed
-// responses, and CORS methods that are not upper case or "*".
-func CheckURLSettings(invokeMode string, c *Cors) error {
-	if invokeMode == InvokeStreaming {
-		return awserr.New(awserr.InvalidParameterValue, "InvokeMode RESPONSE_STREAM is not supported by this server; use BUFFERED.")
-	}
+// CheckURLSettings refuses CORS methods that are not upper case or "*".
+func CheckURLSettings(c *Cors) error {
 	if c != nil {
 		for _, m := range c.AllowMethods {
 			if m != "*" && strings.ToUpper(m) != m {

@@ -45,6 +45,22 @@ type Request struct {
 	// event, when it was accepted): it is not scanned again.
 	PayloadIsJSON bool
 	RequestID     string
+	// Stream, when set, receives the response as the function sends it:
+	// the caller reads a stream (InvokeWithResponseStream, a function URL
+	// in RESPONSE_STREAM mode). Invoke returns once the response has
+	// ended, so the invocation's slot is held until then.
+	Stream Stream
+}
+
+// Stream receives a response as the function streams it: Begin once, when
+// the response starts, with the version that runs and the Content-Type the
+// function declared, then each piece as it arrives. Cancel cuts short a
+// Write blocked on a caller that does not read (see runtimeapi.Stream).
+// Nothing is called once Invoke has returned.
+type Stream interface {
+	Begin(version, contentType string) error
+	Write(p []byte) (int, error)
+	Cancel()
 }
 
 // Response is what the API answers.
@@ -55,6 +71,21 @@ type Response struct {
 	// LogResult is base64 of the last 4 KB of the log, with LogTail.
 	LogResult string
 	Payload   []byte
+	// Streamed is true when the response went to Request.Stream; Payload
+	// then holds only an error document. ContentType is the one the
+	// function declared.
+	Streamed    bool
+	ContentType string
+}
+
+// versionedStream tells a Stream the version that runs.
+type versionedStream struct {
+	Stream
+	version string
+}
+
+func (v versionedStream) Begin(contentType string) error {
+	return v.Stream.Begin(v.version, contentType)
 }
 
 // What an invocation needs, each from its one owner: the version a name
@@ -174,9 +205,11 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if len(payload) == 0 {
 		payload = []byte("{}")
 	}
-	res, err := iv.envs.Invoke(ctx, spec, &execenv.Request{
-		RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN,
-	})
+	ereq := &execenv.Request{RequestID: req.RequestID, Payload: payload, ClientContext: clientContext, InvokedARN: invokedARN}
+	if req.Stream != nil {
+		ereq.Stream = versionedStream{req.Stream, cfg.Version}
+	}
+	res, err := iv.envs.Invoke(ctx, spec, ereq)
 	o := Outcome{Error: err != nil, Provisioned: slot.Provisioned(), Spillover: slot.Spillover()}
 	if res != nil {
 		o.Duration, o.InitDuration = res.Duration, res.InitDuration
@@ -186,7 +219,8 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
-	out := &Response{Status: http.StatusOK, ExecutedVersion: cfg.Version, FunctionError: res.FunctionError, Payload: res.Payload}
+	out := &Response{Status: http.StatusOK, ExecutedVersion: cfg.Version, FunctionError: res.FunctionError, Payload: res.Payload,
+		Streamed: res.Streamed, ContentType: res.ContentType}
 	if req.LogTail {
 		out.LogResult = base64.StdEncoding.EncodeToString(tail(res.Log, 4096))
 	}

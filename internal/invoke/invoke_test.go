@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/lambdad/lambdad/internal/admission"
@@ -163,4 +164,50 @@ func pad(i int) string {
 		i /= 10
 	}
 	return string(b)
+}
+
+// slotStream is a Stream that records what it is given and how many slots
+// admission counts while it is written to.
+type slotStream struct {
+	iv                   *invoker
+	version, contentType string
+	pieces               []string
+	inFlight             []int
+}
+
+func (s *slotStream) Begin(version, contentType string) error {
+	s.version, s.contentType = version, contentType
+	return nil
+}
+
+func (s *slotStream) Write(p []byte) (int, error) {
+	s.pieces = append(s.pieces, string(p))
+	s.inFlight = append(s.inFlight, s.iv.inFlight())
+	return len(p), nil
+}
+
+func (s *slotStream) Cancel() {}
+
+// TestInvokeStreams: a streaming invocation hands the response to the
+// Stream, with the version that runs, while its slot is held; the
+// Response says it was streamed.
+func TestInvokeStreams(t *testing.T) {
+	iv := newInvoker(t)
+	iv.create(t, "f")
+	st := &slotStream{iv: iv}
+	res, err := iv.Invoke(ctx, &invoke.Request{FunctionName: "f", Qualifier: "1", Payload: []byte(`{"echo":"s"}`),
+		RequestID: "00000000-0000-4000-8000-000000000001", Stream: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusOK || !res.Streamed || res.ContentType != "application/json" || len(res.Payload) != 0 || res.ExecutedVersion != "1" {
+		t.Fatalf("Response %+v", res)
+	}
+	if st.version != "1" || st.contentType != "application/json" || len(st.pieces) != 1 || !strings.Contains(st.pieces[0], `"echo":"s"`) ||
+		st.inFlight[0] != 1 {
+		t.Fatalf("stream: %+v", st)
+	}
+	if n := iv.inFlight(); n != 0 {
+		t.Fatalf("%d slots still held after the call", n)
+	}
 }

@@ -20,6 +20,14 @@
 // InvalidRequestID; a second answer to the current one is answered 403
 // InvalidStateTransition.
 //
+// Responses: a runtime answers whole (a body of announced length) or
+// streams (Lambda-Runtime-Function-Response-Mode: streaming, a chunked
+// body, and an error midway in the trailers Lambda-Runtime-Function-Error-
+// Type and -Body, base64). What the Server does with either depends on the
+// caller, as Lambda's does: an Invocation with a Stream (a caller reading a
+// stream) gets the body as it arrives, up to the streaming limit (20 MiB);
+// one without gets it collected, up to the synchronous limit (6 MB).
+//
 // An invocation's deadline is a time on the Server's clock (WithClock;
 // clock.Real by default): Invoke gives up when that clock reaches it. The
 // guards against a misbehaving peer (the header read timeout, the grace
@@ -53,6 +61,10 @@ const APIVersion = "2018-06-01"
 // synchronously (6 MB as Lambda counts it).
 const DefaultMaxResponse = 6291556
 
+// DefaultMaxStreamResponse is the largest response a function may stream
+// to a caller that reads it as a stream (20 MiB).
+const DefaultMaxStreamResponse = 20 << 20
+
 // Header names of the Runtime API.
 const (
 	HeaderRequestID          = "Lambda-Runtime-Aws-Request-Id"
@@ -63,7 +75,14 @@ const (
 	HeaderCognitoIdentity    = "Lambda-Runtime-Cognito-Identity"
 	HeaderFunctionErrorType  = "Lambda-Runtime-Function-Error-Type"
 	HeaderFunctionErrorBody  = "Lambda-Runtime-Function-Error-Body"
+	// HeaderFunctionResponseMode is "streaming" on a response the runtime
+	// streams (chunked, with the error trailers above when it fails
+	// midway); any other value is refused.
+	HeaderFunctionResponseMode = "Lambda-Runtime-Function-Response-Mode"
 )
+
+// ResponseModeStreaming is the one value of HeaderFunctionResponseMode.
+const ResponseModeStreaming = "streaming"
 
 // Errors Invoke and WaitInit return.
 var (
@@ -89,6 +108,30 @@ type Invocation struct {
 	TraceID            string
 	ClientContext      string // decoded JSON; header omitted when empty
 	CognitoIdentity    string // JSON; header omitted when empty
+	// Stream, when set, makes this a streaming invocation: the caller
+	// reads the response as a stream (InvokeWithResponseStream, a function
+	// URL in RESPONSE_STREAM mode), so the runtime's answer on /response
+	// is handed to it as it arrives, up to the streaming limit, instead of
+	// being collected. Nil collects it, up to the synchronous limit,
+	// whether or not the runtime streams.
+	Stream Stream
+}
+
+// Stream receives a response as the runtime sends it. The Server calls it
+// from the handler of the runtime's POST, one call at a time: Begin once,
+// when the response starts, then Write for each piece as it arrives. Once
+// Invoke has returned it calls nothing more.
+type Stream interface {
+	// Begin starts the response, with the Content-Type the runtime
+	// declared ("" when it declared none).
+	Begin(contentType string) error
+	// Write delivers p, whole, before it returns (it must not keep p).
+	Write(p []byte) (int, error)
+	// Cancel makes a Write in progress return at once, with an error.
+	// The Server calls it when it gives up on an invocation while a
+	// Write may be blocked (on a caller that does not read): Cancel may
+	// run at the same time as that Write.
+	Cancel()
 }
 
 // Response is the runtime's answer to one invocation.
@@ -100,6 +143,14 @@ type Response struct {
 	// type (from POST /error, the response trailers, or
 	// Function.ResponseSizeTooLarge).
 	ErrorType string
+	// Streamed is true when the response went to Invocation.Stream (Begin
+	// was called: it begins with its first byte, or at its end when it is
+	// empty and did not fail): Payload then holds only the error document,
+	// when ErrorType is set.
+	Streamed bool
+	// ContentType is the Content-Type the runtime declared on its
+	// response.
+	ContentType string
 }
 
 // InitError is what WaitInit returns when the runtime posted
@@ -128,12 +179,59 @@ type call struct {
 	inv   *Invocation
 	state callState
 	resp  Response
+	// guard is the way to inv.Stream, nil when there is none; Invoke
+	// closes it before it returns.
+	guard *streamGuard
+}
+
+// streamGuard passes a handler's calls to a Stream until it is closed, and
+// lets the Server close it without waiting for a body read: it waits only
+// for a call in progress, which Cancel cuts short.
+type streamGuard struct {
+	mu     sync.Mutex
+	st     Stream
+	closed bool
+}
+
+// errStreamClosed is what a stream call gets once the invocation is over.
+var errStreamClosed = errors.New("runtimeapi: the invocation's stream is closed")
+
+func (g *streamGuard) begin(contentType string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errStreamClosed
+	}
+	return g.st.Begin(contentType)
+}
+
+func (g *streamGuard) write(p []byte) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return errStreamClosed
+	}
+	_, err := g.st.Write(p)
+	return err
+}
+
+// close returns once no call is in progress and none will be made.
+func (g *streamGuard) close() {
+	if !g.mu.TryLock() {
+		// A call is in progress: it may be blocked on a caller that does
+		// not read.
+		g.st.Cancel()
+		g.mu.Lock()
+	}
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // Server is the Runtime API of one execution environment.
 type Server struct {
 	log         *slog.Logger
 	maxResponse int
+	maxStream   int64
 	clock       clock.Clock
 	ln          net.Listener
 	hs          *http.Server
@@ -186,6 +284,16 @@ func WithMaxResponse(n int) Option {
 	}
 }
 
+// WithMaxStreamResponse sets the largest response streamed to an
+// Invocation's Stream (default DefaultMaxStreamResponse).
+func WithMaxStreamResponse(n int64) Option {
+	return func(s *Server) {
+		if n > 0 {
+			s.maxStream = n
+		}
+	}
+}
+
 // WithClock sets the clock deadlines are read on (default clock.Real).
 func WithClock(c clock.Clock) Option {
 	return func(s *Server) {
@@ -218,6 +326,7 @@ func serve(ln net.Listener, logger *slog.Logger, opts ...Option) *Server {
 	s := &Server{
 		log:         logger,
 		maxResponse: DefaultMaxResponse,
+		maxStream:   DefaultMaxStreamResponse,
 		clock:       clock.Real,
 		ln:          ln,
 		work:        make(chan *call),
@@ -365,6 +474,10 @@ func (s *Server) Invoke(ctx context.Context, inv *Invocation) (Response, error) 
 		return Response{}, notDelivered(errors.New("runtimeapi: previous invocation still in flight"))
 	}
 	s.c = call{inv: inv, state: stateQueued}
+	if inv.Stream != nil {
+		s.c.guard = &streamGuard{st: inv.Stream}
+		defer s.c.guard.close()
+	}
 	s.mu.Unlock()
 	select {
 	case <-s.answered: // a stale token from an abandoned invocation
@@ -506,23 +619,24 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 }
 
 // begin checks that id names the delivered invocation and claims the right
-// to answer it. It writes the rejection itself and returns nil when the
-// answer is refused.
-func (s *Server) begin(w http.ResponseWriter, id string) *call {
+// to answer it, and returns the way to its Stream (nil when it has none).
+// It writes the rejection itself and returns a nil call when the answer is
+// refused.
+func (s *Server) begin(w http.ResponseWriter, id string) (*call, *streamGuard) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := &s.c
 	if c.inv == nil || c.inv.RequestID != id || c.state == stateIdle || c.state == stateQueued {
 		writeError(w, http.StatusBadRequest, "InvalidRequestID", "Invalid request ID: "+strconv.Quote(id))
-		return nil
+		return nil, nil
 	}
 	if c.state != stateDelivered {
 		writeError(w, http.StatusForbidden, "InvalidStateTransition",
 			"State transition from "+stateName(c.state)+" to InvocationResponse failed for request "+id)
-		return nil
+		return nil, nil
 	}
 	c.state = stateAnswering
-	return c
+	return c, c.guard
 }
 
 func stateName(st callState) string {
@@ -586,31 +700,137 @@ func (s *Server) answerBody(w http.ResponseWriter, r *http.Request, c *call, wha
 }
 
 func (s *Server) handleResponse(w http.ResponseWriter, r *http.Request) {
-	c := s.begin(w, r.PathValue("id"))
+	c, guard := s.begin(w, r.PathValue("id"))
 	if c == nil {
+		return
+	}
+	mode := r.Header.Get(HeaderFunctionResponseMode)
+	if mode != "" && mode != ResponseModeStreaming {
+		s.finish(c, Response{ErrorType: "Runtime.InvalidResponseModeHeader",
+			Payload: ErrorPayload("Runtime.InvalidResponseModeHeader", "Invalid function response mode: "+strconv.Quote(mode))})
+		writeError(w, http.StatusBadRequest, "InvalidFunctionResponseMode", "Invalid function response mode")
+		return
+	}
+	if guard != nil {
+		s.streamResponse(w, r, c, guard, mode == ResponseModeStreaming || r.ContentLength < 0)
 		return
 	}
 	body, ok := s.answerBody(w, r, c, "response")
 	if !ok {
 		return
 	}
-	resp := Response{Payload: body}
-	// A streamed response that failed midway carries the error in trailers,
-	// which exist only once the body has been read to the end.
-	if typ := r.Trailer.Get(HeaderFunctionErrorType); typ != "" {
-		resp.ErrorType = typ
-		dec, derr := base64.StdEncoding.DecodeString(r.Trailer.Get(HeaderFunctionErrorBody))
-		if derr != nil || !json.Valid(dec) {
-			dec = ErrorPayload(typ, "The function's response stream failed")
+	resp := Response{Payload: body, ContentType: r.Header.Get("Content-Type")}
+	trailerError(r, &resp)
+	s.finish(c, resp)
+	writeAccepted(w)
+}
+
+// trailerError takes the error a streamed response that failed midway
+// carries in its trailers, which exist only once the body has been read to
+// the end.
+func trailerError(r *http.Request, resp *Response) {
+	typ := r.Trailer.Get(HeaderFunctionErrorType)
+	if typ == "" {
+		return
+	}
+	resp.ErrorType = typ
+	dec, derr := base64.StdEncoding.DecodeString(r.Trailer.Get(HeaderFunctionErrorBody))
+	if derr != nil || !json.Valid(dec) {
+		dec = ErrorPayload(typ, "The function's response stream failed")
+	}
+	resp.Payload = dec
+}
+
+// streamChunk is the most of a streamed response read (and handed to the
+// Stream) at once.
+const streamChunk = 32 << 10
+
+// streamResponse answers the runtime's POST /response in a streaming
+// invocation: the body goes to the Stream as it arrives (streamed is true
+// when the runtime streams: it said so, or sent its body chunked) or, for
+// a body of announced length, whole once read, up to maxStream bytes. A
+// failure midway is the trailers' error; past the limit the invocation
+// fails with Function.ResponseSizeTooLarge, and a body cut short with
+// Runtime.TruncatedResponse. When the Stream fails (its caller went away),
+// the rest of the body is read and dropped, so the function can finish.
+func (s *Server) streamResponse(w http.ResponseWriter, r *http.Request, c *call, g *streamGuard, streamed bool) {
+	resp := Response{ContentType: r.Header.Get("Content-Type")}
+	limit := s.maxStream
+	tooLarge := func() {
+		resp.ErrorType = "Function.ResponseSizeTooLarge"
+		resp.Payload = ErrorPayload(resp.ErrorType,
+			"Response payload size exceeded maximum allowed payload size ("+strconv.FormatInt(limit, 10)+" bytes).")
+		s.finish(c, resp)
+		writeError(w, http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+			"Exceeded maximum allowed payload size ("+strconv.FormatInt(limit, 10)+" bytes).")
+	}
+	if !streamed {
+		// A whole answer (it announced its length): one piece.
+		if r.ContentLength > limit {
+			tooLarge()
+			return
 		}
-		resp.Payload = dec
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			s.retract(c)
+			writeError(w, http.StatusBadRequest, "InvalidRequest", "Reading the response body failed: "+err.Error())
+			return
+		}
+		resp.Streamed = true
+		if err := g.begin(resp.ContentType); err == nil && len(body) > 0 {
+			g.write(body)
+		}
+		s.finish(c, resp)
+		writeAccepted(w)
+		return
+	}
+	// The response begins with its first byte (or, empty, at its end): a
+	// function that fails before writing anything has begun nothing.
+	failed := false
+	begin := func() {
+		if !resp.Streamed {
+			resp.Streamed = true
+			failed = g.begin(resp.ContentType) != nil
+		}
+	}
+	buf := make([]byte, streamChunk)
+	var total int64
+	for {
+		n, err := r.Body.Read(buf[:min(int64(len(buf)), limit-total+1)])
+		if n > 0 {
+			begin()
+		}
+		if total+int64(n) > limit {
+			if !failed {
+				g.write(buf[:limit-total])
+			}
+			tooLarge()
+			return
+		}
+		total += int64(n)
+		if n > 0 && !failed {
+			failed = g.write(buf[:n]) != nil
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			resp.ErrorType = "Runtime.TruncatedResponse"
+			resp.Payload = ErrorPayload(resp.ErrorType, "The function's response stream was cut short: "+err.Error())
+			s.finish(c, resp)
+			writeError(w, http.StatusBadRequest, "TruncatedHTTPRequest", "HTTP request detected as truncated")
+			return
+		}
+	}
+	if trailerError(r, &resp); resp.ErrorType == "" {
+		begin()
 	}
 	s.finish(c, resp)
 	writeAccepted(w)
 }
 
 func (s *Server) handleError(w http.ResponseWriter, r *http.Request) {
-	c := s.begin(w, r.PathValue("id"))
+	c, _ := s.begin(w, r.PathValue("id"))
 	if c == nil {
 		return
 	}

@@ -74,6 +74,10 @@ type Options struct {
 	MaxConnections int
 	// BodyTimeout bounds reading a request's body (default 2 minutes).
 	BodyTimeout time.Duration
+	// MaxStreamResponse is the largest response a function may stream to
+	// InvokeWithResponseStream or a RESPONSE_STREAM function URL (default
+	// 20 MiB).
+	MaxStreamResponse int64
 	// MaxBodyMemory caps the request body bytes in memory at once
 	// (default api.DefaultBodyMemory); past it, large requests get 429.
 	MaxBodyMemory int64
@@ -353,13 +357,14 @@ func (n *Node) build() error {
 		}
 	}
 	n.envs, err = execenv.NewManager(execenv.Config{
-		Logger:          o.Logger.With("part", "execenv"),
-		IdleTimeout:     o.IdleTimeout,
-		LogDir:          LogDir(o.DataDir),
-		TempRoot:        tmp,
-		Sandbox:         n.box,
-		MaxEnvironments: o.MaxEnvironments,
-		LogMaxBytes:     o.LogMaxBytes,
+		Logger:            o.Logger.With("part", "execenv"),
+		IdleTimeout:       o.IdleTimeout,
+		LogDir:            LogDir(o.DataDir),
+		TempRoot:          tmp,
+		Sandbox:           n.box,
+		MaxEnvironments:   o.MaxEnvironments,
+		LogMaxBytes:       o.LogMaxBytes,
+		MaxStreamResponse: o.MaxStreamResponse,
 	})
 	if err != nil {
 		return err

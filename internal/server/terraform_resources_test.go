@@ -327,7 +327,6 @@ func TestTerraformFunctionURL(t *testing.T) {
 	}
 
 	// Update: the auth type changed, and a new cors block (sent whole).
-	// (invoke_mode RESPONSE_STREAM is refused: lambdad does not stream.)
 	cors2 := &types.Cors{AllowCredentials: aws.Bool(false), AllowOrigins: []string{"*"}, AllowMethods: []string{"*"}, MaxAge: aws.Int32(86400)}
 	if _, err := c.UpdateFunctionUrlConfig(ctx, &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("tf-url"),
 		AuthType: types.FunctionUrlAuthTypeAwsIam, Cors: cors2}); err != nil {
@@ -343,6 +342,15 @@ func TestTerraformFunctionURL(t *testing.T) {
 	}
 	if out, _ := readURL(t, c, "tf-url", ""); out.AuthType != types.FunctionUrlAuthTypeAwsIam || out.InvokeMode != types.InvokeModeBuffered || !reflect.DeepEqual(out.Cors, cors) {
 		t.Errorf("after a cors-only update: AuthType %s InvokeMode %s Cors %+v", out.AuthType, out.InvokeMode, out.Cors)
+	}
+	// invoke_mode changed: RESPONSE_STREAM, and back.
+	for _, mode := range []types.InvokeMode{types.InvokeModeResponseStream, types.InvokeModeBuffered} {
+		if _, err := c.UpdateFunctionUrlConfig(ctx, &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("tf-url"), InvokeMode: mode}); err != nil {
+			t.Fatalf("update invoke_mode %s: %v", mode, err)
+		}
+		if out, _ := readURL(t, c, "tf-url", ""); out.InvokeMode != mode || out.AuthType != types.FunctionUrlAuthTypeAwsIam || !reflect.DeepEqual(out.Cors, cors) {
+			t.Errorf("after an invoke_mode update: AuthType %s InvokeMode %s Cors %+v", out.AuthType, out.InvokeMode, out.Cors)
+		}
 	}
 	// The cors block removed: the provider sends an empty Cors.
 	if _, err := c.UpdateFunctionUrlConfig(ctx, &lambda.UpdateFunctionUrlConfigInput{FunctionName: aws.String("tf-url"), Cors: &types.Cors{}}); err != nil {

@@ -5,6 +5,15 @@
 // module when the package says so), file.mjs or file.cjs. The handler may be
 // async, return a promise, or take a callback as its third argument. Error
 // documents follow the shapes the AWS Node.js runtime produces.
+//
+// As in AWS's Node.js runtime, the global awslambda gives
+// streamifyResponse(handler) and HttpResponseStream.from(stream, metadata)
+// (unless AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA is set): a streaming
+// handler is called as handler(event, responseStream, context) and what it
+// writes goes out through the Runtime API's streaming mode as it is written
+// (a chunked POST with Lambda-Runtime-Function-Response-Mode: streaming; an
+// error midway in the Lambda-Runtime-Function-Error-Type and -Body
+// trailers).
 'use strict';
 
 const http = require('http');
@@ -58,6 +67,121 @@ function namedError(name, message) {
   const e = new Error(message);
   e.name = name;
   return e;
+}
+
+// Response streaming, as AWS's Node.js runtime offers it.
+const HANDLER_STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+const HANDLER_HIGHWATERMARK = Symbol.for('aws.lambda.runtime.handler.streaming.highWaterMark');
+const STREAM_RESPONSE = 'response';
+const TRAILER_ERROR_TYPE = 'Lambda-Runtime-Function-Error-Type';
+const TRAILER_ERROR_BODY = 'Lambda-Runtime-Function-Error-Body';
+const HTTP_INTEGRATION_TYPE = 'application/vnd.awslambda.http-integration-response';
+
+// HttpResponseStream.from makes a stream an HTTP response of a function
+// URL: its metadata (statusCode, headers, cookies) as JSON, then 8 NUL
+// bytes, go out before the first write.
+class HttpResponseStream {
+  static from(underlyingStream, prelude) {
+    underlyingStream.setContentType(HTTP_INTEGRATION_TYPE);
+    const metadata = JSON.stringify(prelude);
+    underlyingStream._onBeforeFirstWrite = (write) => {
+      write(metadata);
+      write(new Uint8Array(8));
+    };
+    return underlyingStream;
+  }
+}
+
+const noGlobal = ['1', 'true'].includes(process.env.AWS_LAMBDA_NODEJS_NO_GLOBAL_AWSLAMBDA);
+if (!noGlobal) {
+  globalThis.awslambda = {
+    streamifyResponse: (handler, options) => {
+      handler[HANDLER_STREAMING] = STREAM_RESPONSE;
+      if (options && typeof options.highWaterMark === 'number') {
+        handler[HANDLER_HIGHWATERMARK] = parseInt(options.highWaterMark, 10);
+      }
+      return handler;
+    },
+    HttpResponseStream,
+  };
+}
+
+// responseStream is the stream a streaming handler writes its response to:
+// the POST of the response itself, chunked, sent as it is written. done
+// settles when the Runtime API has answered it (or the request failed).
+function responseStream(requestId) {
+  let written = false;
+  const req = http.request({
+    host, port, method: 'POST', agent,
+    path: `${API}/invocation/${encodeURIComponent(requestId)}/response`,
+    headers: {
+      'Lambda-Runtime-Function-Response-Mode': 'streaming',
+      'Transfer-Encoding': 'chunked',
+      Trailer: `${TRAILER_ERROR_TYPE}, ${TRAILER_ERROR_BODY}`,
+      'Content-Type': 'application/octet-stream',
+    },
+  });
+  const done = new Promise((resolve) => {
+    req.on('response', (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks) }));
+      res.on('error', (error) => resolve({ error }));
+    });
+    req.on('error', (error) => resolve({ error }));
+  });
+  req.setContentType = (contentType) => {
+    if (written) {
+      throw namedError('Runtime.InvalidStreamingOperation', 'Cannot set content-type, too late.');
+    }
+    req.setHeader('Content-Type', contentType);
+  };
+  const write = req.write.bind(req);
+  req.write = function (chunk, encoding, callback) {
+    if (typeof chunk !== 'string' && !Buffer.isBuffer(chunk) && !(chunk instanceof Uint8Array)) {
+      chunk = JSON.stringify(chunk);
+    }
+    if (!written && typeof this._onBeforeFirstWrite === 'function') {
+      this._onBeforeFirstWrite((c) => write(c));
+    }
+    written = true;
+    return write(chunk, encoding, callback);
+  };
+  return { stream: req, done };
+}
+
+// invokeStreaming runs a streaming handler: what it writes is the response;
+// a throw or a rejection ends the response with the error in the trailers.
+// As on AWS, the invocation ends when the stream has ended (a handler that
+// returns without ending it runs into its timeout).
+async function invokeStreaming(fn, event, context, requestId) {
+  const { stream, done } = responseStream(requestId);
+  const fail = (err) => {
+    const doc = errorDoc(err);
+    console.error(`Invoke Error \t${JSON.stringify(doc)}`);
+    if (stream.writableEnded || stream.destroyed) return;
+    stream.addTrailers({
+      [TRAILER_ERROR_TYPE]: doc.errorType,
+      [TRAILER_ERROR_BODY]: Buffer.from(JSON.stringify(doc)).toString('base64'),
+    });
+    stream.end();
+  };
+  try {
+    const ret = fn(event, stream, context);
+    if (!ret || typeof ret.then !== 'function') {
+      fail('Streaming does not support non-async handlers.');
+    } else if ((await ret) !== undefined) {
+      console.warn('Streaming handlers ignore return values.');
+    }
+  } catch (e) {
+    fail(e === undefined || e === null ? new Error(String(e)) : e);
+  }
+  const res = await done;
+  if (res.error) {
+    process.stderr.write(`the streamed response to the runtime API failed: ${res.error.message}\n`);
+  } else if (res.status !== 202) {
+    process.stderr.write(`runtime API answered ${res.status} to the streamed response: ${res.body}\n`);
+  }
 }
 
 // Console output carries the timestamp, request id and level, as on AWS.
@@ -189,6 +313,10 @@ async function main() {
     } catch (e) {
       const doc = errorDoc(namedError('Runtime.UnmarshalError', `Unable to parse input as JSON: ${e.message}`));
       await post(`/invocation/${requestId}/error`, JSON.stringify(doc), doc.errorType);
+      continue;
+    }
+    if (fn[HANDLER_STREAMING] === STREAM_RESPONSE) {
+      await invokeStreaming(fn, event, context, requestId);
       continue;
     }
     let result;

@@ -49,6 +49,25 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return 0, errors.New("stream broke")
 }
 
+// pacedReader streams n pieces of text, ms apart: aws-lambda-go posts a
+// handler's io.Reader chunked, as it reads it.
+type pacedReader struct {
+	text  string
+	n, ms int
+	sent  int
+}
+
+func (r *pacedReader) Read(p []byte) (int, error) {
+	if r.sent == r.n {
+		return 0, io.EOF
+	}
+	if r.sent > 0 {
+		time.Sleep(time.Duration(r.ms) * time.Millisecond)
+	}
+	r.sent++
+	return copy(p, r.text+strconv.Itoa(r.sent)+";"), nil
+}
+
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 	var ev event
 	if err := json.Unmarshal(raw, &ev); err != nil {
@@ -98,6 +117,8 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 		return len(b), nil
 	case "badstream":
 		return &failingReader{}, nil
+	case "stream":
+		return &pacedReader{text: ev.Text, n: ev.N, ms: ev.Ms}, nil
 	case "ctx":
 		lc, _ := lambdacontext.FromContext(ctx)
 		deadline, _ := ctx.Deadline()
