@@ -175,7 +175,7 @@ type Config struct {
 	TempRoot    string // parent of the Manager's private directory (default os.TempDir())
 	MaxResponse int    // largest response payload (default 6291556)
 	// MaxStreamResponse is the largest response streamed to a
-	// Request.Stream (default runtimeapi.DefaultMaxStreamResponse, 20 MiB).
+	// Request.Stream (default runtimeapi.DefaultMaxStreamResponse, 200 MiB).
 	MaxStreamResponse int64
 	// Clock decides when idle environments are reaped, Init times out and
 	// invocations reach their deadline; nil means clock.Real.

@@ -65,8 +65,32 @@ func config(accessKeyID, secret, sessionToken string) aws.Config {
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider(accessKeyID, secret, sessionToken),
 		Retryer:     func() aws.Retryer { return aws.NopRetryer{} },
+		HTTPClient:  sdkHTTPClient,
 	}
 }
+
+// sdkHTTPClient is the SDK's own HTTP client but for one race of the
+// client side that a server answering at once (a streamed response's
+// headers) makes likely: smithy-go closes a request's body as soon as the
+// response's headers are in, and net/http's writer may still be making
+// its last read of that body, to check that nothing follows its
+// Content-Length. The closed body's WriteTo answers io.EOF, io.Copy hands
+// that on as an error, and the transport closes the connection under the
+// response being read ("use of closed network connection"). Hiding WriteTo
+// makes the last read a Read, whose io.EOF io.Copy takes as the end.
+var sdkHTTPClient = &http.Client{Transport: bodyReadsOnly{awshttp.NewBuildableClient().GetTransport()}}
+
+type bodyReadsOnly struct{ rt http.RoundTripper }
+
+func (b bodyReadsOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = readCloserOnly{r.Body}
+	}
+	return b.rt.RoundTrip(r)
+}
+
+// readCloserOnly is an io.ReadCloser and nothing else.
+type readCloserOnly struct{ io.ReadCloser }
 
 // Zip builds a code archive from name → content. Files named "bootstrap"
 // or ending in ".sh" are executable.

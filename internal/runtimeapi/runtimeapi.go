@@ -25,7 +25,7 @@
 // body, and an error midway in the trailers Lambda-Runtime-Function-Error-
 // Type and -Body, base64). What the Server does with either depends on the
 // caller, as Lambda's does: an Invocation with a Stream (a caller reading a
-// stream) gets the body as it arrives, up to the streaming limit (20 MiB);
+// stream) gets the body as it arrives, up to the streaming limit (200 MiB);
 // one without gets it collected, up to the synchronous limit (6 MB).
 //
 // An invocation's deadline is a time on the Server's clock (WithClock;
@@ -62,8 +62,9 @@ const APIVersion = "2018-06-01"
 const DefaultMaxResponse = 6291556
 
 // DefaultMaxStreamResponse is the largest response a function may stream
-// to a caller that reads it as a stream (20 MiB).
-const DefaultMaxStreamResponse = 20 << 20
+// to a caller that reads it as a stream: 200 MB, Lambda's limit since
+// July 2025 (20 MB before).
+const DefaultMaxStreamResponse = 200 << 20
 
 // Header names of the Runtime API.
 const (

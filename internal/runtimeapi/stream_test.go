@@ -169,7 +169,7 @@ func TestStreamedResponseLimit(t *testing.T) {
 	if res.err != nil || res.resp.ErrorType != "Function.ResponseSizeTooLarge" || string(res.resp.Payload) != want || len(st.joined()) != 100_000 {
 		t.Fatalf("Invoke = {%q %s}, %v; streamed %d bytes", res.resp.ErrorType, res.resp.Payload, res.err, len(st.joined()))
 	}
-	if DefaultMaxStreamResponse != 20*1024*1024 {
+	if DefaultMaxStreamResponse != 200*1024*1024 {
 		t.Errorf("DefaultMaxStreamResponse = %d", DefaultMaxStreamResponse)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/lambdad/lambdad/internal/account"
 	"github.com/lambdad/lambdad/internal/api"
 	"github.com/lambdad/lambdad/internal/awserr"
+	"github.com/lambdad/lambdad/internal/clock"
 	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/server"
 )
@@ -246,7 +247,11 @@ func TestSingleAccountDataMoves(t *testing.T) {
 	if err := os.CopyFS(dir, os.DirFS("testdata/single-account")); err != nil {
 		t.Fatal(err)
 	}
-	n := start(t, server.Options{DataDir: dir})
+	// The data was written on 2026-12-01 at 10:31 UTC, its pending
+	// event a moment before: the queue runs at that time, or the event
+	// would be older than its six hours and be dropped, as it should.
+	made := time.Date(2026, 12, 1, 10, 31, 15, 0, time.UTC)
+	n := start(t, server.Options{DataDir: dir, EventClock: shiftedClock{time.Since(made)}})
 	c := n.client
 
 	list, err := c.ListFunctions(ctx, &lambda.ListFunctionsInput{})
@@ -316,4 +321,15 @@ func TestSingleAccountDataMoves(t *testing.T) {
 	if s := settingsOf(t, n.client); s.AccountUsage.FunctionCount != 3 || aws.ToInt32(s.AccountLimit.UnreservedConcurrentExecutions) != 698 {
 		t.Errorf("settings after a second start: %+v %+v", s.AccountLimit, s.AccountUsage)
 	}
+}
+
+// shiftedClock is the real clock set back by d.
+type shiftedClock struct{ d time.Duration }
+
+func (c shiftedClock) Now() time.Time { return time.Now().Add(-c.d) }
+func (shiftedClock) NewTimer(d time.Duration) clock.Timer {
+	return clock.Real.NewTimer(d)
+}
+func (shiftedClock) AfterFunc(d time.Duration, f func()) clock.Timer {
+	return clock.Real.AfterFunc(d, f)
 }

@@ -56,6 +56,10 @@ type Options struct {
 	AsyncWorkers int
 	// AsyncTimeScale multiplies the asynchronous retry waits (1 = AWS's).
 	AsyncTimeScale float64
+	// EventClock is the event queue's time: when an event was received,
+	// its age, its retry waits (default the real clock). A test of stored
+	// events made at a known time sets it to that time.
+	EventClock clock.Clock
 	// Sandbox is how far each execution environment is contained (see
 	// package sandbox). Unlike the other fields, "" is not replaced by
 	// the command's default (full): a program embedding a node opts in.
@@ -76,7 +80,7 @@ type Options struct {
 	BodyTimeout time.Duration
 	// MaxStreamResponse is the largest response a function may stream to
 	// InvokeWithResponseStream or a RESPONSE_STREAM function URL (default
-	// 20 MiB).
+	// 200 MiB, as on Lambda).
 	MaxStreamResponse int64
 	// MaxBodyMemory caps the request body bytes in memory at once
 	// (default api.DefaultBodyMemory); past it, large requests get 429.
@@ -429,7 +433,7 @@ func (n *Node) build() error {
 	}
 	n.queue, err = events.New(events.Bolt(n.db), n.ctl, inv, events.Options{
 		Account:   o.AccountID,
-		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"),
+		TimeScale: o.AsyncTimeScale, Workers: o.AsyncWorkers, Logger: o.Logger.With("part", "events"), Clock: o.EventClock,
 		Node: o.NodeID, Members: n.members,
 		MaxBatch: maxBatch, MaxBatchBytes: maxBatchBytes,
 	})

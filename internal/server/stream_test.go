@@ -230,11 +230,12 @@ func TestInvokeWithResponseStreamStreams(t *testing.T) {
 	}
 }
 
-// TestStreamedResponseLimit: a function may stream 20 MiB; past it the
-// caller has had exactly 20 MiB, then InvokeComplete with
-// Function.ResponseSizeTooLarge, and the function runs again.
+// TestStreamedResponseLimit: a function may stream up to the limit (20 MiB
+// here, Lambda's limit before 2025, so the test moves 41 MiB rather than
+// 400); past it the caller has had exactly the limit, then InvokeComplete
+// with Function.ResponseSizeTooLarge, and the function runs again.
 func TestStreamedResponseLimit(t *testing.T) {
-	n := start(t, server.Options{})
+	n := start(t, server.Options{MaxStreamResponse: 20 << 20})
 	n.createStreamFn(t, "big")
 	for _, c := range []struct {
 		mb   int
