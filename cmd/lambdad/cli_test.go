@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
 	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
 // runBinary runs lambdad with args and returns its stdout, stderr and exit
@@ -481,4 +482,57 @@ func TestSandboxRefusal(t *testing.T) {
 		t.Fatalf("--sandbox=off: %v", err)
 	}
 	p.stop(syscall.SIGTERM)
+}
+
+// TestFunctionNetworkRefusal: where pasta is missing (here: not on the
+// server's PATH), serve at its default --function-network names the
+// missing guarantee and what to start with instead, and does not start;
+// --function-network none starts without it; with pasta there, the
+// default starts and says what functions reach.
+func TestFunctionNetworkRefusal(t *testing.T) {
+	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+		lambdatest.RequireE2E(t, sandbox.Report(sandbox.Full, missing))
+	}
+	dir := t.TempDir()
+	env := []string{"PATH=" + t.TempDir()} // nothing there
+	cmd := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = env
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("serve without pasta: %v, want exit status 1\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"the sandbox (--sandbox=full) cannot be set up on this machine; missing:",
+		"outbound network through pasta", "pasta is not installed (Debian's package passt)",
+		"start with --function-network=none to run functions without network, or with --sandbox=off"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	none := exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--function-network", "none")
+	none.Env = env
+	p, err := startProc(t, none)
+	if err != nil {
+		t.Fatalf("--function-network none: %v", err)
+	}
+	if log := p.logText(); !strings.Contains(log, "function_network=none") {
+		t.Errorf("the start-up log does not say functions have no network:\n%s", log)
+	}
+	p.stop(syscall.SIGTERM)
+	if m := sandbox.CheckNetwork(sandbox.Full, sandbox.NetworkPasta); len(m) > 0 {
+		lambdatest.RequireE2E(t, sandbox.Report(sandbox.Full, m))
+	}
+	p, err = startProc(t, exec.Command(binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data")))
+	if err != nil {
+		t.Fatalf("serve with pasta: %v", err)
+	}
+	if log := p.logText(); !strings.Contains(log, "function_network=pasta") {
+		t.Errorf("the start-up log does not say functions reach out through pasta:\n%s", log)
+	}
+	p.stop(syscall.SIGTERM)
+	if _, errOut, status := runBinary(t, "serve", "--function-network", "slirp"); status != 2 || !strings.Contains(errOut, "--function-network") {
+		t.Errorf("--function-network slirp: exit %d\n%s", status, errOut)
+	}
 }

@@ -47,6 +47,14 @@ func watchReload(ctx context.Context, node *server.Node, file string, log *slog.
 	return func() { <-done }
 }
 
+// functionNetwork is what functions reach: the host's network unsandboxed.
+func functionNetwork(o server.Options) string {
+	if o.Sandbox == sandbox.Off {
+		return "host"
+	}
+	return string(o.FunctionNetwork)
+}
+
 func serve(args []string) error {
 	d := server.Defaults
 	c := newCommand("serve", "[flags]", `
@@ -79,6 +87,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	c.DurationVar(&o.LeaseTTL, "lease-ttl", 10*time.Second, "with --etcd-endpoints: how long the cluster counts a silent node alive; its events and slots go to the others after it")
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
+	network := c.String("function-network", string(sandbox.NetworkPasta), "outbound network of sandboxed functions: pasta (IPv4 out through a pasta process per environment, Debian's package passt; nothing inbound, nothing of the host's loopback) or none (the environment's loopback only); lambdad refuses to start when pasta cannot be used")
 	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
 	pos, err := c.parse(args)
 	if err != nil {
@@ -95,6 +104,9 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	}
 	if o.Sandbox, err = sandbox.ParseLevel(*box); err != nil {
 		return c.usagef("--sandbox: %v", err)
+	}
+	if o.FunctionNetwork, err = sandbox.ParseNetwork(*network); err != nil {
+		return c.usagef("--function-network: %v", err)
 	}
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(*level)); err != nil {
@@ -147,7 +159,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return err
 	}
 	log.Info("lambdad serving", "endpoint", node.URL(), "data_dir", node.DataDir(), "region", o.Region,
-		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox)
+		"account_concurrency", o.AccountConcurrency, "min_unreserved", node.MinUnreserved(), "sandbox", o.Sandbox, "function_network", functionNetwork(o))
 	if len(o.EtcdEndpoints) > 0 {
 		log.Info("one node of a cluster", "node_id", node.NodeID(), "etcd", o.EtcdEndpoints, "prefix", o.EtcdPrefix, "lease_ttl", o.LeaseTTL)
 	}

@@ -15,15 +15,16 @@ import (
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
-// benchManager is a Manager at level (sandbox.Off for none).
-func benchManager(b *testing.B, level sandbox.Level) *Manager {
+// benchManager is a Manager at level (sandbox.Off for none) with network
+// n.
+func benchManager(b *testing.B, level sandbox.Level, n sandbox.Network) *Manager {
 	b.Helper()
 	cfg := Config{Logger: slog.New(slog.DiscardHandler)}
 	if level != sandbox.Off {
 		if missing := sandbox.Check(level); len(missing) > 0 {
 			b.Skip(sandbox.Report(level, missing))
 		}
-		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level})
+		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level, Network: n})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -39,11 +40,12 @@ func p50(d []time.Duration) float64 {
 }
 
 // BenchmarkSandbox compares cold starts (Go and Python) and warm invokes
-// with the sandbox off and at level full. The two take turns within every
-// iteration, so that a shared, noisy machine weighs on both alike; it
-// reports each one's p50 and the ratios:
+// with the sandbox off, at level full without network, and at level full
+// with outbound network through pasta (where pasta can run). They take
+// turns within every iteration, so that a shared, noisy machine weighs on
+// all alike; it reports each one's p50 and the ratios:
 //
-//	go test -run '^$' -bench BenchmarkSandbox -benchtime 40x ./internal/execenv/
+//	go test -run '^$' -bench 'BenchmarkSandbox$' -benchtime 40x ./internal/execenv/
 func BenchmarkSandbox(b *testing.B) {
 	pyDir, err := os.MkdirTemp("", "bench-python-")
 	if err != nil {
@@ -54,10 +56,20 @@ func BenchmarkSandbox(b *testing.B) {
 	if err := os.WriteFile(pyDir+"/lambda_function.py", []byte("def handler(event, context):\n    return event\n"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	levels := []sandbox.Level{sandbox.Off, sandbox.Full}
-	managers := map[sandbox.Level]*Manager{}
-	for _, l := range levels {
-		managers[l] = benchManager(b, l)
+	type setup struct {
+		name  string
+		level sandbox.Level
+		net   sandbox.Network
+	}
+	setups := []setup{{"off", sandbox.Off, ""}, {"full", sandbox.Full, sandbox.NetworkNone}}
+	if missing := sandbox.CheckNetwork(sandbox.Full, sandbox.NetworkPasta); len(missing) > 0 {
+		b.Log("without full-pasta: " + sandbox.Report(sandbox.Full, missing))
+	} else {
+		setups = append(setups, setup{"full-pasta", sandbox.Full, sandbox.NetworkPasta})
+	}
+	managers := map[string]*Manager{}
+	for _, s := range setups {
+		managers[s.name] = benchManager(b, s.level, s.net)
 	}
 	specs := map[string]*Spec{
 		"go":     goSpec("cold-go"),
@@ -74,26 +86,47 @@ func BenchmarkSandbox(b *testing.B) {
 		}
 		return d
 	}
-	// The interpreter lookups and the warm environments, before timing.
-	for _, l := range levels {
-		for _, spec := range specs {
-			run(managers[l], spec, true)
-			managers[l].Retire(keyOf(spec).fn())
+	// retire stops spec's environment and waits until it is gone (its
+	// processes, cgroup and pasta), so that no teardown weighs on the
+	// next turn's start.
+	retire := func(m *Manager, spec *Spec) {
+		fn := keyOf(spec).fn()
+		m.Retire(fn)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			m.mu.Lock()
+			left := 0
+			for e := range m.all {
+				if e.key.fn() == fn {
+					left++
+				}
+			}
+			m.mu.Unlock()
+			if left == 0 {
+				return
+			}
 		}
-		run(managers[l], goSpec("warm"), true)
+		b.Fatalf("%s's environment was not stopped", spec.Function)
+	}
+	// The interpreter lookups and the warm environments, before timing.
+	for _, s := range setups {
+		for _, spec := range specs {
+			run(managers[s.name], spec, true)
+			retire(managers[s.name], spec)
+		}
+		run(managers[s.name], goSpec("warm"), true)
 	}
 	for b.Loop() {
 		for _, rt := range []string{"go", "python"} {
-			for _, l := range levels {
-				k := "cold/" + rt + "/" + string(l)
-				times[k] = append(times[k], run(managers[l], specs[rt], true))
-				managers[l].Retire(keyOf(specs[rt]).fn())
+			for _, s := range setups {
+				k := "cold/" + rt + "/" + s.name
+				times[k] = append(times[k], run(managers[s.name], specs[rt], true))
+				retire(managers[s.name], specs[rt])
 			}
 		}
 		for range 10 {
-			for _, l := range levels {
-				k := "warm/" + string(l)
-				times[k] = append(times[k], run(managers[l], goSpec("warm"), false))
+			for _, s := range setups {
+				k := "warm/" + s.name
+				times[k] = append(times[k], run(managers[s.name], goSpec("warm"), false))
 			}
 		}
 	}
@@ -102,45 +135,67 @@ func BenchmarkSandbox(b *testing.B) {
 	}
 	for _, k := range []string{"cold/go", "cold/python", "warm"} {
 		b.ReportMetric(p50(times[k+"/full"])/p50(times[k+"/off"]), k+"-full/off")
+		if len(setups) > 2 {
+			b.ReportMetric(p50(times[k+"/full-pasta"])/p50(times[k+"/full"]), k+"-full-pasta/full")
+		}
 	}
 }
 
 // BenchmarkIdleSandboxMemory starts 20 idle sandboxed Go environments and
 // reports what each costs: the server's own resident memory, and the
-// environment's processes (init and runtime) as its cgroup counts them.
+// environment's processes (init and runtime) as its cgroup counts them;
+// then again with outbound network ("pasta-" metrics), adding the
+// resident memory of each environment's pasta, which is outside its
+// cgroup.
 //
 //	go test -run '^$' -bench BenchmarkIdleSandboxMemory -benchtime 1x ./internal/execenv/
 func BenchmarkIdleSandboxMemory(b *testing.B) {
 	const n = 20
+	networks := []sandbox.Network{sandbox.NetworkNone}
+	if missing := sandbox.CheckNetwork(sandbox.Full, sandbox.NetworkPasta); len(missing) == 0 {
+		networks = append(networks, sandbox.NetworkPasta)
+	}
 	for b.Loop() {
-		m := benchManager(b, sandbox.Full)
-		for i := range 3 { // warm up the server's own buffers
-			invoke(b, m, goSpec("warm"+strconv.Itoa(i)), `{"op":"echo"}`)
-		}
-		before, heapBefore := selfRSS(), heapInUse()
-		for i := range n {
-			invoke(b, m, goSpec(fmt.Sprintf("idle%d", i)), `{"op":"echo"}`)
-		}
-		after, heapAfter := selfRSS(), heapInUse()
-		var envBytes, initRSS, fnRSS int64
-		m.mu.Lock()
-		for e := range m.all {
-			envBytes += e.box.PeakBytes()
-			initRSS += rssOf(e.box.Pid())
-			kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", e.box.Pid(), e.box.Pid()))
-			for _, k := range strings.Fields(string(kids)) {
-				pid, _ := strconv.Atoi(k)
-				fnRSS += rssOf(pid)
+		for _, network := range networks {
+			prefix := ""
+			if network == sandbox.NetworkPasta {
+				prefix = "pasta-"
 			}
+			m := benchManager(b, sandbox.Full, network)
+			for i := range 3 { // warm up the server's own buffers
+				invoke(b, m, goSpec("warm"+strconv.Itoa(i)), `{"op":"echo"}`)
+			}
+			before, heapBefore := selfRSS(), heapInUse()
+			for i := range n {
+				invoke(b, m, goSpec(fmt.Sprintf("idle%d", i)), `{"op":"echo"}`)
+			}
+			after, heapAfter := selfRSS(), heapInUse()
+			var envBytes, initRSS, fnRSS, netRSS int64
+			m.mu.Lock()
+			for e := range m.all {
+				envBytes += e.box.PeakBytes()
+				initRSS += rssOf(e.box.Pid())
+				if p := e.box.NetPid(); p != 0 {
+					netRSS += rssOf(p)
+				}
+				kids, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", e.box.Pid(), e.box.Pid()))
+				for _, k := range strings.Fields(string(kids)) {
+					pid, _ := strconv.Atoi(k)
+					fnRSS += rssOf(pid)
+				}
+			}
+			count := len(m.all)
+			m.mu.Unlock()
+			b.ReportMetric(float64(after-before)/n/1024, prefix+"server-RSS-KiB/env")
+			b.ReportMetric(float64(heapAfter-heapBefore)/n/1024, prefix+"server-heap-KiB/env")
+			b.ReportMetric(float64(envBytes)/float64(count)/(1<<20), prefix+"env-cgroup-peak-MiB/env")
+			b.ReportMetric(float64(initRSS)/float64(count)/(1<<20), prefix+"init-RSS-MiB/env")
+			b.ReportMetric(float64(fnRSS)/float64(count)/(1<<20), prefix+"runtime-RSS-MiB/env")
+			if network == sandbox.NetworkPasta {
+				b.ReportMetric(float64(netRSS)/float64(count)/(1<<20), "pasta-RSS-MiB/env")
+			}
+			m.Close()
 		}
-		count := len(m.all)
-		m.mu.Unlock()
-		b.ReportMetric(float64(after-before)/n/1024, "server-RSS-KiB/env")
-		b.ReportMetric(float64(heapAfter-heapBefore)/n/1024, "server-heap-KiB/env")
-		b.ReportMetric(float64(envBytes)/float64(count)/(1<<20), "env-cgroup-peak-MiB/env")
-		b.ReportMetric(float64(initRSS)/float64(count)/(1<<20), "init-RSS-MiB/env")
-		b.ReportMetric(float64(fnRSS)/float64(count)/(1<<20), "runtime-RSS-MiB/env")
-		m.Close()
 	}
 }
 

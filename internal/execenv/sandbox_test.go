@@ -26,10 +26,18 @@ import (
 // cannot give every guarantee.
 func boxManager(t *testing.T, cfg Config) *Manager {
 	t.Helper()
-	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+	return boxManagerNet(t, cfg, sandbox.NetworkNone)
+}
+
+// boxManagerNet is boxManager with the environments' network n; it skips
+// (or fails under LAMBDAD_REQUIRE_E2E=1) where n cannot be given either.
+func boxManagerNet(t *testing.T, cfg Config, n sandbox.Network) *Manager {
+	t.Helper()
+	missing := append(sandbox.Check(sandbox.Full), sandbox.CheckNetwork(sandbox.Full, n)...)
+	if len(missing) > 0 {
 		requireE2E(t, sandbox.Report(sandbox.Full, missing))
 	}
-	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Logger: testLogger(t)})
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: n, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +378,7 @@ func cpuTicks(pid int) string {
 // TestSandboxDiesWithTheServer: it leaves a child in a sandboxed
 // environment, says so, and waits to be killed.
 func boxedServer(marker string) int {
-	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full})
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: sandbox.Network(os.Getenv("LAMBDAD_TEST_BOXED_NETWORK"))})
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -28,8 +28,10 @@ import (
 
 // HostConfig configures a Host.
 type HostConfig struct {
-	Level  Level // Full or NoCgroup
-	Logger *slog.Logger
+	Level Level // Full or NoCgroup
+	// Network is the environments' outbound network; "" is NetworkNone.
+	Network Network
+	Logger  *slog.Logger
 }
 
 // Host starts sandboxed environments for one server. Its methods are safe
@@ -38,6 +40,7 @@ type Host struct {
 	level Level
 	log   *slog.Logger
 	cg    *cgroupRoot // nil at NoCgroup
+	pasta string      // pasta's path; "" without outbound network
 
 	// uidBase is the first of the Host's host uids; environment n gets
 	// uidBase+2n (its init) and uidBase+2n+1 (its function). Chosen at
@@ -73,11 +76,23 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	if cfg.Level != Full && cfg.Level != NoCgroup {
 		return nil, fmt.Errorf("sandbox: NewHost at level %q", cfg.Level)
 	}
+	var pastaPath string
+	switch cfg.Network {
+	case "", NetworkNone:
+	case NetworkPasta:
+		var err error
+		if pastaPath, err = lookPasta(); err != nil {
+			return nil, fmt.Errorf("sandbox: %w", err)
+		}
+	default:
+		return nil, fmt.Errorf("sandbox: NewHost with network %q", cfg.Network)
+	}
 	var b [4]byte
 	rand.Read(b[:])
 	h := &Host{
 		level:   cfg.Level,
 		log:     cfg.Logger,
+		pasta:   pastaPath,
 		uidBase: uidLow + (binary.LittleEndian.Uint32(b[:])%(uidRange/(uidsEach*maxEnvs)))*uidsEach*maxEnvs,
 	}
 	if cfg.Level == Full {
@@ -98,6 +113,14 @@ func NewHost(cfg HostConfig) (*Host, error) {
 
 // Level is the Host's level.
 func (h *Host) Level() Level { return h.level }
+
+// Network is the Host's environments' network.
+func (h *Host) Network() Network {
+	if h.pasta != "" {
+		return NetworkPasta
+	}
+	return NetworkNone
+}
 
 // Close stops the reaper (which then removes the Host's cgroup
 // directories) and waits for it. Every Env must have been waited for.
@@ -144,6 +167,7 @@ type Env struct {
 	cg   *cgroup
 	pid  int
 	host *Host
+	net  *pasta // nil without outbound network
 
 	mu     sync.Mutex // guards the following
 	frozen bool
@@ -182,6 +206,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		ShmBytes: int64(spec.MemoryMB) << 20,
 		Hostname: "lambda",
 		Net:      true,
+		Outbound: h.pasta != "",
 		Files: map[string]string{
 			"/etc/passwd":   fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/tmp:/sbin/nologin\n", FunctionUID, FunctionGID),
 			"/etc/group":    fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\n", FunctionGID),
@@ -290,6 +315,13 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		e.Release()
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
+	if h.pasta != "" {
+		// pasta sets the network up while the init builds the rest: the
+		// init's namespaces exist from its first instruction.
+		if e.net, err = startPasta(h.pasta, e.pid); err != nil {
+			return fail(err)
+		}
+	}
 	if cg != nil && !cg.v2 {
 		// The init waits for its configuration before doing anything, so
 		// it is in the cgroup before anything of the function runs.
@@ -350,6 +382,16 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		return fail(err)
 	}
 	e.ln = ln
+	if e.net != nil {
+		if err := e.net.ready(10 * time.Second); err != nil {
+			ln.Close()
+			return fail(fmt.Errorf("the environment's network: %w", err))
+		}
+		if _, _, err := ctl.WriteMsgUnix([]byte(netReady), nil, nil); err != nil {
+			ln.Close()
+			return fail(err)
+		}
+	}
 	return e, nil
 }
 
@@ -370,6 +412,15 @@ func receiveListener(oob []byte) (net.Listener, error) {
 
 // Pid is the init's pid on the host.
 func (e *Env) Pid() int { return e.pid }
+
+// NetPid is the pid of the environment's pasta, 0 without outbound
+// network.
+func (e *Env) NetPid() int {
+	if e.net == nil {
+		return 0
+	}
+	return e.net.Pid()
+}
 
 // Listener is the Runtime API socket, listening inside the environment;
 // the caller owns it.
@@ -417,6 +468,9 @@ func (e *Env) Kill() {
 	if e.cg != nil {
 		e.cg.thaw()
 	}
+	if e.net != nil {
+		e.net.kill()
+	}
 }
 
 // Freeze stops every process of the environment until Thaw; a no-op
@@ -458,10 +512,14 @@ func (e *Env) PeakBytes() int64 {
 }
 
 // Release frees what the environment held once Wait has returned: the
-// control socket and the cgroup (anything the kernel has not yet taken
-// down is killed first). The listener belongs to whoever serves on it.
+// control socket, its pasta (killed and reaped) and the cgroup (anything
+// the kernel has not yet taken down is killed first). The listener belongs
+// to whoever serves on it.
 func (e *Env) Release() {
 	e.ctl.Close()
+	if e.net != nil {
+		e.net.stop()
+	}
 	if e.cg != nil {
 		e.cg.killAll(time.Second)
 		e.cg.remove()

@@ -34,6 +34,10 @@ const (
 // ctlFd is the init's end of its control socket; the bind sources follow.
 const ctlFd = 3
 
+// netReady is the server's word to the init that the environment's network
+// is up.
+const netReady = "net"
+
 // Inside the sandbox.
 const (
 	// FunctionUID and FunctionGID are the function's ids inside its user
@@ -57,6 +61,9 @@ func init() {
 	case reaperArg0:
 		os.Exit(reaperMain())
 	case probeArg0:
+		if len(os.Args) > 1 && os.Args[1] == "wait" {
+			probeWait()
+		}
 		os.Exit(0)
 	}
 }
@@ -73,6 +80,10 @@ type initConfig struct {
 	ShmBytes int64
 	Hostname string
 	Net      bool // a network namespace of its own: bring up lo, listen there
+	// Outbound: the server attaches pasta to the namespace; link-local
+	// addresses are made unreachable, and the runtime waits for the
+	// server's word that the interface is up.
+	Outbound bool
 }
 
 // maxBinds bounds the descriptors one configuration carries.
@@ -124,6 +135,11 @@ func initMain() int {
 		if err := loopbackUp(); err != nil {
 			return fail("bringing up lo", err)
 		}
+		if cfg.Outbound {
+			if err := blockRoutes(linkLocal); err != nil {
+				return fail("making link-local addresses unreachable", err)
+			}
+		}
 		ln, err := net.Listen("tcp", RuntimeAPIAddr)
 		if err != nil {
 			return fail("listening for the Runtime API", err)
@@ -148,6 +164,20 @@ func initMain() int {
 	}
 	if lnFile != nil {
 		lnFile.Close()
+	}
+	if cfg.Outbound {
+		// pasta configures the interface meanwhile; the server answers
+		// once it has (or kills the environment).
+		n, _, _, _, err := unix.Recvmsg(ctlFd, buf, nil, 0)
+		for err == unix.EINTR {
+			n, _, _, _, err = unix.Recvmsg(ctlFd, buf, nil, 0)
+		}
+		if err != nil || string(buf[:n]) != netReady {
+			return fail("waiting for the network", fmt.Errorf("%q, %v", buf[:max(n, 0)], err))
+		}
+		if err := blockRoutes([]route{gatewayRoute()}); err != nil {
+			return fail("making the gateway unreachable", err)
+		}
 	}
 	if err := restrict(); err != nil {
 		return fail("restricting the environment", err)

@@ -26,13 +26,24 @@
 //     shims at /var/runtime, a private /tmp of the ephemeral storage size,
 //     a fresh /proc, a minimal /dev; then pivots into it and detaches the
 //     old root, so nothing of the server's data dir is reachable.
-//  5. The init sets no_new_privs and installs the seccomp filter on all its
+//  5. With outbound network (NetworkPasta), the server attaches a pasta
+//     process of the environment's own to its user and network
+//     namespaces as soon as the init is started, while the init builds
+//     the environment; the init makes link-local addresses (the cloud's
+//     instance metadata) unreachable and starts the runtime only once
+//     the server says pasta has configured the namespace's interface.
+//     pasta forwards no port in either direction and does not map the
+//     gateway to the host's loopback: the namespace reaches out, nothing
+//     reaches in, and the host's loopback stays out of reach. pasta dies
+//     with the environment, and with the server (PR_SET_PDEATHSIG).
+//  6. The init sets no_new_privs and installs the seccomp filter on all its
 //     threads, then starts the runtime as uid/gid 993 with no supplementary
 //     groups (the change from uid 0 clears every capability), and reaps
 //     processes until the runtime exits.
 //
-// Level says which of these a Host applies; Check says which guarantees
-// this machine cannot give at a level.
+// Level says which of these a Host applies, and Network whether step 5
+// is taken; Check and CheckNetwork say which guarantees this machine
+// cannot give.
 package sandbox
 
 import (
@@ -89,6 +100,9 @@ const (
 	GuaranteePids    Guarantee = "pids limit (cgroup)"
 	GuaranteeCPU     Guarantee = "CPU weight in proportion to memory (cgroup)"
 	GuaranteeFreezer Guarantee = "frozen between invocations (cgroup freezer)"
+	// GuaranteeOutbound is asked for by --function-network pasta (see
+	// CheckNetwork), not by a level.
+	GuaranteeOutbound Guarantee = "outbound network through pasta (nothing inbound, nothing of the host's loopback)"
 )
 
 // Missing is a guarantee this machine cannot give, and why.
@@ -132,17 +146,32 @@ func Check(level Level) []Missing {
 func Report(level Level, missing []Missing) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the sandbox (--sandbox=%s) cannot be set up on this machine; missing:\n", level)
-	onlyCgroup := true
+	// A weaker level or no network is offered only when it would do
+	// without everything that is missing.
+	weaker, cgroup, network := true, false, false
 	for _, m := range missing {
 		fmt.Fprintf(&b, "  - %s\n", m)
 		switch m.Guarantee {
 		case GuaranteeMemory, GuaranteePids, GuaranteeCPU, GuaranteeFreezer:
+			cgroup = true
+		case GuaranteeOutbound:
+			network = true
 		default:
-			onlyCgroup = false
+			weaker = false
 		}
 	}
-	if onlyCgroup && level == Full {
-		b.WriteString("start with --sandbox=" + string(NoCgroup) + " to run without the cgroup guarantees, or ")
+	var fixes, without []string
+	if cgroup {
+		if level != Full {
+			weaker = false
+		}
+		fixes, without = append(fixes, "--sandbox="+string(NoCgroup)), append(without, "the cgroup guarantees")
+	}
+	if network {
+		fixes, without = append(fixes, "--function-network="+string(NetworkNone)), append(without, "network")
+	}
+	if weaker && len(fixes) > 0 {
+		b.WriteString("start with " + strings.Join(fixes, " ") + " to run functions without " + strings.Join(without, " and ") + ", or ")
 	} else {
 		b.WriteString("start ")
 	}

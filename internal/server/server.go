@@ -66,6 +66,13 @@ type Options struct {
 	// At any other level than off, Start refuses to run when this machine
 	// cannot give every guarantee of the level, and says which it lacks.
 	Sandbox sandbox.Level
+	// FunctionNetwork is the outbound network of sandboxed environments:
+	// sandbox.NetworkPasta, or sandbox.NetworkNone (their loopback only).
+	// As with Sandbox, "" is not replaced by the command's default
+	// (pasta): it is none. Start refuses to run when pasta is asked for
+	// and cannot be used. Without the sandbox functions use the host's
+	// network, as the server's own processes.
+	FunctionNetwork sandbox.Network
 	// MaxEnvironments caps the execution environments alive at once
 	// (default 1000; idle ones are evicted oldest first before a cold
 	// start is throttled).
@@ -353,10 +360,12 @@ func (n *Node) build() error {
 		return err
 	}
 	if o.Sandbox != "" && o.Sandbox != sandbox.Off {
-		if missing := sandbox.Check(o.Sandbox); len(missing) > 0 {
+		missing := append(sandbox.Check(o.Sandbox), sandbox.CheckNetwork(o.Sandbox, o.FunctionNetwork)...)
+		if len(missing) > 0 {
 			return errors.New(sandbox.Report(o.Sandbox, missing))
 		}
-		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Logger: o.Logger.With("part", "sandbox")}); err != nil {
+		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Network: o.FunctionNetwork,
+			Logger: o.Logger.With("part", "sandbox")}); err != nil {
 			return err
 		}
 	}

@@ -11,6 +11,8 @@
 //	                            directory and answer the count seen on entry
 //	{"bytes": 7000000}          answer that many bytes
 //	{"file": "marker.txt"}      answer the content of that file of the code
+//	{"dial": "host:port"}       connect there (TCP, 1 s at most) and answer
+//	                            "connected" or the error
 //
 // Anything else is echoed back with the invocation's request id, the
 // version that ran and the initialisation type. When the environment
@@ -24,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +46,7 @@ type event struct {
 	InflightDir string `json:"inflight_dir"`
 	Bytes       int    `json:"bytes"`
 	File        string `json:"file"`
+	Dial        string `json:"dial"`
 	Echo        any    `json:"echo"`
 	// WaitFor holds the invocation until the file exists (at most a
 	// minute), so a test decides when it ends whatever the machine's
@@ -120,6 +124,14 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 		}
 	case ev.Bytes > 0:
 		a.Blob = strings.Repeat("x", ev.Bytes)
+	case ev.Dial != "":
+		c, err := net.DialTimeout("tcp", ev.Dial, time.Second)
+		if err != nil {
+			a.Blob = err.Error()
+			break
+		}
+		c.Close()
+		a.Blob = "connected"
 	case ev.File != "":
 		b, err := os.ReadFile(filepath.Join(os.Getenv("LAMBDA_TASK_ROOT"), ev.File))
 		if err != nil {

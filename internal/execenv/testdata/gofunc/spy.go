@@ -3,6 +3,7 @@ package main
 // The attacks a function may try on lambdad, each answering what it got.
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -10,9 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
+
+// accepted counts the connections the "listen" attack's listeners took.
+var accepted atomic.Int64
 
 func errText(err error) string {
 	if err == nil {
@@ -115,6 +120,36 @@ func spy(ev *event) (any, bool) {
 			c.Close()
 		}
 		return map[string]any{"err": errText(err)}, true
+	case "dial":
+		// Connects to Addr and reads a line of what it answers.
+		c, err := net.DialTimeout("tcp", ev.Addr, time.Duration(max(ev.Ms, 500))*time.Millisecond)
+		if err != nil {
+			return map[string]any{"err": errText(err)}, true
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return map[string]any{"got": line, "err": errText(err)}, true
+	case "listen":
+		// Listens at Addr and counts the connections accepted, for as long
+		// as the environment lives.
+		ln, err := net.Listen("tcp", ev.Addr)
+		if err != nil {
+			return map[string]any{"err": errText(err)}, true
+		}
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				c.Close()
+			}
+		}()
+		return map[string]any{"addr": ln.Addr().String()}, true
+	case "accepted":
+		return map[string]any{"n": accepted.Load()}, true
 	case "steal":
 		// GET /next on every Runtime API this process can name; answer
 		// whatever it gets with a forged payload.

@@ -1,0 +1,85 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/sandbox"
+	"github.com/lambdad/lambdad/internal/server"
+)
+
+// hostAddr is a non-loopback IPv4 address of one of this machine's
+// interfaces that are up.
+func hostAddr(t *testing.T) string {
+	t.Helper()
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := i.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	// pasta starts only with an interface that has a default route: on a
+	// machine with loopback only the check has skipped already.
+	t.Skip("no interface of this machine has a non-loopback IPv4 address")
+	return ""
+}
+
+// TestSandboxNetworkServerPort: a sandboxed function with outbound network
+// reaches a server on the host's network, but not the lambdad server that
+// runs it, on its listening port (127.0.0.1), by any address: the host's
+// loopback, the host's own address, the gateway.
+func TestSandboxNetworkServerPort(t *testing.T) {
+	missing := append(sandbox.Check(sandbox.Full), sandbox.CheckNetwork(sandbox.Full, sandbox.NetworkPasta)...)
+	if len(missing) > 0 {
+		lambdatest.RequireE2E(t, sandbox.Report(sandbox.Full, missing))
+	}
+	n := start(t, server.Options{Sandbox: sandbox.Full, FunctionNetwork: sandbox.NetworkPasta})
+	n.createGo(t, "dialer")
+	host := hostAddr(t)
+	ln, err := net.Listen("tcp", host+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dial := func(addr string) string {
+		t.Helper()
+		b, _ := json.Marshal(map[string]string{"dial": addr})
+		out, err := n.invoke(t, "dialer", string(b))
+		if err != nil || out.FunctionError != nil {
+			t.Fatalf("dial %s: %v %s", addr, err, out.Payload)
+		}
+		var a struct{ Blob string }
+		json.Unmarshal(out.Payload, &a)
+		return a.Blob
+	}
+	if got := dial(ln.Addr().String()); got != "connected" {
+		t.Fatalf("the function did not reach %s on the host's network: %s", ln.Addr(), got)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(n.URL(), "http://"))
+	for _, h := range []string{"127.0.0.1", "localhost", host, sandbox.NetGateway} {
+		addr := net.JoinHostPort(h, port)
+		if got := dial(addr); got == "connected" {
+			t.Errorf("the function reached the server at %s", addr)
+		} else {
+			t.Logf("%s: %s", addr, got)
+		}
+	}
+}
