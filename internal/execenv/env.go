@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +63,7 @@ type env struct {
 	tmpDir     string
 	box        *sandbox.Env // nil unless sandboxed; then cmd is nil
 	srv        *runtimeapi.Server
+	api        *http.Server // the server's API inside a sandbox (Config.API)
 	cmd        *exec.Cmd
 	pid        int
 	pipe       *os.File        // read end of the process's stdout+stderr
@@ -253,6 +256,10 @@ func (e *env) startBoxed(l launch, w *os.File) error {
 	if tmp <= 0 {
 		tmp = defaultEphemeralMB
 	}
+	lambdaAPI := ""
+	if e.m.cfg.API != nil {
+		lambdaAPI = "http://" + sandbox.LambdaAPIAddr
+	}
 	box, err := e.m.box.Start(&sandbox.Spec{
 		ID:   "env-" + e.id,
 		Argv: argv,
@@ -260,6 +267,7 @@ func (e *env) startBoxed(l launch, w *os.File) error {
 			spec:       &inside,
 			launch:     bl,
 			runtimeAPI: sandbox.RuntimeAPIAddr,
+			lambdaAPI:  lambdaAPI,
 			tmpDir:     "/tmp",
 			logStream:  logStreamName(time.Now(), e.spec.Version, e.id),
 		}),
@@ -281,6 +289,13 @@ func (e *env) startBoxed(l launch, w *os.File) error {
 	}
 	e.srv = runtimeapi.Serve(box.Listener(), e.m.log.With("function", e.spec.Function, "env", e.id[:8]),
 		e.m.apiOptions()...)
+	if e.m.cfg.API != nil {
+		e.api = &http.Server{Handler: e.m.cfg.API, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute,
+			ErrorLog: slog.NewLogLogger(e.m.log.Handler(), slog.LevelDebug)}
+		go e.api.Serve(box.APIListener()) // until stop closes it
+	} else {
+		box.APIListener().Close()
+	}
 	return nil
 }
 
@@ -589,6 +604,9 @@ func (e *env) stop() {
 		}
 		if e.srv != nil {
 			e.srv.Close()
+		}
+		if e.api != nil {
+			e.api.Close()
 		}
 		e.takeLog()
 		if e.tmpDir != "" {

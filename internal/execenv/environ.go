@@ -39,6 +39,7 @@ type envParams struct {
 	spec       *Spec
 	launch     launch
 	runtimeAPI string
+	lambdaAPI  string // where the server's API answers, when not its own address
 	tmpDir     string
 	logStream  string
 }
@@ -81,6 +82,9 @@ func buildEnviron(p envParams) []string {
 		for k, v := range d {
 			defaults[k] = v
 		}
+	}
+	if p.lambdaAPI != "" {
+		defaults["AWS_ENDPOINT_URL_LAMBDA"] = p.lambdaAPI
 	}
 	// AWS defines AWS_EXECUTION_ENV for managed runtimes only, not for the
 	// OS-only provided family.

@@ -41,6 +41,7 @@ package execenv
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -184,6 +185,12 @@ type Config struct {
 	// (package sandbox), frozen while idle; nil runs them as the server's
 	// own child processes. The caller owns it and closes it after Close.
 	Sandbox *sandbox.Host
+	// API, when set, is served to each sandboxed environment on its own
+	// socket inside it (sandbox.LambdaAPIAddr), and AWS_ENDPOINT_URL_LAMBDA
+	// points there unless the function sets it: from inside a sandbox the
+	// server's own address is not reachable, and this socket reaches
+	// nothing else of the host. Without it the socket is closed.
+	API http.Handler
 	// MaxEnvironments caps the environments alive at once (0: no cap).
 	// At the cap, a cold start stops the idle on-demand environment used
 	// least recently; when none is idle, the invocation is throttled

@@ -164,6 +164,7 @@ type Env struct {
 	cmd  *exec.Cmd
 	ctl  *net.UnixConn
 	ln   net.Listener
+	api  net.Listener
 	cg   *cgroup
 	pid  int
 	host *Host
@@ -368,7 +369,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 	}
 	ctl.SetReadDeadline(time.Now().Add(10 * time.Second))
 	buf := make([]byte, 4096)
-	oob := make([]byte, unix.CmsgSpace(4))
+	oob := make([]byte, unix.CmsgSpace(2*4))
 	n, oobn, _, _, err := ctl.ReadMsgUnix(buf, oob)
 	if err != nil {
 		return fail(fmt.Errorf("waiting for the init: %w", err))
@@ -377,37 +378,60 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 	if reply != "ready" {
 		return fail(errors.New(strings.TrimPrefix(reply, "error: ")))
 	}
-	ln, err := receiveListener(oob[:oobn])
+	lns, err := receiveListeners(oob[:oobn])
 	if err != nil {
 		return fail(err)
 	}
-	e.ln = ln
+	e.ln, e.api = lns[0], lns[1]
+	closeAll := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
 	if e.net != nil {
 		if err := e.net.ready(10 * time.Second); err != nil {
-			ln.Close()
+			closeAll()
 			return fail(fmt.Errorf("the environment's network: %w", err))
 		}
 		if _, _, err := ctl.WriteMsgUnix([]byte(netReady), nil, nil); err != nil {
-			ln.Close()
+			closeAll()
 			return fail(err)
 		}
 	}
 	return e, nil
 }
 
-// receiveListener takes the listening socket out of a control message.
-func receiveListener(oob []byte) (net.Listener, error) {
+// receiveListeners takes the listening sockets out of a control message:
+// the Runtime API's and the Lambda API's.
+func receiveListeners(oob []byte) ([]net.Listener, error) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil || len(msgs) != 1 {
 		return nil, errors.New("the init sent no Runtime API socket")
 	}
 	fds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil || len(fds) != 1 {
-		return nil, errors.New("the init sent no Runtime API socket")
+	if err != nil || len(fds) != 2 {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		return nil, errors.New("the init sent no Runtime API and Lambda API sockets")
 	}
-	f := os.NewFile(uintptr(fds[0]), "runtime-api")
-	defer f.Close()
-	return net.FileListener(f)
+	var lns []net.Listener
+	for i, name := range []string{"runtime-api", "lambda-api"} {
+		f := os.NewFile(uintptr(fds[i]), name)
+		l, err := net.FileListener(f)
+		f.Close()
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			if i == 0 {
+				unix.Close(fds[1])
+			}
+			return nil, err
+		}
+		lns = append(lns, l)
+	}
+	return lns, nil
 }
 
 // Pid is the init's pid on the host.
@@ -425,6 +449,11 @@ func (e *Env) NetPid() int {
 // Listener is the Runtime API socket, listening inside the environment;
 // the caller owns it.
 func (e *Env) Listener() net.Listener { return e.ln }
+
+// APIListener is the socket listening at LambdaAPIAddr inside the
+// environment, for the server's own API; the caller owns it (and closes
+// it if it serves nothing there).
+func (e *Env) APIListener() net.Listener { return e.api }
 
 // Wait waits for the init to exit and returns how the runtime ended, in
 // exec's words: nil, or an error reading "exit status 2", "signal: killed".

@@ -47,8 +47,13 @@ const (
 	// RuntimeAPIAddr is where the Runtime API listens inside every
 	// environment's network namespace.
 	RuntimeAPIAddr = "127.0.0.1:9001"
-	TaskRoot       = "/var/task"
-	RuntimeRoot    = "/var/runtime"
+	// LambdaAPIAddr is where, inside every environment with a network
+	// namespace, the server's own API answers (AWS_ENDPOINT_URL_LAMBDA):
+	// the host's loopback is not reachable from there, and the socket is
+	// the environment's alone.
+	LambdaAPIAddr = "127.0.0.1:9002"
+	TaskRoot      = "/var/task"
+	RuntimeRoot   = "/var/runtime"
 )
 
 func init() {
@@ -130,7 +135,7 @@ func initMain() int {
 		cfg.Binds[i].Fd = fds[cfg.Binds[i].Fd]
 	}
 
-	var lnFile *os.File
+	var lnFile, apiFile *os.File
 	if cfg.Net {
 		if err := loopbackUp(); err != nil {
 			return fail("bringing up lo", err)
@@ -148,6 +153,14 @@ func initMain() int {
 			return fail("listening for the Runtime API", err)
 		}
 		ln.Close() // lnFile holds the socket
+		api, err := net.Listen("tcp", LambdaAPIAddr)
+		if err != nil {
+			return fail("listening for the Lambda API", err)
+		}
+		if apiFile, err = api.(*net.TCPListener).File(); err != nil {
+			return fail("listening for the Lambda API", err)
+		}
+		api.Close()
 	}
 	if err := buildRoot(&cfg); err != nil {
 		return fail("building the filesystem view", err)
@@ -157,13 +170,14 @@ func initMain() int {
 	}
 	var rights []byte
 	if lnFile != nil {
-		rights = unix.UnixRights(int(lnFile.Fd()))
+		rights = unix.UnixRights(int(lnFile.Fd()), int(apiFile.Fd()))
 	}
 	if err := unix.Sendmsg(ctlFd, []byte("ready"), rights, nil, 0); err != nil {
 		return fail("answering the server", err)
 	}
 	if lnFile != nil {
 		lnFile.Close()
+		apiFile.Close()
 	}
 	if cfg.Outbound {
 		// pasta configures the interface meanwhile; the server answers

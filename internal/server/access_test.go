@@ -21,6 +21,7 @@ import (
 
 	"github.com/lambdad/lambdad/internal/iam"
 	"github.com/lambdad/lambdad/internal/lambdatest"
+	"github.com/lambdad/lambdad/internal/sandbox"
 	"github.com/lambdad/lambdad/internal/server"
 )
 
@@ -435,7 +436,26 @@ func TestFunctionCredentials(t *testing.T) {
 		}
 		t.Skip("boto3 is not installed for python3")
 	}
-	n := startGuarded(t, roleCredentials)
+	creds, err := iam.Parse("credentials.json", []byte(roleCredentials))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("unsandboxed", func(t *testing.T) {
+		n := start(t, server.Options{AccountID: "111111111111", Credentials: creds})
+		functionCredentials(t, n, n.URL())
+	})
+	// In a sandbox the server's own address is not reachable: the
+	// environment has the server's API on an address of its own.
+	t.Run("sandboxed", func(t *testing.T) {
+		if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+			lambdatest.RequireE2E(t, sandbox.Report(sandbox.Full, missing))
+		}
+		n := start(t, server.Options{AccountID: "111111111111", Credentials: creds, Sandbox: sandbox.Full})
+		functionCredentials(t, n, "http://"+sandbox.LambdaAPIAddr)
+	})
+}
+
+func functionCredentials(t *testing.T, n *node, endpoint string) {
 	admin := lambdatest.ClientWith(n.URL(), adminKey, adminSecret, "")
 	for _, f := range []struct{ name, role string }{{"callee", ""}, {"other", ""}} {
 		in := goFunctionInput(t, f.name)
@@ -481,7 +501,7 @@ func TestFunctionCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := decode(t, out).Env
-	if !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") || env["AWS_SECRET_ACCESS_KEY"] == "" || env["AWS_SESSION_TOKEN"] == "" || env["AWS_ENDPOINT_URL_LAMBDA"] != n.URL() {
+	if !strings.HasPrefix(env["AWS_ACCESS_KEY_ID"], "ASIA") || env["AWS_SECRET_ACCESS_KEY"] == "" || env["AWS_SESSION_TOKEN"] == "" || env["AWS_ENDPOINT_URL_LAMBDA"] != endpoint {
 		t.Errorf("callee's environment: %v", env)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lambdad/lambdad/internal/account"
@@ -235,6 +236,7 @@ type Node struct {
 	prov      *provision.Provisioner
 	esm       *esm.Manager
 	coarse    *clock.Coarse // the request rate's clock
+	front     atomic.Pointer[http.Handler]
 	api       *api.Server
 	guard     *iam.Guard // nil when the server is open
 	metrics   *metrics.Metrics
@@ -289,8 +291,10 @@ func Start(opts Options) (*Node, error) {
 	}
 	base, cancel := context.WithCancel(context.Background())
 	n.cancelAll = cancel
+	front := withBodyDeadline(n.handler(), opts.BodyTimeout)
+	n.front.Store(&front)
 	n.http = &http.Server{
-		Handler:           withBodyDeadline(n.handler(), opts.BodyTimeout),
+		Handler:           front,
 		ReadHeaderTimeout: headerTimeout,
 		IdleTimeout:       idleTimeout,
 		BaseContext:       func(net.Listener) context.Context { return base },
@@ -378,6 +382,9 @@ func (n *Node) build() error {
 		MaxEnvironments:   o.MaxEnvironments,
 		LogMaxBytes:       o.LogMaxBytes,
 		MaxStreamResponse: o.MaxStreamResponse,
+		// The same front as the listener's: functions in a sandbox reach
+		// the server's API at an address inside it, as any client would.
+		API: http.HandlerFunc(n.serveInside),
 	})
 	if err != nil {
 		return err
@@ -691,3 +698,17 @@ func (c consoleSession) Principal(r *http.Request) (console.Principal, bool) {
 }
 
 func (c consoleSession) CSRFToken(r *http.Request) string { return c.g.ConsoleCSRF(r) }
+
+// serveInside answers a request of a function in a sandbox, made to the
+// server's API inside its environment, as the listener's requests are
+// answered. An environment of a provisioned configuration may start (and
+// call) before the front is in place.
+func (n *Node) serveInside(w http.ResponseWriter, r *http.Request) {
+	h := n.front.Load()
+	if h == nil {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "the server is starting", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
+}
