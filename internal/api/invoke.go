@@ -44,6 +44,7 @@ func (s *Server) invoke(c *call) (any, error) {
 		Type:          c.str("InvocationType"),
 		LogTail:       c.str("LogType") == "Tail",
 		ClientContext: c.str("ClientContext"),
+		TenantID:      c.str("TenantId"),
 		Payload:       c.body,
 		RequestID:     c.requestID,
 	}

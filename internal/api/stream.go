@@ -32,7 +32,7 @@ func (s *Server) invokeStream(c *call) (any, error) {
 	req := &invoke.Request{
 		FunctionName: c.str("FunctionName"), Qualifier: c.str("Qualifier"), Type: c.str("InvocationType"),
 		LogTail: c.str("LogType") == "Tail", ClientContext: c.str("ClientContext"), Payload: c.body, RequestID: c.requestID,
-		Stream: es,
+		TenantID: c.str("TenantId"), Stream: es,
 	}
 	if req.Type == "" {
 		req.Type = invoke.RequestResponse

@@ -52,6 +52,12 @@ type wireConfig struct {
 	SnapStart        wireSnapStart    `json:"SnapStart"`
 	LoggingConfig    wireLogging      `json:"LoggingConfig"`
 	Layers           []wireLayer      `json:"Layers,omitempty"`
+	TenancyConfig    *wireTenancy     `json:"TenancyConfig,omitempty"`
+}
+
+// wireTenancy is TenancyConfig, shown only for a function that has it.
+type wireTenancy struct {
+	TenantIsolationMode string `json:"TenantIsolationMode"`
 }
 
 type wireLayer struct {
@@ -74,6 +80,9 @@ func configWire(c *function.Config, arn string) *wireConfig {
 	}
 	for _, l := range c.Layers {
 		w.Layers = append(w.Layers, wireLayer{Arn: l.Arn, CodeSize: l.CodeSize})
+	}
+	if c.TenantIsolation != "" {
+		w.TenancyConfig = &wireTenancy{c.TenantIsolation}
 	}
 	if len(c.Environment) > 0 {
 		w.Environment = &wireEnvironment{Variables: c.Environment}

@@ -54,6 +54,15 @@ type CreateFunctionInput struct {
 	// code signing configurations at once, as PutFunctionCodeSigningConfig
 	// would.
 	CodeSigningConfigArn string
+	// TenancyConfig turns tenant isolation on; it cannot be changed
+	// afterwards (UpdateFunctionConfiguration has no such member).
+	TenancyConfig *TenancyConfig
+}
+
+// TenancyConfig is a function's tenant isolation setting. The model has
+// checked the mode already (PER_TENANT is its one value).
+type TenancyConfig struct {
+	TenantIsolationMode string
 }
 
 // TracingConfig is a function's X-Ray setting; lambdad keeps it as set
@@ -187,6 +196,9 @@ func (s *Service) CreateFunction(ctx context.Context, in *CreateFunctionInput) (
 	}
 	if in.TracingConfig != nil {
 		cfg.TracingMode = in.TracingConfig.Mode
+	}
+	if in.TenancyConfig != nil {
+		cfg.TenantIsolation = in.TenancyConfig.TenantIsolationMode
 	}
 	release, err := s.db.SaveCode(cfg.CodeSha256, zip)
 	if err != nil {

@@ -146,6 +146,9 @@ func (s *Service) CreateEventSourceMapping(ctx context.Context, in *MappingInput
 		if _, _, err := resolve(tx, ref.Name, ref.Qualifier, arn); err != nil {
 			return err
 		}
+		if err := refuseIsolated(tx, ref.Name, arn, "An event source mapping"); err != nil {
+			return err
+		}
 		all, err := tx.EventSourceMappings("", -1)
 		if err != nil {
 			return err
@@ -198,6 +201,9 @@ func (s *Service) UpdateEventSourceMapping(ctx context.Context, in *MappingInput
 			}
 			arn := s.ARN(ctx, ref.Name, ref.Qualifier)
 			if _, err := mustFunction(tx, ref.Name, arn); err != nil {
+				return err
+			}
+			if err := refuseIsolated(tx, ref.Name, arn, "An event source mapping"); err != nil {
 				return err
 			}
 			m.Function, m.Qualifier = ref.Name, ref.Qualifier

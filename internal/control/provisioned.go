@@ -86,6 +86,9 @@ func (s *Service) PutProvisionedConcurrency(ctx context.Context, name, qualifier
 		if err != nil {
 			return err
 		}
+		if err := refuseIsolated(tx, fname, s.ARN(ctx, fname, q), "Provisioned concurrency"); err != nil {
+			return err
+		}
 		if err := s.provisionConflict(ctx, tx, fname, q, version); err != nil {
 			return err
 		}

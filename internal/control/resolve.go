@@ -65,6 +65,21 @@ func resolve(tx Tx, name, qualifier string, arn string) (*function.Config, *func
 	return c, alias, err
 }
 
+// refuseIsolated refuses what AWS makes incompatible with tenant isolation
+// (what: provisioned concurrency, a function URL, an event source
+// mapping) on a function that uses it. Isolation is set at creation and
+// versions inherit it, so $LATEST tells for every qualifier.
+func refuseIsolated(tx Tx, name, arn, what string) error {
+	c, err := tx.Version(name, function.Latest)
+	if err != nil {
+		return err
+	}
+	if c.TenantIsolation != "" {
+		return function.TenantIsolationRefused(what, arn)
+	}
+	return nil
+}
+
 // resolveCache holds ResolveTarget's answers (the invoke path's one read of
 // the store). Any committed change to a function, version or alias moves
 // the epoch on; an answer is used only at the epoch it was read at, so a

@@ -91,6 +91,9 @@ func (s *Service) CreateFunctionURLConfig(ctx context.Context, in *URLConfigInpu
 			}
 			return err
 		}
+		if err := refuseIsolated(tx, ref.Name, s.ARN(ctx, ref.Name, ref.Qualifier), "A function URL"); err != nil {
+			return err
+		}
 		if _, err := tx.URLConfig(ref.Name, ref.Qualifier); err == nil {
 			return awserr.New(awserr.ResourceConflict, "Failed to create function url config for [functionArn = %s]. Error message:  FunctionUrlConfig exists for this Lambda function", s.ARN(ctx, ref.Name, ref.Qualifier))
 		} else if !errors.Is(err, store.ErrNotFound) {

@@ -366,13 +366,18 @@ func (q *Queue) Enqueue(ctx context.Context, req *invoke.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, _, err := q.ctl.ResolveTarget(ctx, ref); err != nil {
+	cfg, _, err := q.ctl.ResolveTarget(ctx, ref)
+	if err != nil {
+		return err
+	}
+	if err := function.CheckTenant(cfg, q.ctl.Names(ref.Account).QualifiedARN(ref.Name, ref.Qualifier), req.TenantID); err != nil {
 		return err
 	}
 	if err := invoke.CheckPayload(req.Payload); err != nil {
 		return err
 	}
-	ev := &store.Event{RequestID: req.RequestID, Account: ref.Account, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload, ReceivedAt: q.clock.Now(), Node: q.opts.Node}
+	ev := &store.Event{RequestID: req.RequestID, Account: ref.Account, Function: ref.Name, Qualifier: ref.Qualifier, Payload: req.Payload,
+		ReceivedAt: q.clock.Now(), Node: q.opts.Node, TenantID: req.TenantID}
 	return q.add(ctx, ev)
 }
 

@@ -112,6 +112,8 @@ func (q *Queue) run(it *item) {
 			// Checked when it was accepted, or written by lambdad (a
 			// destination's record).
 			Payload: ev.Payload, PayloadIsJSON: true, RequestID: ev.RequestID,
+			// Every attempt runs for the tenant the event was invoked for.
+			TenantID: ev.TenantID,
 		})
 	} else {
 		q.log.Warn("reading an event's settings", "function", ev.Function, "seq", ev.Seq, "err", err)
@@ -195,7 +197,7 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 	if condition == ConditionSuccess {
 		dest = l.onSuccess
 	}
-	destName, local := q.localFunction(q.accountOf(ev), dest)
+	destName, destTenant, local := q.localFunction(q.accountOf(ev), dest, ev.TenantID)
 	if condition == ConditionSuccess && !local {
 		// Nothing to deliver: the removal joins the next group commit,
 		// or, when the queue is stopping, Close writes it.
@@ -223,7 +225,7 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 		switch {
 		case local:
 			follow = &store.Event{RequestID: uuid.New(), Account: destName.Account, Function: destName.Name,
-				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now(), Node: q.opts.Node}
+				Qualifier: destName.Qualifier, Payload: body, ReceivedAt: q.clock.Now(), Node: q.opts.Node, TenantID: destTenant}
 			return tx.AddEvent(follow)
 		case condition != ConditionSuccess:
 			return tx.AddDeadLetter(&store.DeadLetter{Event: *ev, Record: body, At: q.clock.Now()})
@@ -252,19 +254,29 @@ func (q *Queue) finish(it *item, condition string, res *invoke.Response, l limit
 }
 
 // localFunction reports whether a destination is a function of account on
-// this server that exists.
-func (q *Queue) localFunction(account, arn string) (function.Ref, bool) {
+// this server that exists and can run the record of an event of tenant,
+// and the tenant the record runs for there. A destination with tenant
+// isolation runs it for the event's tenant, in that tenant's
+// environments, so a tenant's record never reaches another's; it cannot
+// run the record of an event without a tenant, which then goes where a
+// record with no destination goes. A destination without tenant isolation
+// runs it with no tenant.
+func (q *Queue) localFunction(account, arn, tenant string) (function.Ref, string, bool) {
 	if arn == "" || !strings.Contains(arn, ":lambda:") {
-		return function.Ref{}, false
+		return function.Ref{}, "", false
 	}
 	r, err := q.ctl.Names(account).Parse(arn)
 	if err != nil {
-		return function.Ref{}, false
+		return function.Ref{}, "", false
 	}
-	if _, _, err := q.ctl.ResolveTarget(context.Background(), r); err != nil {
-		return function.Ref{}, false
+	cfg, _, err := q.ctl.ResolveTarget(context.Background(), r)
+	if err != nil {
+		return function.Ref{}, "", false
 	}
-	return r, true
+	if cfg.TenantIsolation == "" {
+		return r, "", true
+	}
+	return r, tenant, tenant != ""
 }
 
 func (q *Queue) record(ev *store.Event, condition string, res *invoke.Response) *Record {

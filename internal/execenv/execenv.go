@@ -94,6 +94,12 @@ type Spec struct {
 	// environment belongs to, so that two configs on one version keep
 	// their environments apart; "" for on-demand.
 	Pool string
+	// TenantID is the tenant an environment of a function with tenant
+	// isolation belongs to ("" for a function without it). It is part of
+	// the pool's key, so an environment started for one tenant never
+	// serves another, and each invocation tells the runtime its tenant
+	// (Lambda-Runtime-Aws-Tenant-Id).
+	TenantID string
 	// Code, when set, gives each new environment of this spec its code:
 	// Code.CodeDir(CodeSHA) is called as the environment is created,
 	// before its process starts, and sets CodeDir; the release it returns
@@ -213,8 +219,9 @@ type Stats struct {
 // key names a pool of interchangeable environments. InitType is part of
 // it: an environment started for provisioned concurrency serves only
 // invocations admitted as provisioned, and reports itself as such in
-// AWS_LAMBDA_INITIALIZATION_TYPE.
-type key struct{ account, function, version, revision, initType, pool string }
+// AWS_LAMBDA_INITIALIZATION_TYPE. So is the tenant: environments are
+// never shared between the tenants of a function with tenant isolation.
+type key struct{ account, function, version, revision, initType, pool, tenant string }
 
 // fn is the function the pool's environments belong to.
 func (k key) fn() function.Key { return function.Key{Account: k.account, Name: k.function} }
@@ -227,7 +234,7 @@ func keyOf(s *Spec) key {
 	if it == "" {
 		it = InitOnDemand
 	}
-	return key{s.Account, s.Function, v, s.Revision, it, s.Pool}
+	return key{s.Account, s.Function, v, s.Revision, it, s.Pool, s.TenantID}
 }
 
 // Initialization types (AWS_LAMBDA_INITIALIZATION_TYPE).

@@ -383,6 +383,7 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 		InvokedFunctionARN: arn,
 		TraceID:            newTraceID(start),
 		ClientContext:      req.ClientContext,
+		TenantID:           e.spec.TenantID,
 		Stream:             req.Stream,
 	}
 	resp, err := e.srv.Invoke(ctx, inv)

@@ -50,6 +50,10 @@ type Config struct {
 	// configuration; "" is Auto, AWS's default.
 	UpdateRuntimeOn   string `json:"updateRuntimeOn,omitempty"`
 	RuntimeVersionArn string `json:"runtimeVersionArn,omitempty"`
+	// TenantIsolation is TenancyConfig.TenantIsolationMode, set at
+	// CreateFunction and never changed: PerTenant, or "" for a function
+	// without tenant isolation. Versions inherit it from $LATEST.
+	TenantIsolation string `json:"tenantIsolation,omitempty"`
 }
 
 // Alias points a name at a version, optionally splitting traffic with a

@@ -45,6 +45,11 @@ type Request struct {
 	// event, when it was accepted): it is not scanned again.
 	PayloadIsJSON bool
 	RequestID     string
+	// TenantID is the X-Amz-Tenant-Id header: the tenant an invocation of
+	// a function with tenant isolation runs for ("" for none). It is
+	// required by such a function and refused by any other, and its
+	// environments serve that tenant only.
+	TenantID string
 	// Stream, when set, receives the response as the function sends it:
 	// the caller reads a stream (InvokeWithResponseStream, a function URL
 	// in RESPONSE_STREAM mode). Invoke returns once the response has
@@ -166,6 +171,10 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 	if err != nil {
 		return nil, err
 	}
+	invokedARN := names.QualifiedARN(ref.Name, ref.Qualifier)
+	if err := function.CheckTenant(cfg, invokedARN, req.TenantID); err != nil {
+		return nil, err
+	}
 	if !req.PayloadIsJSON {
 		if err := CheckPayload(req.Payload); err != nil {
 			return nil, err
@@ -196,8 +205,8 @@ func (iv *Invoker) Invoke(ctx context.Context, req *Request) (*Response, error) 
 		return nil, err
 	}
 	defer slot.Release()
-	invokedARN := names.QualifiedARN(ref.Name, ref.Qualifier)
 	spec := iv.spec(ref.Account, cfg, invokedARN)
+	spec.TenantID = req.TenantID
 	if slot.Provisioned() {
 		spec.InitType, spec.Pool = execenv.InitProvisioned, target
 	}

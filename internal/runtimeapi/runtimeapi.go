@@ -74,8 +74,11 @@ const (
 	HeaderTraceID            = "Lambda-Runtime-Trace-Id"
 	HeaderClientContext      = "Lambda-Runtime-Client-Context"
 	HeaderCognitoIdentity    = "Lambda-Runtime-Cognito-Identity"
-	HeaderFunctionErrorType  = "Lambda-Runtime-Function-Error-Type"
-	HeaderFunctionErrorBody  = "Lambda-Runtime-Function-Error-Body"
+	// HeaderTenantID names the tenant of an invocation of a function with
+	// tenant isolation (aws-lambda-go reads it into LambdaContext.TenantID).
+	HeaderTenantID          = "Lambda-Runtime-Aws-Tenant-Id"
+	HeaderFunctionErrorType = "Lambda-Runtime-Function-Error-Type"
+	HeaderFunctionErrorBody = "Lambda-Runtime-Function-Error-Body"
 	// HeaderFunctionResponseMode is "streaming" on a response the runtime
 	// streams (chunked, with the error trailers above when it fails
 	// midway); any other value is refused.
@@ -109,6 +112,7 @@ type Invocation struct {
 	TraceID            string
 	ClientContext      string // decoded JSON; header omitted when empty
 	CognitoIdentity    string // JSON; header omitted when empty
+	TenantID           string // sent as Lambda-Runtime-Aws-Tenant-Id; header omitted when empty
 	// Stream, when set, makes this a streaming invocation: the caller
 	// reads the response as a stream (InvokeWithResponseStream, a function
 	// URL in RESPONSE_STREAM mode), so the runtime's answer on /response
@@ -610,6 +614,9 @@ func (s *Server) handleNext(w http.ResponseWriter, r *http.Request) {
 	}
 	if inv.CognitoIdentity != "" {
 		h[HeaderCognitoIdentity] = []string{inv.CognitoIdentity}
+	}
+	if inv.TenantID != "" {
+		h[HeaderTenantID] = []string{inv.TenantID}
 	}
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(inv.Payload); err != nil {

@@ -40,6 +40,9 @@ type Event struct {
 	// accepted it, or one that took it over from a node gone. "" on a
 	// node of its own.
 	Node string `json:"node,omitempty"`
+	// TenantID is the tenant the event was invoked for (X-Amz-Tenant-Id),
+	// "" for none; every attempt runs in that tenant's environments.
+	TenantID string `json:"tenantId,omitempty"`
 }
 
 // DeadLetter is an event that failed and had no destination to go to.
@@ -168,6 +171,7 @@ type eventRecord struct {
 	Attempts     int       `json:"attempts"`
 	FunctionErrs int       `json:"functionErrors"`
 	Node         string    `json:"node,omitempty"`
+	TenantID     string    `json:"tenantId,omitempty"`
 }
 
 // Events calls fn for every stored event in arrival order, without its
@@ -183,7 +187,7 @@ func (t *Tx) Events(fn func(*Event) error) error {
 			return err
 		}
 		return fn(&Event{Seq: r.Seq, RequestID: r.RequestID, Account: r.Account, Function: r.Function, Qualifier: r.Qualifier,
-			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs, Node: r.Node})
+			ReceivedAt: r.ReceivedAt, Attempts: r.Attempts, FunctionErrs: r.FunctionErrs, Node: r.Node, TenantID: r.TenantID})
 	})
 }
 
