@@ -127,8 +127,10 @@ func payloadOf(out *lambda.InvokeOutput) string {
 
 // run is one line of testfn's runs.log.
 type run struct {
-	ID  string `json:"id"`
-	Tmp string `json:"tmp"`
+	ID     string `json:"id"`
+	Tmp    string `json:"tmp"`
+	PID    int    `json:"pid"`
+	Tenant string `json:"tenant"`
 }
 
 // ranOn reports whether the run was on node n.

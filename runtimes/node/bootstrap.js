@@ -306,6 +306,8 @@ async function main() {
       logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
       getRemainingTimeInMillis: () => Math.max(deadline - Date.now(), 0),
     };
+    // The tenant of a function with tenant isolation; absent otherwise.
+    if (h['lambda-runtime-aws-tenant-id']) context.tenantId = h['lambda-runtime-aws-tenant-id'];
     try {
       event = next.body.length ? JSON.parse(next.body.toString('utf8')) : null;
       if (h['lambda-runtime-client-context']) context.clientContext = JSON.parse(h['lambda-runtime-client-context']);

@@ -20,7 +20,7 @@ API = "/2018-06-01/runtime"
 class LambdaContext:
     """The context object handed to the handler, as on AWS."""
 
-    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity):
+    def __init__(self, request_id, deadline_ms, invoked_arn, client_context, identity, tenant_id=None):
         self.aws_request_id = request_id
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
         self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "")
@@ -30,6 +30,8 @@ class LambdaContext:
         self.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
         self.client_context = client_context
         self.identity = identity
+        # The tenant of a function with tenant isolation; None otherwise.
+        self.tenant_id = tenant_id
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self):
@@ -134,7 +136,7 @@ def main():
                         "Runtime.UnmarshalError")
             continue
         ctx = LambdaContext(request_id, deadline_ms, resp.getheader("Lambda-Runtime-Invoked-Function-Arn", ""),
-                            client_context, identity)
+                            client_context, identity, resp.getheader("Lambda-Runtime-Aws-Tenant-Id"))
         try:
             result = fn(event, ctx)
         except Exception as e:

@@ -15,10 +15,12 @@
 //	                            "connected" or the error
 //
 // Anything else is echoed back with the invocation's request id, the
-// version that ran and the initialisation type. When the environment
+// version that ran, the initialisation type, the process id and the tenant
+// (of a function with tenant isolation). When the environment
 // variable RECORD_DIR is set, every event is also written there as it came,
 // one file per invocation, so a test can see what was delivered (queued
-// events, destination records), and each run is a line of runs.log there.
+// events, destination records), and each run is a line of runs.log there
+// (request id, temporary directory, process id, tenant).
 package main
 
 import (
@@ -59,6 +61,7 @@ type answer struct {
 	Version   string            `json:"version"`
 	InitType  string            `json:"init_type"`
 	PID       int               `json:"pid"`
+	TenantID  string            `json:"tenant_id,omitempty"`
 	Echo      any               `json:"echo,omitempty"`
 	Inflight  int               `json:"inflight,omitempty"`
 	Env       map[string]string `json:"env,omitempty"`
@@ -75,8 +78,9 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 		}
 		// Every run is also a line of runs.log, with its temporary
 		// directory (which lies in the data directory of the server that
-		// ran it), so a test sees reruns and which server ran each.
-		line, _ := json.Marshal(map[string]string{"id": lc.AwsRequestID, "tmp": os.TempDir()})
+		// ran it), its process and its tenant, so a test sees reruns,
+		// which server ran each and in which environment.
+		line, _ := json.Marshal(map[string]any{"id": lc.AwsRequestID, "tmp": os.TempDir(), "pid": os.Getpid(), "tenant": lc.TenantID})
 		f, err := os.OpenFile(filepath.Join(dir, "runs.log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
 			return nil, err
@@ -91,7 +95,7 @@ func handle(ctx context.Context, raw json.RawMessage) (*answer, error) {
 	json.Unmarshal(raw, &ev) // events of other shapes are simply echoed
 	a := &answer{Version: os.Getenv("AWS_LAMBDA_FUNCTION_VERSION"), InitType: initType, PID: os.Getpid(), Echo: ev.Echo}
 	if lc != nil {
-		a.RequestID = lc.AwsRequestID
+		a.RequestID, a.TenantID = lc.AwsRequestID, lc.TenantID
 	}
 	if ev.InflightDir != "" {
 		n, done, err := enter(ev.InflightDir)
