@@ -84,6 +84,7 @@ type attempt struct {
 	Err       error         // the environment's failure, when the code ran
 	FnErr     string        // the function error, when the code ran
 	Payload   []byte
+	TenantID  string // the tenant the attempt ran for
 }
 
 // invoker stands for *invoke.Invoker: like it, it resolves the function
@@ -114,7 +115,10 @@ func (iv *invoker) Invoke(ctx context.Context, req *invoke.Request) (*invoke.Res
 	if target == "" {
 		target = function.Latest
 	}
-	a := attempt{Function: ref.Name, RequestID: req.RequestID, At: time.Since(iv.epoch), Payload: req.Payload}
+	if err := function.CheckTenant(cfg, ref.Name, req.TenantID); err != nil {
+		return nil, err
+	}
+	a := attempt{Function: ref.Name, RequestID: req.RequestID, At: time.Since(iv.epoch), Payload: req.Payload, TenantID: req.TenantID}
 	slot, err := iv.adm.Acquire(ref.Name, target)
 	if err != nil {
 		// Throttled: the code does not run.
@@ -235,14 +239,21 @@ func testZip() []byte {
 }
 
 // create creates a function that runs c.
-func (e *env) create(name string, c code) {
+func (e *env) create(name string, c code) { e.createWith(name, c, nil) }
+
+// createIsolated creates a function with tenant isolation that runs c.
+func (e *env) createIsolated(name string, c code) {
+	e.createWith(name, c, &control.TenancyConfig{TenantIsolationMode: function.PerTenant})
+}
+
+func (e *env) createWith(name string, c code, tenancy *control.TenancyConfig) {
 	e.t.Helper()
 	e.inv.mu.Lock()
 	e.inv.code[name] = c
 	e.inv.mu.Unlock()
 	_, err := e.ctl.CreateFunction(context.Background(), &control.CreateFunctionInput{
 		FunctionName: name, Runtime: "provided.al2023", Handler: "bootstrap",
-		Role: "arn:aws:iam::123456789012:role/test", Code: control.Code{ZipFile: testZip()}})
+		Role: "arn:aws:iam::123456789012:role/test", Code: control.Code{ZipFile: testZip()}, TenancyConfig: tenancy})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -266,8 +277,14 @@ func (e *env) configure(in control.EventInvokeConfigInput) {
 // send enqueues an event for name and returns its request ID.
 func (e *env) send(name, payload string) string {
 	e.t.Helper()
+	return e.sendFor(name, "", payload)
+}
+
+// sendFor enqueues an event for name invoked for tenant.
+func (e *env) sendFor(name, tenant, payload string) string {
+	e.t.Helper()
 	id := uuid.New()
-	if err := e.q.Enqueue(context.Background(), &invoke.Request{FunctionName: name, Payload: []byte(payload), RequestID: id}); err != nil {
+	if err := e.q.Enqueue(context.Background(), &invoke.Request{FunctionName: name, Payload: []byte(payload), RequestID: id, TenantID: tenant}); err != nil {
 		e.t.Fatalf("Enqueue %s: %v", name, err)
 	}
 	return id

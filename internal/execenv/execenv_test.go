@@ -341,6 +341,38 @@ func TestContextAndHeaders(t *testing.T) {
 	}
 }
 
+// TestTenantsKeepTheirEnvironments: the tenant is part of the pool's key,
+// so environments started for one tenant never serve another, each
+// tenant's own is reused, and each invocation tells the runtime its tenant
+// (aws-lambda-go's LambdaContext.TenantID).
+func TestTenantsKeepTheirEnvironments(t *testing.T) {
+	m := newManager(t, Config{})
+	a, b := goSpec("tenants"), goSpec("tenants")
+	a.TenantID, b.TenantID = "tenant-a", "tenant-b"
+	pids := map[string]int{}
+	for i := range 4 {
+		spec := []*Spec{a, b}[i%2]
+		pid, res := pidOf(t, m, spec)
+		if p, seen := pids[spec.TenantID]; seen && (p != pid || res.ColdStart) {
+			t.Errorf("invocation %d of %s ran in pid %d (cold %v), want its warm %d", i, spec.TenantID, pid, res.ColdStart, p)
+		}
+		pids[spec.TenantID] = pid
+		_, res = invoke(t, m, spec, `{"op":"ctx"}`)
+		var got struct {
+			TenantID string `json:"tenantId"`
+		}
+		if err := json.Unmarshal(res.Payload, &got); err != nil || got.TenantID != spec.TenantID {
+			t.Errorf("the runtime saw tenant %q, want %q (%s)", got.TenantID, spec.TenantID, res.Payload)
+		}
+	}
+	if pids["tenant-a"] == pids["tenant-b"] {
+		t.Fatalf("two tenants shared pid %d", pids["tenant-a"])
+	}
+	if st := m.Stats(); st.ColdStarts != 2 || st.Idle != 2 {
+		t.Errorf("stats %+v, want 2 cold starts and 2 idle environments", st)
+	}
+}
+
 func TestEnvironmentExact(t *testing.T) {
 	t.Setenv("LAMBDAD_SERVER_SECRET", "must-not-leak")
 	tempRoot := t.TempDir()

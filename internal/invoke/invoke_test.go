@@ -211,3 +211,52 @@ func TestInvokeStreams(t *testing.T) {
 		t.Fatalf("%d slots still held after the call", n)
 	}
 }
+
+// TestTenantIsolation: a function with tenant isolation is refused an
+// invocation without a tenant, and one without isolation an invocation
+// with one, before admission (no slot is taken); the tenant given reaches
+// the function, each in an environment of its own.
+func TestTenantIsolation(t *testing.T) {
+	iv := newInvoker(t)
+	_, err := iv.ctl.CreateFunction(ctx, &control.CreateFunctionInput{FunctionName: "iso", Runtime: "provided.al2023", Handler: "bootstrap",
+		Role: "arn:aws:iam::123456789012:role/r", Code: control.Code{ZipFile: lambdatest.GoFunction(t)}, Publish: true,
+		TenancyConfig: &control.TenancyConfig{TenantIsolationMode: "PER_TENANT"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv.create(t, "plain")
+	for _, c := range []struct{ fn, qualifier, tenant, arn string }{
+		{"iso", "", "", "arn:aws:lambda:us-east-1:123456789012:function:iso"},
+		{"iso", "1", "", "arn:aws:lambda:us-east-1:123456789012:function:iso:1"},
+		{"plain", "", "blue", "arn:aws:lambda:us-east-1:123456789012:function:plain"},
+	} {
+		for _, typ := range []string{invoke.RequestResponse, invoke.DryRun} {
+			_, err := iv.Invoke(ctx, &invoke.Request{FunctionName: c.fn, Qualifier: c.qualifier, Type: typ, TenantID: c.tenant, RequestID: "r"})
+			e, ok := awserr.As(err)
+			if !ok || e.Code != awserr.InvalidParameterValue || !strings.Contains(e.Message, "The function "+c.arn+" ") {
+				t.Errorf("%s:%s %s with tenant %q: %v", c.fn, c.qualifier, typ, c.tenant, err)
+			}
+		}
+	}
+	if n := iv.inFlight(); n != 0 {
+		t.Errorf("%d in flight after refusals", n)
+	}
+	pids := map[string]float64{}
+	for _, tenant := range []string{"blue", "green", "blue"} {
+		res, err := iv.Invoke(ctx, &invoke.Request{FunctionName: "iso", Type: invoke.RequestResponse, TenantID: tenant, RequestID: "r-" + tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a map[string]any
+		if err := json.Unmarshal(res.Payload, &a); err != nil || a["tenant_id"] != tenant {
+			t.Fatalf("tenant %s: %s %v", tenant, res.Payload, err)
+		}
+		if p, seen := pids[tenant]; seen && p != a["pid"] {
+			t.Errorf("%s ran in pid %v, not its warm %v", tenant, a["pid"], p)
+		}
+		pids[tenant] = a["pid"].(float64)
+	}
+	if pids["blue"] == pids["green"] {
+		t.Errorf("blue and green shared pid %v", pids["blue"])
+	}
+}

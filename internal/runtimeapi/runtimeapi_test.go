@@ -216,6 +216,7 @@ func TestInvokeRoundTrip(t *testing.T) {
 		InvokedFunctionARN: "arn:aws:lambda:us-east-1:123456789012:function:f",
 		TraceID:            "Root=1-00000000-000000000000000000000000",
 		ClientContext:      `{"custom":{"k":"v"}}`,
+		TenantID:           "tenant-1",
 	}
 	resc := invokeAsync(t.Context(), s, inv)
 	got := wait(t, nextc)
@@ -229,6 +230,7 @@ func TestInvokeRoundTrip(t *testing.T) {
 		HeaderTraceID:            inv.TraceID,
 		HeaderClientContext:      inv.ClientContext,
 		HeaderCognitoIdentity:    "",
+		HeaderTenantID:           "tenant-1",
 		"Content-Type":           "application/json",
 	} {
 		if v := got.header.Get(h); v != want {
@@ -257,6 +259,8 @@ func TestInvokeRoundTrip(t *testing.T) {
 	resc = invokeAsync(t.Context(), s, &Invocation{RequestID: "req-2", Payload: []byte(`2`), Deadline: deadline})
 	if got := wait(t, nextc); got.header.Get(HeaderRequestID) != "req-2" {
 		t.Fatalf("second GET /next: %d %v", got.status, got.header)
+	} else if _, ok := got.header[HeaderTenantID]; ok {
+		t.Errorf("an invocation without a tenant must leave %s out", HeaderTenantID)
 	}
 	wantErrorBody(t, rt.post("invocation/req-1/response", `"late"`, nil), 400, "InvalidRequestID")
 	rt.post("invocation/req-2/response", `2`, nil)

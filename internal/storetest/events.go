@@ -10,7 +10,7 @@ import (
 
 // RunEvents runs the contract of the event queue's store against the
 // stores open makes, a new empty one for each case: events keep their
-// order and their account, numbers are never reused, a failed transaction
+// order, their account and their tenant, numbers are never reused, a failed transaction
 // adds nothing, and the dead-letter list pages in order.
 func RunEvents(t *testing.T, open func(t *testing.T) events.Store) {
 	t.Run("events keep order and account", func(t *testing.T) { eventsInOrder(t, open(t)) })
@@ -22,7 +22,7 @@ func eventsInOrder(t *testing.T, s events.Store) {
 	err := s.Update(ctx, func(tx events.Tx) error {
 		seqs = seqs[:0]
 		for i, acct := range []string{A, B, A} {
-			e := &store.Event{Account: acct, Function: "f", Payload: []byte{'0' + byte(i)}}
+			e := &store.Event{Account: acct, Function: "f", Payload: []byte{'0' + byte(i)}, TenantID: []string{"blue", "", "green"}[i]}
 			if err := tx.AddEvent(e); err != nil {
 				return err
 			}
@@ -40,7 +40,7 @@ func eventsInOrder(t *testing.T, s events.Store) {
 		if err := tx.DeleteEvent(seqs[1]); err != nil {
 			return err
 		}
-		return tx.UpdateEvent(&store.Event{Seq: seqs[2], Account: A, Function: "f", Attempts: 3})
+		return tx.UpdateEvent(&store.Event{Seq: seqs[2], Account: A, Function: "f", Attempts: 3, TenantID: "green"})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func eventsInOrder(t *testing.T, s events.Store) {
 		t.Fatal(err)
 	}
 	if len(got) != 2 || got[0].Seq != seqs[0] || got[1].Seq != seqs[2] || got[1].Attempts != 3 ||
-		got[0].Account != A || got[0].Payload != nil {
+		got[0].Account != A || got[0].Payload != nil || got[0].TenantID != "blue" || got[1].TenantID != "green" {
 		t.Errorf("stored events: %+v", got)
 	}
 	// The payloads are read one at a time, and an update keeps them.
@@ -89,7 +89,7 @@ func eventsInOrder(t *testing.T, s events.Store) {
 func deadLettersPage(t *testing.T, s events.Store) {
 	err := s.Update(ctx, func(tx events.Tx) error {
 		for range 5 {
-			if err := tx.AddDeadLetter(&store.DeadLetter{Event: store.Event{Account: B, Function: "f"}}); err != nil {
+			if err := tx.AddDeadLetter(&store.DeadLetter{Event: store.Event{Account: B, Function: "f", TenantID: "blue"}}); err != nil {
 				return err
 			}
 		}
@@ -104,7 +104,7 @@ func deadLettersPage(t *testing.T, s events.Store) {
 			t.Fatalf("first page: %d %v", len(first), err)
 		}
 		rest, err := tx.DeadLetters(first[2].Seq, 3)
-		if err != nil || len(rest) != 2 || rest[0].Seq <= first[2].Seq || rest[0].Event.Account != B {
+		if err != nil || len(rest) != 2 || rest[0].Seq <= first[2].Seq || rest[0].Event.Account != B || rest[0].Event.TenantID != "blue" {
 			t.Errorf("second page: %+v %v", rest, err)
 		}
 		if _, err := tx.DeadLetter(rest[1].Seq + 1); !errors.Is(err, store.ErrNotFound) {

@@ -128,6 +128,7 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			"clientContext": lc.ClientContext.Custom,
 			"remainingMs":   time.Until(deadline).Milliseconds(),
 			"traceId":       os.Getenv("_X_AMZN_TRACE_ID"),
+			"tenantId":      lc.TenantID,
 		}, nil
 	}
 	if out, ok := spy(&ev); ok {
