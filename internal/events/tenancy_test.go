@@ -86,6 +86,23 @@ func TestTenantKeptThroughTheQueue(t *testing.T) {
 		if dls := e.deadLetters(); len(dls) != 1 || dls[0].Record.RequestContext.Condition != events.ConditionRetriesExhausted {
 			t.Errorf("dead letters %+v, want plain's record", dls)
 		}
+		// A dead letter keeps its tenant, and replayed it runs for it again.
+		e.createIsolated("isofail", fails)
+		e.configure(control.EventInvokeConfigInput{FunctionName: "isofail", MaximumRetryAttempts: new(0)})
+		failed := e.sendFor("isofail", "blue", `{}`)
+		e.until(4 * time.Hour)
+		dls := e.deadLetters()
+		if len(dls) != 2 || dls[1].Event.TenantID != "blue" {
+			t.Fatalf("dead letters %+v, want isofail's for blue", dls)
+		}
+		ev, err := e.q.Replay(context.Background(), dls[1].Seq)
+		if err != nil || ev.TenantID != "blue" {
+			t.Fatalf("Replay: %v %+v", err, ev)
+		}
+		e.until(5 * time.Hour)
+		if as := e.attempts(failed); len(as) != 2 || as[1].TenantID != "blue" {
+			t.Errorf("attempts of the replayed event %+v, want a second for blue", as)
+		}
 		if left := e.stored(); len(left) != 0 {
 			t.Errorf("events left in the store: %v", left)
 		}
