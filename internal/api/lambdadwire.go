@@ -44,6 +44,8 @@ type QueuedEvent struct {
 	ReceivedAt     time.Time `json:"receivedAt"`
 	Attempts       int       `json:"attempts"`
 	FunctionErrors int       `json:"functionErrors"`
+	// TenantID is the tenant the event was invoked for, if any.
+	TenantID string `json:"tenantId,omitempty"`
 }
 
 // DeadLetter is an event that failed with no destination to go to, with
@@ -75,7 +77,8 @@ func auditRecordOf(r *store.AuditRecord) AuditRecord {
 
 func queuedEventOf(e *store.Event) QueuedEvent {
 	return QueuedEvent{Seq: e.Seq, RequestID: e.RequestID, Function: e.Function, Qualifier: e.Qualifier,
-		Payload: e.Payload, ReceivedAt: e.ReceivedAt, Attempts: e.Attempts, FunctionErrors: e.FunctionErrs}
+		Payload: e.Payload, ReceivedAt: e.ReceivedAt, Attempts: e.Attempts, FunctionErrors: e.FunctionErrs,
+		TenantID: e.TenantID}
 }
 
 func deadLetterOf(d *store.DeadLetter) DeadLetter {
