@@ -2,6 +2,9 @@ package server_test
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -410,4 +413,48 @@ func TestTenantIsolationRefusesWhatAWSDoes(t *testing.T) {
 	// Nor can a mapping be moved onto such a function.
 	_, err = n.client.UpdateEventSourceMapping(ctx, &lambda.UpdateEventSourceMappingInput{UUID: m.UUID, FunctionName: aws.String("iso")})
 	wantAPIError(t, "a mapping moved to the function", err, "InvalidParameterValueException", 400, msg("An event source mapping", fnARN+"iso"))
+}
+
+// TestTenantIsolationWithTheAWSCLI: the AWS CLI's --tenancy-config and
+// --tenant-id work as the README shows.
+func TestTenantIsolationWithTheAWSCLI(t *testing.T) {
+	requireTool(t, "aws")
+	n := start(t, server.Options{})
+	dir := t.TempDir()
+	zip := filepath.Join(dir, "function.zip")
+	if err := os.WriteFile(zip, lambdatest.GoFunction(t), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("aws", append([]string{"--endpoint-url", n.URL(), "--output", "json", "lambda"}, args...)...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_DEFAULT_REGION=us-east-1",
+			"AWS_MAX_ATTEMPTS=1", "AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null")
+		out, err := cmd.Output()
+		if err != nil {
+			var stderr []byte
+			if ee, ok := err.(*exec.ExitError); ok {
+				stderr = ee.Stderr
+			}
+			t.Fatalf("aws %v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	created := cli("create-function", "--function-name", "iso", "--runtime", "provided.al2023", "--handler", "bootstrap",
+		"--role", role, "--zip-file", "fileb://function.zip", "--tenancy-config", "TenantIsolationMode=PER_TENANT")
+	if !strings.Contains(string(created), `"TenantIsolationMode": "PER_TENANT"`) {
+		t.Errorf("create-function: %s", created)
+	}
+	if got := cli("get-function-configuration", "--function-name", "iso"); !strings.Contains(string(got), `"TenantIsolationMode": "PER_TENANT"`) {
+		t.Errorf("get-function-configuration: %s", got)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "event.json"), []byte(`{}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cli("invoke", "--function-name", "iso", "--tenant-id", "blue", "--payload", "fileb://event.json", "out.json")
+	out, err := os.ReadFile(filepath.Join(dir, "out.json"))
+	if err != nil || !strings.Contains(string(out), `"tenant_id":"blue"`) {
+		t.Errorf("invoke --tenant-id blue answered %s (%v)", out, err)
+	}
 }
