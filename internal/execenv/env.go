@@ -96,6 +96,7 @@ type env struct {
 	lastUsed time.Time   // on Manager.clock
 	pinned   bool        // provisioned: never reaped for idleness, counted by Live
 	doomed   bool        // decided to stop: never handed out or counted again
+	cutOff   bool        // ended by KillBusy: its invocation ends with ErrCutOff
 	freezer  clock.Timer // set while idle and sandboxed: freezes e (freezeIdle)
 }
 

@@ -55,6 +55,10 @@ import (
 // cut short by Close.
 var ErrClosed = errors.New("execenv: manager closed")
 
+// ErrCutOff ends an invocation whose environment KillBusy ended: the node
+// lost its place in its cluster, so nothing it admitted may run on.
+var ErrCutOff = errors.New("execenv: the invocation was ended: this node was cut off from its cluster")
+
 // errRetry means a warm environment died before it received the event: the
 // invocation runs in another environment.
 var errRetry = errors.New("execenv: environment lost before delivery")

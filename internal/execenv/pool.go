@@ -337,6 +337,9 @@ func (m *Manager) coldStart(ctx context.Context, s *Spec, req *Request) (*env, *
 	switch {
 	case errors.As(err, &ie):
 		res = e.initFailure(req.RequestID, initDur, ie.Type, ie.Payload, false)
+	case errors.Is(err, errProcessExited) && m.wasCutOff(e):
+		m.discard(e)
+		return nil, nil, 0, ErrCutOff
 	case errors.Is(err, errProcessExited) && !m.isClosed():
 		res = e.initFailure(req.RequestID, initDur, "Runtime.ExitError", exitPayload(req.RequestID, e.exitReason()), true)
 	case ctx.Err() == nil && errors.Is(err, context.Canceled) && errors.Is(context.Cause(ictx), context.DeadlineExceeded):
@@ -411,6 +414,11 @@ func (m *Manager) run(ctx context.Context, e *env, req *Request, cold bool, init
 		e.halt()
 		res.Payload = timeoutPayload(id, e.spec.Timeout)
 		lines = appendTimedOut(nil, time.Now(), id, e.spec.Timeout)
+	case errors.Is(err, errProcessExited) && m.wasCutOff(e):
+		e.halt()
+		e.takeLog()
+		m.discard(e)
+		return nil, ErrCutOff
 	case errors.Is(err, errProcessExited) && !m.isClosed():
 		if !delivered && !cold {
 			e.unlog(startLine)
@@ -700,8 +708,9 @@ func (m *Manager) Retire(fn function.Key) {
 }
 
 // KillBusy kills every environment running an invocation now, and every
-// one being started for an invocation: those invocations end with an
-// error. A node cut off from its cluster calls it, so that nothing it
+// one being started for an invocation: those invocations end with
+// ErrCutOff, not as a function error (the function did nothing wrong; a
+// queued event is retried soon, not a minute later). A node cut off from its cluster calls it, so that nothing it
 // admitted under the cluster's limits runs on past its fence. It returns
 // how many it killed.
 func (m *Manager) KillBusy() int {
@@ -709,7 +718,7 @@ func (m *Manager) KillBusy() int {
 	var victims []*env
 	for e := range m.all {
 		if e.busy || !e.pinned && !m.isIdleLocked(e) {
-			e.doomed = true
+			e.doomed, e.cutOff = true, true
 			victims = append(victims, e)
 		}
 	}
@@ -859,4 +868,11 @@ func newTraceID(now time.Time) string {
 	put(rand.Uint64(), 16)
 	n += copy(b[n:], ";Sampled=0")
 	return string(b[:n])
+}
+
+// wasCutOff reports whether KillBusy ended e.
+func (m *Manager) wasCutOff(e *env) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return e.cutOff
 }

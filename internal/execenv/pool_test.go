@@ -3,7 +3,8 @@ package execenv
 import (
 	"context"
 	"encoding/json"
-	"github.com/lambdad/lambdad/internal/awserr"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/awserr"
 	"github.com/lambdad/lambdad/internal/clock"
 )
 
@@ -389,4 +391,40 @@ func TestLogRotation(t *testing.T) {
 		t.Errorf("log files %v, want the file and one rotated", files)
 	}
 	t.Logf("%d bytes of logs kept of about %d printed", total, 100*2*len(text))
+}
+
+// TestKillBusyCutsOff: an invocation whose environment KillBusy ends (a
+// node cut off from its cluster) ends with ErrCutOff, not as a function
+// error, and the next invocation starts a new environment.
+func TestKillBusyCutsOff(t *testing.T) {
+	m := newManager(t, Config{})
+	spec := goSpec("cutoff")
+	pid, _ := pidOf(t, m, spec)
+	done := make(chan error, 1)
+	go func() {
+		res, err := m.Invoke(context.Background(), spec, newRequest(`{"op":"sleep","ms":20000}`))
+		if err == nil {
+			err = fmt.Errorf("no error: %s %s", res.FunctionError, res.Payload)
+		}
+		done <- err
+	}()
+	for deadline := time.Now().Add(10 * time.Second); m.Stats().Busy == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the invocation never became busy")
+		}
+	}
+	if n := m.KillBusy(); n != 1 {
+		t.Errorf("KillBusy killed %d, want 1", n)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrCutOff) {
+			t.Errorf("the cut-off invocation: %v, want ErrCutOff", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the cut-off invocation did not end")
+	}
+	if again, _ := pidOf(t, m, spec); again == pid {
+		t.Errorf("the next invocation ran in the killed environment (pid %d)", pid)
+	}
 }
