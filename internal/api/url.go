@@ -258,7 +258,7 @@ func writeURLResponse(w http.ResponseWriter, payload []byte, cors bool) int {
 	switch first := firstByte(payload); {
 	case first == '"' && json.Unmarshal(payload, &str) == nil:
 		body = []byte(str)
-	case first == '{' && json.Unmarshal(payload, &res) == nil && res.StatusCode != nil:
+	case first == '{' && mayHaveStatusCode(payload) && json.Unmarshal(payload, &res) == nil && res.StatusCode != nil:
 		status = *res.StatusCode
 		if status < 100 || status > 599 {
 			return urlError(w, http.StatusBadGateway, "", "Internal Server Error")
@@ -372,6 +372,35 @@ func preflight(h http.Header, r *http.Request, c *function.Cors) {
 }
 
 // firstByte is the first byte of b that is not JSON white space, 0 if none.
+// mayHaveStatusCode reports whether an object's JSON could hold a
+// statusCode member as encoding/json reads one: keys match
+// case-insensitively, with the Kelvin sign and the long s among the folds,
+// and may be written with escapes. Only an answer of plain ASCII without
+// a backslash and without those letters in a row is known not to; most
+// answers that are not a structured response are then passed on without
+// being decoded.
+func mayHaveStatusCode(b []byte) bool {
+	const key = "statuscode"
+	for i, c := range b {
+		if c == '\\' || c >= 0x80 {
+			return true
+		}
+		if c|0x20 == 's' && i+len(key) <= len(b) && asciiEqualFold(b[i:i+len(key)], key) {
+			return true
+		}
+	}
+	return false
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	for i := range b {
+		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func firstByte(b []byte) byte {
 	for _, c := range b {
 		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {

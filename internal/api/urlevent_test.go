@@ -81,3 +81,38 @@ func FuzzURLEventJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestMayHaveStatusCode: the shortcut passes on undecoded only answers
+// that encoding/json would not find a statusCode in.
+func TestMayHaveStatusCode(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{`{"request_id":"x","pid":7}`, false},
+		{`{"statusCode":200}`, true},
+		{`{"STATUSCODE":200}`, true},
+		{`{"\u0073tatusCode":200}`, true},
+		{`{"ſtatusCode":200}`, true},
+		{`{"statuscod":200}`, false},
+		{`{"a":"statusCode"}`, true}, // a value, but cheap to decode and see
+	} {
+		if got := mayHaveStatusCode([]byte(c.in)); got != c.want {
+			t.Errorf("%s: %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+// FuzzMayHaveStatusCode: whenever encoding/json finds a statusCode in an
+// object, the shortcut says it may have one.
+func FuzzMayHaveStatusCode(f *testing.F) {
+	for _, s := range []string{`{"statusCode":1}`, `{"ſtatusCode":1}`, `{"\u0053tatuscode":1}`, `{"x":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var r urlResult
+		if json.Unmarshal([]byte(s), &r) == nil && r.StatusCode != nil && !mayHaveStatusCode([]byte(s)) {
+			t.Fatalf("%q has a statusCode the shortcut missed", s)
+		}
+	})
+}
