@@ -17,31 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lambdad/lambdad/internal/lambdatest"
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
-
-// hostAddr is a non-loopback IPv4 address of one of this machine's
-// interfaces that are up: a server there is outside every environment, as
-// any other machine would be.
-func hostAddr(t testing.TB) string {
-	t.Helper()
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := i.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP.String()
-			}
-		}
-	}
-	// pasta starts only with an interface that has a default route, so
-	// on a machine with loopback only boxManagerNet has skipped already.
-	t.Skip("no interface of this machine has a non-loopback IPv4 address")
-	return ""
-}
 
 // greeter serves at host:0, writing greeting to every connection, and
 // returns its address.
@@ -77,7 +55,7 @@ func dial(t *testing.T, m *Manager, spec *Spec, addr string) (got, err string) {
 
 func TestSandboxNetworkReachesOut(t *testing.T) {
 	m := boxManagerNet(t, Config{}, sandbox.NetworkPasta)
-	addr := greeter(t, hostAddr(t), "hello from the host")
+	addr := greeter(t, lambdatest.HostAddr(t), "hello from the host")
 	if got, err := dial(t, m, goSpec("out"), addr); got != "hello from the host\n" {
 		t.Fatalf("dialing %s from the environment: %q, %s", addr, got, err)
 	}
@@ -90,7 +68,7 @@ func TestSandboxNetworkReachesOut(t *testing.T) {
 
 func TestSandboxNetworkNoHostLoopback(t *testing.T) {
 	m := boxManagerNet(t, Config{}, sandbox.NetworkPasta)
-	host := hostAddr(t)
+	host := lambdatest.HostAddr(t)
 	// What listens on the host's loopback only: a server's port, and an
 	// unsandboxed environment's Runtime API.
 	local := greeter(t, "127.0.0.1", "the host's loopback")
@@ -132,7 +110,7 @@ func TestSandboxNetworkKeepsRuntimeAPIsApart(t *testing.T) {
 	// Every environment's Runtime API is 127.0.0.1:9001 of its own
 	// namespace: through the network it is nowhere.
 	_, apiPort, _ := net.SplitHostPort(sandbox.RuntimeAPIAddr)
-	for _, addr := range []string{net.JoinHostPort(sandbox.NetGateway, apiPort), net.JoinHostPort(hostAddr(t), apiPort),
+	for _, addr := range []string{net.JoinHostPort(sandbox.NetGateway, apiPort), net.JoinHostPort(lambdatest.HostAddr(t), apiPort),
 		net.JoinHostPort(sandbox.NetAddress, apiPort)} {
 		out, res := spyCall(t, m, thief, map[string]any{"op": "connect", "addr": addr})
 		wantOK(t, res)
@@ -159,7 +137,7 @@ func TestSandboxNetworkNoInbound(t *testing.T) {
 	// From the host, by every address that could lead in: pasta binds
 	// nothing on the host's behalf, and the environment's own address is
 	// not routed outside it.
-	for _, host := range []string{"127.0.0.1", hostAddr(t), sandbox.NetAddress, sandbox.NetGateway} {
+	for _, host := range []string{"127.0.0.1", lambdatest.HostAddr(t), sandbox.NetAddress, sandbox.NetGateway} {
 		addr := net.JoinHostPort(host, port)
 		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 		if err == nil {

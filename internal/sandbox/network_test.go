@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lambdad/lambdad/internal/lambdatest"
 )
 
 // requirePasta skips, or fails under LAMBDAD_REQUIRE_E2E=1, where this
@@ -20,28 +22,6 @@ func requirePasta(t testing.TB) {
 		}
 		t.Skip(Report(Full, m))
 	}
-}
-
-// hostAddr is a non-loopback IPv4 address of one of this machine's
-// interfaces that are up.
-func hostAddr(t testing.TB) string {
-	t.Helper()
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := i.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP.String()
-			}
-		}
-	}
-	// pasta needs an interface with a default route to start at all:
-	// requirePasta has skipped already on a machine with loopback only.
-	t.Skip("no interface of this machine has a non-loopback IPv4 address")
-	return ""
 }
 
 func TestParseNetwork(t *testing.T) {
@@ -121,7 +101,7 @@ func TestNetworkPasta(t *testing.T) {
 			if h.Network() != NetworkPasta {
 				t.Fatalf("Network() = %s", h.Network())
 			}
-			ln, err := net.Listen("tcp", hostAddr(t)+":0")
+			ln, err := net.Listen("tcp", lambdatest.HostAddr(t)+":0")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -11,28 +11,6 @@ import (
 	"github.com/lambdad/lambdad/internal/server"
 )
 
-// hostAddr is a non-loopback IPv4 address of one of this machine's
-// interfaces that are up.
-func hostAddr(t *testing.T) string {
-	t.Helper()
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := i.Addrs()
-		for _, a := range addrs {
-			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && n.IP.IsGlobalUnicast() {
-				return n.IP.String()
-			}
-		}
-	}
-	// pasta starts only with an interface that has a default route: on a
-	// machine with loopback only the check has skipped already.
-	t.Skip("no interface of this machine has a non-loopback IPv4 address")
-	return ""
-}
-
 // TestSandboxNetworkServerPort: a sandboxed function with outbound network
 // reaches a server on the host's network, but not the lambdad server that
 // runs it, on its listening port (127.0.0.1), by any address: the host's
@@ -44,7 +22,7 @@ func TestSandboxNetworkServerPort(t *testing.T) {
 	}
 	n := start(t, server.Options{Sandbox: sandbox.Full, FunctionNetwork: sandbox.NetworkPasta})
 	n.createGo(t, "dialer")
-	host := hostAddr(t)
+	host := lambdatest.HostAddr(t)
 	ln, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		t.Fatal(err)
