@@ -710,9 +710,9 @@ func (m *Manager) Retire(fn function.Key) {
 // KillBusy kills every environment running an invocation now, and every
 // one being started for an invocation: those invocations end with
 // ErrCutOff, not as a function error (the function did nothing wrong; a
-// queued event is retried soon, not a minute later). A node cut off from its cluster calls it, so that nothing it
-// admitted under the cluster's limits runs on past its fence. It returns
-// how many it killed.
+// queued event is retried soon, not a minute later). A node cut off from
+// its cluster calls it, so that nothing it admitted under the cluster's
+// limits runs on past its fence. It returns how many it killed.
 func (m *Manager) KillBusy() int {
 	m.mu.Lock()
 	var victims []*env
