@@ -6,11 +6,9 @@ package execenv
 // nothing reaches in; and each environment's pasta ends with it.
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -220,22 +218,8 @@ func TestSandboxNetworkDiesWithTheServer(t *testing.T) {
 		requireE2E(t, sandbox.Report(sandbox.Full, missing))
 	}
 	marker := "spy-orphan-net-" + strconv.Itoa(os.Getpid())
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "LAMBDAD_TEST_BOXED_SERVER="+marker, "LAMBDAD_TEST_BOXED_NETWORK="+string(sandbox.NetworkPasta),
-		"LAMBDAD_TEST_CODE="+goCodeDir, "LAMBDAD_TEST_ROOT="+t.TempDir())
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd := startBoxedServer(t, marker, "LAMBDAD_TEST_BOXED_NETWORK="+string(sandbox.NetworkPasta))
 	defer cmd.Wait()
-	line, _ := bufio.NewReader(out).ReadString('\n')
-	if line != "ready\n" {
-		cmd.Process.Kill()
-		t.Fatalf("the server said %q", line)
-	}
 	// One environment frozen (its pasta is not), one running.
 	pastas := pastaChildren(cmd.Process.Pid)
 	if len(pastas) != 2 {

@@ -402,13 +402,14 @@ func boxedServer(marker string) int {
 	select {}
 }
 
-func TestSandboxDiesWithTheServer(t *testing.T) {
-	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
-		requireE2E(t, sandbox.Report(sandbox.Full, missing))
-	}
-	marker := "spy-orphan-" + strconv.Itoa(os.Getpid())
+// startBoxedServer starts this test binary as a server with sandboxed
+// environments (LAMBDAD_TEST_BOXED_SERVER, with extra settings in env)
+// and returns once it says it is ready; the caller waits for it.
+func startBoxedServer(t *testing.T, marker string, env ...string) *exec.Cmd {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "LAMBDAD_TEST_BOXED_SERVER="+marker, "LAMBDAD_TEST_CODE="+goCodeDir, "LAMBDAD_TEST_ROOT="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -416,12 +417,22 @@ func TestSandboxDiesWithTheServer(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Wait()
 	line, _ := bufio.NewReader(out).ReadString('\n')
 	if line != "ready\n" {
 		cmd.Process.Kill()
+		cmd.Wait()
 		t.Fatalf("the server said %q", line)
 	}
+	return cmd
+}
+
+func TestSandboxDiesWithTheServer(t *testing.T) {
+	if missing := sandbox.Check(sandbox.Full); len(missing) > 0 {
+		requireE2E(t, sandbox.Report(sandbox.Full, missing))
+	}
+	marker := "spy-orphan-" + strconv.Itoa(os.Getpid())
+	cmd := startBoxedServer(t, marker)
+	defer cmd.Wait()
 	// One environment frozen with a child, one running an invocation.
 	if n := markerProcs(marker); n != 1 {
 		t.Fatalf("%d marked processes, want 1", n)
