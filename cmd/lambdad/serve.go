@@ -88,6 +88,7 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 	level := c.String("log-level", "info", "debug, info, warn or error")
 	box := c.String("sandbox", string(sandbox.Full), "contain each execution environment: full (namespaces, own uid, filesystem view, seccomp, cgroup limits and freezing), no-cgroup (all but the cgroup), or off (functions run as the server's user); lambdad refuses to start when the machine cannot give the level")
 	network := c.String("function-network", string(sandbox.NetworkPasta), "outbound network of sandboxed functions: pasta (IPv4 out through a pasta process per environment, Debian's package passt; nothing inbound, nothing of the host's loopback) or none (the environment's loopback only); lambdad refuses to start when pasta cannot be used")
+	c.IntVar(&o.SandboxSpares, "sandbox-spares", 1, "sandboxed environments kept started ahead of need (namespaces, cgroup and network made, no function yet), taken by cold starts and replaced in the background; 0 starts each on demand")
 	credsFile := c.String("credentials", "", "turn on access control with this credentials file (JSON: accounts, principals, roles); SIGHUP reloads it")
 	pos, err := c.parse(args)
 	if err != nil {
@@ -125,6 +126,8 @@ use a data directory: a second one exits at once, naming the first's pid.`)
 		return c.usagef("--scaling-rate must be at least 0")
 	case o.IdleTimeout <= 0:
 		return c.usagef("--idle-timeout must be positive")
+	case o.SandboxSpares < 0 || o.SandboxSpares > 64:
+		return c.usagef("--sandbox-spares must be from 0 to 64")
 	case *bodyMB < 1:
 		return c.usagef("--max-body-memory must be at least 1")
 	case *streamMiB < 1:

@@ -262,7 +262,6 @@ func (e *env) startBoxed(l launch, w *os.File) error {
 		lambdaAPI = "http://" + sandbox.LambdaAPIAddr
 	}
 	box, err := e.m.box.Start(&sandbox.Spec{
-		ID:   "env-" + e.id,
 		Argv: argv,
 		Env: buildEnviron(envParams{
 			spec:       &inside,

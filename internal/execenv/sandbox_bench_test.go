@@ -16,15 +16,15 @@ import (
 )
 
 // benchManager is a Manager at level (sandbox.Off for none) with network
-// n.
-func benchManager(b *testing.B, level sandbox.Level, n sandbox.Network) *Manager {
+// n and spares spare environments.
+func benchManager(b *testing.B, level sandbox.Level, n sandbox.Network, spares int) *Manager {
 	b.Helper()
 	cfg := Config{Logger: slog.New(slog.DiscardHandler)}
 	if level != sandbox.Off {
 		if missing := sandbox.Check(level); len(missing) > 0 {
 			b.Skip(sandbox.Report(level, missing))
 		}
-		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level, Network: n})
+		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level, Network: n, Spares: spares})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -41,9 +41,11 @@ func p50(d []time.Duration) float64 {
 
 // BenchmarkSandbox compares cold starts (Go and Python) and warm invokes
 // with the sandbox off, at level full without network, and at level full
-// with outbound network through pasta (where pasta can run). They take
-// turns within every iteration, so that a shared, noisy machine weighs on
-// all alike; it reports each one's p50 and the ratios:
+// with outbound network through pasta (where pasta can run), each with one
+// spare environment as the server's default; and at full with pasta and
+// no spare ("ondemand": a cold start in a burst that has used the spares
+// up). They take turns within every iteration, so that a shared, noisy
+// machine weighs on all alike; it reports each one's p50 and the ratios:
 //
 //	go test -run '^$' -bench 'BenchmarkSandbox$' -benchtime 40x ./internal/execenv/
 func BenchmarkSandbox(b *testing.B) {
@@ -57,19 +59,21 @@ func BenchmarkSandbox(b *testing.B) {
 		b.Fatal(err)
 	}
 	type setup struct {
-		name  string
-		level sandbox.Level
-		net   sandbox.Network
+		name   string
+		level  sandbox.Level
+		net    sandbox.Network
+		spares int
 	}
-	setups := []setup{{"off", sandbox.Off, ""}, {"full", sandbox.Full, sandbox.NetworkNone}}
+	setups := []setup{{"off", sandbox.Off, "", 0}, {"full", sandbox.Full, sandbox.NetworkNone, 1}}
 	if missing := sandbox.CheckNetwork(sandbox.Full, sandbox.NetworkPasta); len(missing) > 0 {
 		b.Log("without full-pasta: " + sandbox.Report(sandbox.Full, missing))
 	} else {
-		setups = append(setups, setup{"full-pasta", sandbox.Full, sandbox.NetworkPasta})
+		setups = append(setups, setup{"full-pasta", sandbox.Full, sandbox.NetworkPasta, 1},
+			setup{"ondemand-pasta", sandbox.Full, sandbox.NetworkPasta, 0})
 	}
 	managers := map[string]*Manager{}
 	for _, s := range setups {
-		managers[s.name] = benchManager(b, s.level, s.net)
+		managers[s.name] = benchManager(b, s.level, s.net, s.spares)
 	}
 	specs := map[string]*Spec{
 		"go":     goSpec("cold-go"),
@@ -136,7 +140,8 @@ func BenchmarkSandbox(b *testing.B) {
 	for _, k := range []string{"cold/go", "cold/python", "warm"} {
 		b.ReportMetric(p50(times[k+"/full"])/p50(times[k+"/off"]), k+"-full/off")
 		if len(setups) > 2 {
-			b.ReportMetric(p50(times[k+"/full-pasta"])/p50(times[k+"/full"]), k+"-full-pasta/full")
+			b.ReportMetric(p50(times[k+"/full-pasta"])/p50(times[k+"/off"]), k+"-full-pasta/off")
+			b.ReportMetric(p50(times[k+"/ondemand-pasta"])/p50(times[k+"/off"]), k+"-ondemand-pasta/off")
 		}
 	}
 }
@@ -161,7 +166,7 @@ func BenchmarkIdleSandboxMemory(b *testing.B) {
 			if network == sandbox.NetworkPasta {
 				prefix = "pasta-"
 			}
-			m := benchManager(b, sandbox.Full, network)
+			m := benchManager(b, sandbox.Full, network, 0)
 			for i := range 3 { // warm up the server's own buffers
 				invoke(b, m, goSpec("warm"+strconv.Itoa(i)), `{"op":"echo"}`)
 			}

@@ -33,11 +33,20 @@ func boxManager(t *testing.T, cfg Config) *Manager {
 // (or fails under LAMBDAD_REQUIRE_E2E=1) where n cannot be given either.
 func boxManagerNet(t *testing.T, cfg Config, n sandbox.Network) *Manager {
 	t.Helper()
+	// One spare, as the server's default: the attacks run in
+	// environments started ahead of their function.
+	return boxManagerSpares(t, cfg, n, 1)
+}
+
+// boxManagerSpares is boxManagerNet with the Host keeping spares spare
+// environments.
+func boxManagerSpares(t *testing.T, cfg Config, n sandbox.Network, spares int) *Manager {
+	t.Helper()
 	missing := append(sandbox.Check(sandbox.Full), sandbox.CheckNetwork(sandbox.Full, n)...)
 	if len(missing) > 0 {
 		requireE2E(t, sandbox.Report(sandbox.Full, missing))
 	}
-	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: n, Logger: testLogger(t)})
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: n, Spares: spares, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +387,7 @@ func cpuTicks(pid int) string {
 // TestSandboxDiesWithTheServer: it leaves a child in a sandboxed
 // environment, says so, and waits to be killed.
 func boxedServer(marker string) int {
-	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: sandbox.Network(os.Getenv("LAMBDAD_TEST_BOXED_NETWORK"))})
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: sandbox.Network(os.Getenv("LAMBDAD_TEST_BOXED_NETWORK")), Spares: 1})
 	if err != nil {
 		fmt.Println(err)
 		return 1

@@ -202,10 +202,9 @@ func (r *cgroupRoot) remove() {
 	}
 }
 
-// newCgroup makes an environment's cgroup with its limits: memory of the
-// whole tree (no swap), PidsMax, and CPU weight in proportion to memory,
-// one vCPU's worth at 1,769 MB as on AWS.
-func (r *cgroupRoot) newCgroup(id string, memoryMB int) (*cgroup, error) {
+// newCgroup makes an environment's cgroup, with the PidsMax limit; limit
+// sets the rest once the function is known.
+func (r *cgroupRoot) newCgroup(id string) (*cgroup, error) {
 	c := &cgroup{v2: r.v2}
 	for _, d := range r.dirs {
 		dir := filepath.Join(d, id)
@@ -215,14 +214,30 @@ func (r *cgroupRoot) newCgroup(id string, memoryMB int) (*cgroup, error) {
 		}
 		c.dirs = append(c.dirs, dir)
 	}
+	pids := filepath.Join(c.dirs[0], "pids.max")
+	if !r.v2 {
+		pids = filepath.Join(c.dirs[1], "pids.max")
+	}
+	if err := writeFile(pids, strconv.Itoa(PidsMax)); err != nil {
+		c.remove()
+		return nil, err
+	}
+	return c, nil
+}
+
+// limit sets the memory of the whole tree (no swap) and the CPU weight, in
+// proportion to memory, one vCPU's worth at 1,769 MB as on AWS. A new
+// cgroup has no memory limit, so each is only ever lowered from none: on
+// v1 the memory limit goes first, then memory plus swap, which may never
+// be below it.
+func (c *cgroup) limit(memoryMB int) error {
 	mem := strconv.FormatInt(int64(memoryMB)<<20, 10)
 	var set [][2]string
-	if r.v2 {
+	if c.v2 {
 		// cpu.weight: 100 is the default share; 1,769 MB is one vCPU.
 		w := min(max(memoryMB*100/1769, 1), 10000)
 		set = [][2]string{
-			{"memory.max", mem}, {"memory.swap.max", "0"},
-			{"pids.max", strconv.Itoa(PidsMax)}, {"cpu.weight", strconv.Itoa(w)},
+			{"memory.max", mem}, {"memory.swap.max", "0"}, {"cpu.weight", strconv.Itoa(w)},
 		}
 		for i := range set {
 			set[i][0] = filepath.Join(c.dirs[0], set[i][0])
@@ -231,7 +246,6 @@ func (r *cgroupRoot) newCgroup(id string, memoryMB int) (*cgroup, error) {
 		shares := max(memoryMB*1024/1769, 2)
 		set = [][2]string{
 			{filepath.Join(c.dirs[0], "memory.limit_in_bytes"), mem},
-			{filepath.Join(c.dirs[1], "pids.max"), strconv.Itoa(PidsMax)},
 			{filepath.Join(c.dirs[2], "cpu.shares"), strconv.Itoa(shares)},
 		}
 		// Without swap accounting the file is absent; with it, the limit
@@ -245,17 +259,6 @@ func (r *cgroupRoot) newCgroup(id string, memoryMB int) (*cgroup, error) {
 			continue // no swap on this kernel
 		}
 		if err := writeFile(kv[0], kv[1]); err != nil {
-			c.remove()
-			return nil, err
-		}
-	}
-	return c, nil
-}
-
-// add moves pid into the cgroup.
-func (c *cgroup) add(pid int) error {
-	for _, d := range c.dirs {
-		if err := writeFile(filepath.Join(d, "cgroup.procs"), strconv.Itoa(pid)); err != nil {
 			return err
 		}
 	}
@@ -397,11 +400,14 @@ func probeCgroups() []Missing {
 		return fail(err)
 	}
 	defer r.remove()
-	c, err := r.newCgroup("probe", 128)
+	c, err := r.newCgroup("probe")
 	if err != nil {
 		return fail(err)
 	}
 	defer c.remove()
+	if err := c.limit(128); err != nil {
+		return fail(err)
+	}
 	if err := c.freeze(); err != nil {
 		return []Missing{{GuaranteeFreezer, err.Error()}}
 	}

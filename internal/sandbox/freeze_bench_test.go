@@ -17,7 +17,7 @@ func BenchmarkFreezeThaw(b *testing.B) {
 	defer h.Close()
 	dir := b.TempDir()
 	os.Chmod(dir, 0o755)
-	e, err := h.Start(&Spec{ID: "bench", Argv: []string{"/bin/sleep", "60"}, Dir: "/", MemoryMB: 128, TmpMB: 16,
+	e, err := h.Start(&Spec{Argv: []string{"/bin/sleep", "60"}, Dir: "/", MemoryMB: 128, TmpMB: 16,
 		Binds: []Bind{{Source: dir, Target: TaskRoot}}, Output: os.Stderr})
 	if err != nil {
 		b.Fatal(err)
@@ -50,7 +50,7 @@ func BenchmarkStart(b *testing.B) {
 	var start, wait, release time.Duration
 	for b.Loop() {
 		t0 := time.Now()
-		e, err := h.Start(&Spec{ID: "bench", Argv: []string{"/bin/true"}, Dir: "/", MemoryMB: 128, TmpMB: 16,
+		e, err := h.Start(&Spec{Argv: []string{"/bin/true"}, Dir: "/", MemoryMB: 128, TmpMB: 16,
 			Binds: []Bind{{Source: dir, Target: TaskRoot}}, Output: os.Stderr})
 		if err != nil {
 			b.Fatal(err)

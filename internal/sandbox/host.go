@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,7 +32,13 @@ type HostConfig struct {
 	Level Level // Full or NoCgroup
 	// Network is the environments' outbound network; "" is NetworkNone.
 	Network Network
-	Logger  *slog.Logger
+	// Spares is how many environments the Host keeps started ahead of
+	// need: namespaces, uids, cgroup and network made, the init waiting
+	// for its function. A cold start takes one and the Host starts the
+	// next in the background; with none ready (a burst of cold starts,
+	// or 0 here) an environment is started on demand.
+	Spares int
+	Logger *slog.Logger
 }
 
 // Host starts sandboxed environments for one server. Its methods are safe
@@ -48,6 +55,11 @@ type Host struct {
 	// on one machine do not share uids.
 	uidBase uint32
 	next    atomic.Uint32
+
+	spares chan *Env     // launched, waiting for their configuration
+	refill chan struct{} // a spare was asked for
+	stop   chan struct{} // closed by Close: the refiller returns
+	done   chan struct{} // closed when the refiller has returned
 
 	reaper   *exec.Cmd // cleans the cgroups up if the server dies
 	reaperW  *os.File  // the server's end of the reaper's pipe
@@ -108,7 +120,81 @@ func NewHost(cfg HostConfig) (*Host, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	if cfg.Spares > 0 {
+		h.spares = make(chan *Env, cfg.Spares)
+		h.refill = make(chan struct{}, 1)
+		h.stop = make(chan struct{})
+		h.done = make(chan struct{})
+		go h.keepSpares(cfg.Spares)
+	}
 	return h, nil
+}
+
+// takeSpare returns a spare environment, or nil when none is ready; either
+// way it asks the refiller for more.
+func (h *Host) takeSpare() *Env {
+	if h.spares == nil {
+		return nil
+	}
+	defer func() {
+		select {
+		case h.refill <- struct{}{}:
+		default:
+		}
+	}()
+	select {
+	case e := <-h.spares:
+		return e
+	default:
+		return nil
+	}
+}
+
+// keepSpares is the refiller: it keeps n spares ready until Close. A
+// spare that fails to start is logged, and the next is tried when one is
+// asked for, so that a machine that cannot start environments is not
+// made to try without end.
+//
+// Spares are background work: they are started at the lowest priority
+// (nice 19, which the init and pasta inherit from this thread), so that
+// making the next one never slows the cold start that took the last;
+// foreground gives a taken one the normal priority. The thread stays
+// this goroutine's alone and ends with it, at Close, which kills what
+// it started (PR_SET_PDEATHSIG is the starting thread's): by then every
+// environment has ended, and the spares go anyway.
+func (h *Host) keepSpares(n int) {
+	defer close(h.done)
+	runtime.LockOSThread()
+	if err := unix.Setpriority(unix.PRIO_PROCESS, 0, spareNice); err != nil {
+		h.log.Warn("sandbox: spare environments start at normal priority", "err", err)
+	}
+	for {
+		for len(h.spares) < n {
+			e, err := h.launch()
+			if err == nil && e.net != nil {
+				// Ready before it is offered, so that a cold start
+				// never waits for pasta.
+				if err = e.net.ready(10 * time.Second); err != nil {
+					e.discard()
+				}
+			}
+			if err != nil {
+				h.log.Warn("sandbox: starting a spare environment", "err", err)
+				break
+			}
+			select {
+			case h.spares <- e: // only this goroutine adds: never blocks
+			case <-h.stop:
+				e.discard()
+				return
+			}
+		}
+		select {
+		case <-h.refill:
+		case <-h.stop:
+			return
+		}
+	}
 }
 
 // Level is the Host's level.
@@ -122,8 +208,9 @@ func (h *Host) Network() Network {
 	return NetworkNone
 }
 
-// Close stops the reaper (which then removes the Host's cgroup
-// directories) and waits for it. Every Env must have been waited for.
+// Close stops the spares and the reaper (which then removes the Host's
+// cgroup directories) and waits for them. Every Env that Start returned
+// must have been waited for.
 func (h *Host) Close() error {
 	h.closeMu.Lock()
 	defer h.closeMu.Unlock()
@@ -131,6 +218,13 @@ func (h *Host) Close() error {
 		return h.closeErr
 	}
 	h.closed = true
+	if h.spares != nil {
+		close(h.stop)
+		<-h.done
+		for len(h.spares) > 0 {
+			(<-h.spares).discard()
+		}
+	}
 	if h.reaper != nil {
 		h.reaperW.Close()
 		h.closeErr = h.reaper.Wait()
@@ -147,7 +241,6 @@ type Bind struct {
 
 // Spec is what one environment runs.
 type Spec struct {
-	ID       string   // names the environment's cgroup
 	Argv     []string // paths as the environment sees them
 	Env      []string
 	Dir      string
@@ -193,34 +286,46 @@ var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/d
 
 // Start starts spec's environment: on return its init has built the
 // environment and the runtime is starting; the Runtime API must be served
-// on Listener.
+// on Listener. It takes a spare environment when the Host has one ready
+// (and starts another in its place), else starts one now.
 func (h *Host) Start(spec *Spec) (*Env, error) {
+	if e := h.takeSpare(); e != nil {
+		err := e.foreground()
+		if err == nil {
+			err = h.configure(e, spec)
+		}
+		if err == nil {
+			return e, nil
+		}
+		e.discard()
+		// The spare may have died while it waited (killed from
+		// outside, say): one started now decides.
+		h.log.Warn("sandbox: a spare environment failed; starting one", "err", err)
+	}
+	e, err := h.launch()
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if err := h.configure(e, spec); err != nil {
+		e.discard()
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	return e, nil
+}
+
+// launch starts an environment's init in its new namespaces, with its uids
+// and its cgroup, and the environment's pasta, and prepares it: everything
+// that depends on no function. The init then waits for its function
+// (configure).
+func (h *Host) launch() (*Env, error) {
 	k := h.next.Add(1) % maxEnvs
 	initUID := h.uidBase + k*uidsEach
 	fnUID := initUID + 1
 
-	cfg := initConfig{
-		Argv:     spec.Argv,
-		Env:      spec.Env,
-		Dir:      spec.Dir,
-		TmpBytes: int64(spec.TmpMB) << 20,
-		ShmBytes: int64(spec.MemoryMB) << 20,
-		Hostname: "lambda",
-		Net:      true,
-		Outbound: h.pasta != "",
-		Files: map[string]string{
-			"/etc/passwd":   fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/tmp:/sbin/nologin\n", FunctionUID, FunctionGID),
-			"/etc/group":    fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\n", FunctionGID),
-			"/etc/hostname": "lambda\n",
-		},
-	}
-	for p, c := range spec.Files {
-		cfg.Files[p] = c
-	}
 	// Sockets: the control socket's other end is the init's fd 3.
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return nil, err
 	}
 	mine := os.NewFile(uintptr(fds[0]), "ctl")
 	theirs := os.NewFile(uintptr(fds[1]), "ctl")
@@ -228,42 +333,15 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 	conn, err := net.FileConn(mine)
 	mine.Close()
 	if err != nil {
-		return nil, fmt.Errorf("sandbox: %w", err)
+		return nil, err
 	}
 	ctl := conn.(*net.UnixConn)
-	type bindSrc struct {
-		src, target   string
-		writable, dev bool
-	}
-	var binds []bindSrc
-	for _, d := range systemBinds {
-		if t, err := os.Readlink(d); err == nil {
-			cfg.Links = append(cfg.Links, [2]string{d, t}) // merged /usr: /bin -> usr/bin
-		} else if exists(d) {
-			binds = append(binds, bindSrc{d, d, false, false})
-		}
-	}
-	for _, p := range systemEtc {
-		if t, err := os.Readlink(p); err == nil && !strings.HasPrefix(t, "/") {
-			cfg.Links = append(cfg.Links, [2]string{p, t})
-		} else if exists(p) {
-			binds = append(binds, bindSrc{p, p, false, false})
-		}
-	}
-	for _, d := range devices {
-		if exists(d) {
-			binds = append(binds, bindSrc{d, d, true, true})
-		}
-	}
-	for _, b := range spec.Binds {
-		binds = append(binds, bindSrc{b.Source, b.Target, false, false})
-	}
 
 	var cg *cgroup
 	if h.cg != nil {
-		if cg, err = h.cg.newCgroup(spec.ID, spec.MemoryMB); err != nil {
+		if cg, err = h.cg.newCgroup("e" + strconv.FormatUint(uint64(k), 10)); err != nil {
 			ctl.Close()
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, err
 		}
 	}
 	attr := &syscall.SysProcAttr{
@@ -285,7 +363,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		if err != nil {
 			cg.remove()
 			ctl.Close()
-			return nil, fmt.Errorf("sandbox: %w", err)
+			return nil, err
 		}
 		defer unix.Close(fd)
 		attr.UseCgroupFD, attr.CgroupFD = true, fd
@@ -294,11 +372,11 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		// The running binary, whatever its path and whoever may read the
 		// directories on the way to it: the magic link needs no search
 		// permission.
-		Path:        "/proc/self/exe",
-		Args:        []string{initArg0},
-		Env:         []string{}, // nothing of the server's environment
-		Stdout:      spec.Output,
-		Stderr:      spec.Output,
+		Path: "/proc/self/exe",
+		Args: []string{initArg0},
+		Env:  []string{}, // nothing of the server's environment
+		// Its stdout and stderr are /dev/null until its configuration
+		// brings the function's log.
 		ExtraFiles:  []*os.File{theirs},
 		SysProcAttr: attr,
 	}
@@ -307,82 +385,216 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 			cg.remove()
 		}
 		ctl.Close()
-		return nil, fmt.Errorf("sandbox: starting the init: %w", err)
+		return nil, fmt.Errorf("starting the init: %w", err)
 	}
 	e := &Env{cmd: cmd, ctl: ctl, cg: cg, pid: cmd.Process.Pid, host: h}
-	fail := func(err error) (*Env, error) {
-		e.Kill()
-		cmd.Wait()
-		e.Release()
-		return nil, fmt.Errorf("sandbox: %w", err)
-	}
 	if h.pasta != "" {
 		// pasta sets the network up while the init builds the rest: the
 		// init's namespaces exist from its first instruction.
 		if e.net, err = startPasta(h.pasta, e.pid); err != nil {
-			return fail(err)
+			e.discard()
+			return nil, err
 		}
 	}
-	if cg != nil && !cg.v2 {
-		// The init waits for its configuration before doing anything, so
-		// it is in the cgroup before anything of the function runs.
-		if err := cg.add(e.pid); err != nil {
-			return fail(err)
-		}
+	if err := h.prepare(e); err != nil {
+		e.discard()
+		return nil, err
 	}
-	// The bind sources are opened through the init's own root, so that
-	// they belong to its mount namespace (a bind mount's source must) and
-	// are opened with the server's rights: the init needs none on the
-	// paths, and sees nothing else of them.
-	var open []int
-	defer func() {
-		for _, fd := range open {
-			unix.Close(fd)
-		}
-	}()
+	return e, nil
+}
+
+// bindSrc is a bind mount before its source is opened.
+type bindSrc struct {
+	src, target   string
+	writable, dev bool
+}
+
+// fdList collects the descriptors that travel with one message to the
+// init, which the message names by their place in it.
+type fdList []int
+
+func (l *fdList) add(fd int) int {
+	*l = append(*l, fd)
+	return len(*l) - 1
+}
+
+// close closes them (a pointer receiver, so that a deferred close sees
+// what was added after the defer).
+func (l *fdList) close() {
+	for _, fd := range *l {
+		unix.Close(fd)
+	}
+	*l = nil
+}
+
+// openBinds opens the bind sources through the init's own root, so that
+// they belong to its mount namespace (a bind mount's source must) and are
+// opened with the server's rights: the init needs none on the paths, and
+// sees nothing else of them.
+func (e *Env) openBinds(binds []bindSrc, fds *fdList) ([]bindSpec, error) {
 	through := "/proc/" + strconv.Itoa(e.pid) + "/root"
+	var out []bindSpec
 	for _, b := range binds {
 		// An absolute symlink on the way would lead back into the
 		// server's own namespace: resolve them first.
 		src, err := filepath.EvalSymlinks(b.src)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		fd, err := unix.Open(through+src, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fail(fmt.Errorf("opening %s: %w", b.src, err))
+			return nil, fmt.Errorf("opening %s: %w", b.src, err)
 		}
-		open = append(open, fd)
+		i := fds.add(fd)
 		var st unix.Stat_t
 		if err := unix.Fstat(fd, &st); err != nil {
-			return fail(err)
+			return nil, err
 		}
-		cfg.Binds = append(cfg.Binds, bindSpec{Fd: len(open) - 1, Target: b.target,
+		out = append(out, bindSpec{Fd: i, Target: b.target,
 			File: st.Mode&unix.S_IFMT != unix.S_IFDIR, Writable: b.writable, Dev: b.dev})
 	}
-	msg, err := json.Marshal(&cfg)
+	return out, nil
+}
+
+// send sends the init one message of its configuration with its
+// descriptors, and waits for its answer, want (or its error); the answer's
+// descriptors are returned.
+func (e *Env) send(v any, fds fdList, want string) ([]byte, error) {
+	if len(fds) > maxFds {
+		return nil, fmt.Errorf("%d descriptors for the environment, more than %d", len(fds), maxFds)
+	}
+	msg, err := json.Marshal(v)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
-	if _, _, err := ctl.WriteMsgUnix(msg, unix.UnixRights(open...), nil); err != nil {
-		return fail(err)
+	if _, _, err := e.ctl.WriteMsgUnix(msg, unix.UnixRights(fds...), nil); err != nil {
+		return nil, err
 	}
-	ctl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	e.ctl.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer e.ctl.SetReadDeadline(time.Time{})
 	buf := make([]byte, 4096)
 	oob := make([]byte, unix.CmsgSpace(2*4))
-	n, oobn, _, _, err := ctl.ReadMsgUnix(buf, oob)
+	n, oobn, _, _, err := e.ctl.ReadMsgUnix(buf, oob)
 	if err != nil {
-		return fail(fmt.Errorf("waiting for the init: %w", err))
+		return nil, fmt.Errorf("waiting for the init: %w", err)
 	}
-	reply := string(buf[:n])
-	if reply != "ready" {
-		return fail(errors.New(strings.TrimPrefix(reply, "error: ")))
+	if reply := string(buf[:n]); reply != want {
+		if oobn > 0 {
+			if rights, err := receiveListeners(oob[:oobn]); err == nil {
+				for _, l := range rights {
+					l.Close()
+				}
+			}
+		}
+		if n == 0 {
+			return nil, errors.New("the init exited")
+		}
+		return nil, errors.New(strings.TrimPrefix(reply, "error: "))
 	}
-	lns, err := receiveListeners(oob[:oobn])
+	return oob[:oobn], nil
+}
+
+// prepare sends a launched init what every environment has: the system's
+// directories and files, the network's setting.
+func (h *Host) prepare(e *Env) error {
+	prep := prepConfig{
+		Hostname: "lambda",
+		Net:      true,
+		Outbound: h.pasta != "",
+		Files: map[string]string{
+			"/etc/passwd":   fmt.Sprintf("root:x:0:0:root:/root:/sbin/nologin\nsbx_user1051:x:%d:%d::/tmp:/sbin/nologin\n", FunctionUID, FunctionGID),
+			"/etc/group":    fmt.Sprintf("root:x:0:\nsbx_user1051:x:%d:\n", FunctionGID),
+			"/etc/hostname": "lambda\n",
+		},
+	}
+	var binds []bindSrc
+	for _, d := range systemBinds {
+		if t, err := os.Readlink(d); err == nil {
+			prep.Links = append(prep.Links, [2]string{d, t}) // merged /usr: /bin -> usr/bin
+		} else if exists(d) {
+			binds = append(binds, bindSrc{d, d, false, false})
+		}
+	}
+	for _, p := range systemEtc {
+		if t, err := os.Readlink(p); err == nil && !strings.HasPrefix(t, "/") {
+			prep.Links = append(prep.Links, [2]string{p, t})
+		} else if exists(p) {
+			binds = append(binds, bindSrc{p, p, false, false})
+		}
+	}
+	for _, d := range devices {
+		if exists(d) {
+			binds = append(binds, bindSrc{d, d, true, true})
+		}
+	}
+	var fds fdList
+	defer fds.close()
+	var err error
+	if prep.Binds, err = e.openBinds(binds, &fds); err != nil {
+		return err
+	}
+	_, err = e.send(&prep, fds, "prepared")
+	return err
+}
+
+// configure gives a prepared environment its function: the cgroup's
+// limits, its code, layers and runtime, the runtime to start. On return
+// the init has built the environment and is starting the runtime.
+func (h *Host) configure(e *Env, spec *Spec) error {
+	if e.cg != nil {
+		if err := e.cg.limit(spec.MemoryMB); err != nil {
+			return err
+		}
+	}
+	cfg := initConfig{
+		Argv:     spec.Argv,
+		Env:      spec.Env,
+		Dir:      spec.Dir,
+		TmpBytes: int64(spec.TmpMB) << 20,
+		ShmBytes: int64(spec.MemoryMB) << 20,
+		Output:   -1,
+		Files:    spec.Files,
+	}
+	var fds fdList
+	defer fds.close()
+	if spec.Output != nil {
+		fd, err := unix.FcntlInt(spec.Output.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		cfg.Output = fds.add(fd)
+	}
+	if e.cg != nil && !e.cg.v2 {
+		// On v1 the init moves itself into its cgroups, through their
+		// tasks files opened here (it has no right to open them), before
+		// anything of the function runs. A thread moving itself takes no
+		// global lock; moving another process from here would wait for
+		// an RCU grace period under the kernel's cgroup_threadgroup_rwsem,
+		// 8-16 ms of every cold start on a quiet machine.
+		for _, d := range e.cg.dirs {
+			fd, err := unix.Open(filepath.Join(d, "tasks"), unix.O_WRONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("opening the cgroup: %w", err)
+			}
+			cfg.Cgroups = append(cfg.Cgroups, fds.add(fd))
+		}
+	}
+	var binds []bindSrc
+	for _, b := range spec.Binds {
+		binds = append(binds, bindSrc{b.Source, b.Target, false, false})
+	}
+	var err error
+	if cfg.Binds, err = e.openBinds(binds, &fds); err != nil {
+		return err
+	}
+	oob, err := e.send(&cfg, fds, "ready")
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	e.ln, e.api = lns[0], lns[1]
+	lns, err := receiveListeners(oob)
+	if err != nil {
+		return err
+	}
 	closeAll := func() {
 		for _, l := range lns {
 			l.Close()
@@ -391,14 +603,41 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 	if e.net != nil {
 		if err := e.net.ready(10 * time.Second); err != nil {
 			closeAll()
-			return fail(fmt.Errorf("the environment's network: %w", err))
+			return fmt.Errorf("the environment's network: %w", err)
 		}
-		if _, _, err := ctl.WriteMsgUnix([]byte(netReady), nil, nil); err != nil {
+		if _, _, err := e.ctl.WriteMsgUnix([]byte(netReady), nil, nil); err != nil {
 			closeAll()
-			return fail(err)
+			return err
 		}
 	}
-	return e, nil
+	e.ln, e.api = lns[0], lns[1]
+	return nil
+}
+
+// spareNice is the priority spares are started at: the lowest.
+const spareNice = 19
+
+// foreground gives a spare's init and pasta the normal priority (nice
+// 0); the runtime inherits the init's.
+func (e *Env) foreground() error {
+	pids := []int{e.pid}
+	if e.net != nil {
+		pids = append(pids, e.net.Pid())
+	}
+	for _, p := range pids {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, p, 0); err != nil {
+			return fmt.Errorf("giving the spare environment normal priority: %w", err)
+		}
+	}
+	return nil
+}
+
+// discard kills an environment that never became the caller's, waits for
+// it and frees what it held.
+func (e *Env) discard() {
+	e.Kill()
+	e.cmd.Wait()
+	e.Release()
 }
 
 // receiveListeners takes the listening sockets out of a control message:

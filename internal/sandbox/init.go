@@ -73,16 +73,19 @@ func init() {
 	}
 }
 
-// initConfig is what the server sends the init, as JSON in one message.
-type initConfig struct {
-	Argv     []string
-	Env      []string
-	Dir      string
+// The server configures the init in two messages, each JSON with the
+// descriptors it names: prepConfig, what every environment has, as soon as
+// the init runs (a spare environment is prepared ahead of need), then
+// initConfig, its function's. The init answers "prepared" to the first,
+// "ready" with the listening sockets to the second, or "error: ..." to
+// either.
+
+// prepConfig is what every environment has: the system's part of the
+// filesystem view and the network.
+type prepConfig struct {
 	Binds    []bindSpec
 	Links    [][2]string       // symlinks: target path in the sandbox, link text
 	Files    map[string]string // small read-only files: path → content
-	TmpBytes int64
-	ShmBytes int64
 	Hostname string
 	Net      bool // a network namespace of its own: bring up lo, listen there
 	// Outbound: the server attaches pasta to the namespace; link-local
@@ -91,8 +94,28 @@ type initConfig struct {
 	Outbound bool
 }
 
-// maxBinds bounds the descriptors one configuration carries.
-const maxBinds = 200
+// initConfig is one function's part: what runs, its code and its limits.
+type initConfig struct {
+	Argv  []string
+	Env   []string
+	Dir   string
+	Binds []bindSpec
+	// Cgroups are the descriptors (indices, as bindSpec.Fd) of the
+	// environment's cgroup v1 tasks files, which the init writes "0" to
+	// first: it moves itself, and so everything it starts.
+	Cgroups []int
+	// Output is the descriptor (index, as bindSpec.Fd) of the function's
+	// log, the runtime's stdout and stderr; -1 for none. The init is
+	// started before its function is known, with /dev/null.
+	Output   int
+	Files    map[string]string // as prepConfig's, the function's own
+	TmpBytes int64
+	ShmBytes int64
+}
+
+// maxFds bounds the descriptors one configuration carries (the kernel's
+// limit for one message is 253).
+const maxFds = 200
 
 // bindSpec is a bind mount whose source the server opened (O_PATH) and
 // passed with the configuration, the Fd'th descriptor: the init needs no
@@ -115,32 +138,22 @@ func initMain() int {
 	}
 	syscall.CloseOnExec(ctlFd)
 	buf := make([]byte, 1<<20)
-	oob := make([]byte, unix.CmsgSpace(4*maxBinds))
-	n, oobn, _, _, err := unix.Recvmsg(ctlFd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	oob := make([]byte, unix.CmsgSpace(4*maxFds))
+
+	var prep prepConfig
+	fds, err := receiveConfig(buf, oob, &prep)
 	if err != nil {
 		return fail("reading the configuration", err)
 	}
-	var cfg initConfig
-	if err := json.Unmarshal(buf[:n], &cfg); err != nil {
-		return fail("decoding the configuration", err)
+	if err := takeBinds(prep.Binds, fds); err != nil {
+		return fail("reading the configuration", err)
 	}
-	var fds []int
-	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
-		fds, _ = unix.ParseUnixRights(&msgs[0])
-	}
-	for i := range cfg.Binds {
-		if cfg.Binds[i].Fd >= len(fds) {
-			return fail("reading the configuration", errors.New("a bind mount without its source"))
-		}
-		cfg.Binds[i].Fd = fds[cfg.Binds[i].Fd]
-	}
-
 	var lnFile, apiFile *os.File
-	if cfg.Net {
+	if prep.Net {
 		if err := loopbackUp(); err != nil {
 			return fail("bringing up lo", err)
 		}
-		if cfg.Outbound {
+		if prep.Outbound {
 			if err := blockRoutes(linkLocal); err != nil {
 				return fail("making link-local addresses unreachable", err)
 			}
@@ -162,11 +175,50 @@ func initMain() int {
 		}
 		api.Close()
 	}
-	if err := buildRoot(&cfg); err != nil {
+	if err := prepareRoot(&prep); err != nil {
 		return fail("building the filesystem view", err)
 	}
-	if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+	if err := unix.Sethostname([]byte(prep.Hostname)); err != nil {
 		return fail("setting the hostname", err)
+	}
+	if err := unix.Sendmsg(ctlFd, []byte("prepared"), nil, nil, 0); err != nil {
+		return fail("answering the server", err)
+	}
+
+	var cfg initConfig
+	if fds, err = receiveConfig(buf, oob, &cfg); err != nil {
+		return fail("reading the configuration", err)
+	}
+	if cfg.Output >= 0 {
+		if cfg.Output >= len(fds) {
+			return fail("reading the configuration", errors.New("an output without its file"))
+		}
+		for _, to := range []int{1, 2} {
+			if err := unix.Dup3(fds[cfg.Output], to, 0); err != nil {
+				return fail("taking the function's log", err)
+			}
+		}
+		unix.Close(fds[cfg.Output])
+	}
+	// Into the environment's cgroups before anything else of the
+	// function. Only this thread moves (the kernel's "0": the writer
+	// itself); it is the one that starts the runtime (init locks it), so
+	// the whole of the function is in them. The init's other threads
+	// are the Go runtime's own, idle, and stay where they were.
+	for _, i := range cfg.Cgroups {
+		if i < 0 || i >= len(fds) {
+			return fail("reading the configuration", errors.New("a cgroup without its file"))
+		}
+		if _, err := unix.Write(fds[i], []byte("0")); err != nil {
+			return fail("joining the environment's cgroup", err)
+		}
+		unix.Close(fds[i])
+	}
+	if err := takeBinds(cfg.Binds, fds); err != nil {
+		return fail("reading the configuration", err)
+	}
+	if err := finishRoot(&cfg); err != nil {
+		return fail("building the filesystem view", err)
 	}
 	var rights []byte
 	if lnFile != nil {
@@ -179,7 +231,7 @@ func initMain() int {
 		lnFile.Close()
 		apiFile.Close()
 	}
-	if cfg.Outbound {
+	if prep.Outbound {
 		// pasta configures the interface meanwhile; the server answers
 		// once it has (or kills the environment).
 		n, _, _, _, err := unix.Recvmsg(ctlFd, buf, nil, 0)
@@ -248,6 +300,40 @@ func initMain() int {
 
 func sendExit(msg string) { unix.Sendmsg(ctlFd, []byte(msg), nil, nil, 0) }
 
+// receiveConfig reads one message of the server into v and returns the
+// descriptors it carried.
+func receiveConfig(buf, oob []byte, v any) ([]int, error) {
+	n, oobn, _, _, err := unix.Recvmsg(ctlFd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	for err == unix.EINTR {
+		n, oobn, _, _, err = unix.Recvmsg(ctlFd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("the server closed the control socket")
+	}
+	var fds []int
+	if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) == 1 {
+		fds, _ = unix.ParseUnixRights(&msgs[0])
+	}
+	if err := json.Unmarshal(buf[:n], v); err != nil {
+		return fds, fmt.Errorf("decoding: %w", err)
+	}
+	return fds, nil
+}
+
+// takeBinds turns the binds' indices into the descriptors received.
+func takeBinds(binds []bindSpec, fds []int) error {
+	for i := range binds {
+		if binds[i].Fd < 0 || binds[i].Fd >= len(fds) {
+			return errors.New("a bind mount without its source")
+		}
+		binds[i].Fd = fds[binds[i].Fd]
+	}
+	return nil
+}
+
 // loopbackUp brings up lo, the only interface of a new network namespace.
 func loopbackUp() error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -264,12 +350,20 @@ func loopbackUp() error {
 }
 
 // newRoot is where the init mounts the environment's root before pivoting
-// into it: any directory works, since the mount is private to the init's
-// mount namespace, and /tmp exists everywhere.
-const newRoot = "/tmp"
+// into it. The mount is private to the init's mount namespace, but it
+// hides what is beneath it from the server too, which opens the
+// function's bind sources through the init's root after the root is
+// mounted (a spare is prepared before its function is known): so it is a
+// directory that holds no code, layer or runtime, and exists everywhere.
+const newRoot = "/sys"
 
-// buildRoot mounts the environment's filesystem and pivots into it.
-func buildRoot(cfg *initConfig) error {
+// at is where path p of the environment is before the pivot.
+func at(p string) string { return filepath.Join(newRoot, p) }
+
+// prepareRoot mounts the part of the environment's filesystem that is
+// every environment's: a fresh root with the system's directories and
+// files, and its own /proc.
+func prepareRoot(prep *prepConfig) error {
 	// Nothing mounted here propagates back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making / private: %w", err)
@@ -277,8 +371,86 @@ func buildRoot(cfg *initConfig) error {
 	if err := unix.Mount("tmpfs", newRoot, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return fmt.Errorf("mounting the root: %w", err)
 	}
-	at := func(p string) string { return filepath.Join(newRoot, p) }
-	for _, b := range cfg.Binds {
+	if err := bindAll(prep.Binds); err != nil {
+		return err
+	}
+	for _, l := range prep.Links {
+		t := at(l[0])
+		if err := os.MkdirAll(filepath.Dir(t), 0o755); err != nil {
+			return err
+		}
+		if err := os.Symlink(l[1], t); err != nil {
+			return err
+		}
+	}
+	if err := writeFiles(prep.Files); err != nil {
+		return err
+	}
+	// Its own /proc: the init is pid 1 of the namespace this proc shows.
+	if err := os.MkdirAll(at("/proc"), 0o555); err != nil {
+		return err
+	}
+	if err := unix.Mount("proc", at("/proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
+	}
+	for _, l := range [][2]string{{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/proc/self/fd/0"},
+		{"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"}} {
+		os.Symlink(l[1], at(l[0]))
+	}
+	return nil
+}
+
+// finishRoot mounts the function's part (its code, layers and runtime, a
+// /tmp and a /dev/shm of its sizes), pivots into the new root and makes it
+// read-only.
+func finishRoot(cfg *initConfig) error {
+	if err := bindAll(cfg.Binds); err != nil {
+		return err
+	}
+	if err := writeFiles(cfg.Files); err != nil {
+		return err
+	}
+	tmpfs := []struct {
+		dir   string
+		bytes int64
+		mode  string
+	}{
+		{"/tmp", cfg.TmpBytes, "1777"},
+		{"/dev/shm", cfg.ShmBytes, "1777"},
+	}
+	for _, m := range tmpfs {
+		t := at(m.dir)
+		if err := os.MkdirAll(t, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", t, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV,
+			fmt.Sprintf("mode=%s,size=%d", m.mode, max(m.bytes, 1<<20))); err != nil {
+			return fmt.Errorf("mounting %s: %w", m.dir, err)
+		}
+	}
+	// Into the new root; the old one is detached and unreachable.
+	if err := unix.Chdir(newRoot); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detaching the old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	if err := remount("/", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		return fmt.Errorf("remounting / read-only: %w", err)
+	}
+	return nil
+}
+
+// bindAll makes the bind mounts, read-only unless Writable, and closes
+// their sources.
+func bindAll(binds []bindSpec) error {
+	for _, b := range binds {
 		t := at(b.Target)
 		if err := makeTarget(t, b.File); err != nil {
 			return err
@@ -299,16 +471,12 @@ func buildRoot(cfg *initConfig) error {
 		}
 		unix.Close(b.Fd)
 	}
-	for _, l := range cfg.Links {
-		t := at(l[0])
-		if err := os.MkdirAll(filepath.Dir(t), 0o755); err != nil {
-			return err
-		}
-		if err := os.Symlink(l[1], t); err != nil {
-			return err
-		}
-	}
-	for p, content := range cfg.Files {
+	return nil
+}
+
+// writeFiles creates small files in the new root.
+func writeFiles(files map[string]string) error {
+	for p, content := range files {
 		t := at(p)
 		if err := os.MkdirAll(filepath.Dir(t), 0o755); err != nil {
 			return err
@@ -316,51 +484,6 @@ func buildRoot(cfg *initConfig) error {
 		if err := os.WriteFile(t, []byte(content), 0o644); err != nil {
 			return err
 		}
-	}
-	tmpfs := []struct {
-		dir   string
-		bytes int64
-		mode  string
-	}{
-		{"/tmp", cfg.TmpBytes, "1777"},
-		{"/dev/shm", cfg.ShmBytes, "1777"},
-	}
-	for _, m := range tmpfs {
-		t := at(m.dir)
-		if err := os.MkdirAll(t, 0o755); err != nil {
-			return err
-		}
-		if err := unix.Mount("tmpfs", t, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV,
-			fmt.Sprintf("mode=%s,size=%d", m.mode, max(m.bytes, 1<<20))); err != nil {
-			return fmt.Errorf("mounting %s: %w", m.dir, err)
-		}
-	}
-	// Its own /proc: the init is pid 1 of the namespace this proc shows.
-	if err := os.MkdirAll(at("/proc"), 0o555); err != nil {
-		return err
-	}
-	if err := unix.Mount("proc", at("/proc"), "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return fmt.Errorf("mounting /proc: %w", err)
-	}
-	for _, l := range [][2]string{{"/dev/fd", "/proc/self/fd"}, {"/dev/stdin", "/proc/self/fd/0"},
-		{"/dev/stdout", "/proc/self/fd/1"}, {"/dev/stderr", "/proc/self/fd/2"}} {
-		os.Symlink(l[1], at(l[0]))
-	}
-	// Into the new root; the old one is detached and unreachable.
-	if err := unix.Chdir(newRoot); err != nil {
-		return err
-	}
-	if err := unix.PivotRoot(".", "."); err != nil {
-		return fmt.Errorf("pivot_root: %w", err)
-	}
-	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("detaching the old root: %w", err)
-	}
-	if err := unix.Chdir("/"); err != nil {
-		return err
-	}
-	if err := remount("/", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV); err != nil {
-		return fmt.Errorf("remounting / read-only: %w", err)
 	}
 	return nil
 }

@@ -126,6 +126,9 @@ type pasta struct {
 	stderr  *capped
 	waitOne sync.Once
 	waitErr error
+
+	readyOne sync.Once
+	readyErr error
 }
 
 // pastaArgs are pasta's options for the namespaces of process pid.
@@ -182,8 +185,14 @@ func startPasta(path string, pid int) (*pasta, error) {
 	return p, nil
 }
 
-// ready waits until pasta has configured the namespace, or has failed.
+// ready waits until pasta has configured the namespace, or has failed;
+// once it has answered, it answers the same again at once.
 func (p *pasta) ready(timeout time.Duration) error {
+	p.readyOne.Do(func() { p.readyErr = p.awaitReady(timeout) })
+	return p.readyErr
+}
+
+func (p *pasta) awaitReady(timeout time.Duration) error {
 	p.readyR.SetReadDeadline(time.Now().Add(timeout))
 	var b [32]byte
 	n, err := p.readyR.Read(b[:])

@@ -120,7 +120,7 @@ func TestNetworkPasta(t *testing.T) {
 			code := t.TempDir()
 			os.Chmod(code, 0o755)
 			r, w, _ := os.Pipe()
-			e, err := h.Start(&Spec{ID: "net", Argv: []string{"/bin/bash", "-c", `cat /proc/net/route
+			e, err := h.Start(&Spec{Argv: []string{"/bin/bash", "-c", `cat /proc/net/route
 exec 3<>/dev/tcp/` + host + `/` + port + ` && cat <&3
 for a in 169.254.169.254/80 ` + NetGateway + `/80; do (exec 3<>/dev/tcp/$a) 2>&1; done; true`},
 				Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}},

@@ -26,6 +26,14 @@ func requireFull(t testing.TB) {
 // how it ended.
 func run(t *testing.T, h *Host, script string, binds ...Bind) (string, error) {
 	t.Helper()
+	_, out, err := start(t, h, script, binds...)
+	return out, err
+}
+
+// start is run, also returning the environment, waited for and
+// released; its listeners are the caller's.
+func start(t *testing.T, h *Host, script string, binds ...Bind) (*Env, string, error) {
+	t.Helper()
 	code := t.TempDir()
 	os.Chmod(code, 0o755)
 	os.WriteFile(code+"/handler", []byte("code"), 0o644)
@@ -33,7 +41,7 @@ func run(t *testing.T, h *Host, script string, binds ...Bind) (string, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := h.Start(&Spec{ID: "t", Argv: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot,
+	e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot,
 		Binds: append([]Bind{{Source: code, Target: TaskRoot}}, binds...), MemoryMB: 128, TmpMB: 32, Output: w})
 	w.Close()
 	if err != nil {
@@ -44,7 +52,7 @@ func run(t *testing.T, h *Host, script string, binds ...Bind) (string, error) {
 	r.Close()
 	_, werr := e.Wait()
 	e.Release()
-	return string(out), werr
+	return e, string(out), werr
 }
 
 func TestInitBuildsTheEnvironment(t *testing.T) {
@@ -139,5 +147,44 @@ func TestStaleCgroupsRemoved(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(d, name)); err == nil {
 			t.Errorf("%s is still there", filepath.Join(d, name))
 		}
+	}
+}
+
+// openFds counts this process's open descriptors.
+func openFds(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// An environment, once waited for and released, leaves no descriptor of
+// the server's open: neither the bind sources and cgroup files sent to the
+// init, nor the copy of its output.
+func TestStartLeavesNoDescriptors(t *testing.T) {
+	requireFull(t)
+	h, err := NewHost(HostConfig{Level: Full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	runClosing := func() {
+		t.Helper()
+		e, out, err := start(t, h, "echo hi")
+		if err != nil || out != "hi\n" {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		e.Listener().Close()
+		e.APIListener().Close()
+	}
+	runClosing() // the runtime's own descriptors (epoll, its pipes) are made once
+	before := openFds(t)
+	for range 3 {
+		runClosing()
+	}
+	if after := openFds(t); after != before {
+		t.Errorf("%d descriptors open before three environments, %d after", before, after)
 	}
 }

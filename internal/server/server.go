@@ -74,6 +74,11 @@ type Options struct {
 	// and cannot be used. Without the sandbox functions use the host's
 	// network, as the server's own processes.
 	FunctionNetwork sandbox.Network
+	// SandboxSpares is how many sandboxed environments are kept started
+	// ahead of need (namespaces, cgroup and network made, no function
+	// yet), so that a cold start does not wait for them. As with
+	// Sandbox, 0 is not replaced by the command's default (1): none.
+	SandboxSpares int
 	// MaxEnvironments caps the execution environments alive at once
 	// (default 1000; idle ones are evicted oldest first before a cold
 	// start is throttled).
@@ -368,7 +373,7 @@ func (n *Node) build() error {
 		if len(missing) > 0 {
 			return errors.New(sandbox.Report(o.Sandbox, missing))
 		}
-		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Network: o.FunctionNetwork,
+		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Network: o.FunctionNetwork, Spares: o.SandboxSpares,
 			Logger: o.Logger.With("part", "sandbox")}); err != nil {
 			return err
 		}

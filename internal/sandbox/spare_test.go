@@ -1,0 +1,178 @@
+package sandbox
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// peekSpare waits until the Host has a spare ready and returns it, leaving
+// it in place.
+func peekSpare(t *testing.T, h *Host) *Env {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		select {
+		case e := <-h.spares:
+			h.spares <- e
+			return e
+		default:
+		}
+	}
+	t.Fatal("no spare environment was started")
+	return nil
+}
+
+// niceOf is a process's nice value, from /proc/<pid>/stat.
+func niceOf(t *testing.T, pid int) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The command may hold spaces; the fields after its ")" do not.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return f[16] // field 19 of stat, the 17th after the command
+}
+
+func processExists(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
+
+// A cold start takes the spare the Host started ahead, runs its function
+// in the spare's namespaces and cgroups (every hierarchy, the function's
+// log as its output), and another spare takes its place; a spare that
+// died while it waited is replaced by one started on demand; Close leaves
+// no spare, no pasta and no cgroup behind.
+func TestSpares(t *testing.T) {
+	requireFull(t)
+	network := NetworkNone
+	if len(CheckNetwork(Full, NetworkPasta)) == 0 {
+		network = NetworkPasta
+	}
+	h, err := NewHost(HostConfig{Level: Full, Network: network, Spares: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostDirs := h.cg.dirs
+	closed := false
+	defer func() {
+		if !closed {
+			h.Close()
+		}
+	}()
+	start := func() (*Env, string) {
+		t.Helper()
+		code := t.TempDir()
+		os.Chmod(code, 0o755)
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", "id -u; cut -d' ' -f19 /proc/self/stat; cat /proc/self/cgroup"}, Env: []string{"PATH=/usr/bin:/bin"},
+			Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}}, MemoryMB: 256, TmpMB: 32, Output: w})
+		w.Close()
+		if err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(r)
+		r.Close()
+		if _, err := e.Wait(); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		e.Listener().Close()
+		e.APIListener().Close()
+		return e, string(out)
+	}
+
+	spare := peekSpare(t, h)
+	if network == NetworkPasta && !processExists(spare.NetPid()) {
+		t.Fatalf("the spare's pasta %d is not running", spare.NetPid())
+	}
+	// Started as background work.
+	for _, p := range []int{spare.Pid(), spare.NetPid()} {
+		if p != 0 {
+			if n := niceOf(t, p); n != "19" {
+				t.Errorf("the spare's process %d runs at nice %s, want 19", p, n)
+			}
+		}
+	}
+	e, out := start()
+	if e.Pid() != spare.Pid() {
+		t.Errorf("the cold start ran in init %d, not in the spare %d", e.Pid(), spare.Pid())
+	}
+	// The function's own uid, and the normal priority (the spare was
+	// started at nice 19).
+	if !strings.HasPrefix(out, "993\n0\n") {
+		t.Errorf("output:\n%s", out)
+	}
+	// In the environment's own cgroup in every hierarchy, with the limit
+	// of its function.
+	own := "/" + filepath.Base(e.cg.dirs[0])
+	for _, c := range []string{"memory", "pids", "cpu", "freezer"} {
+		if h.cg.v2 {
+			break
+		}
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			parts := strings.SplitN(line, ":", 3)
+			if len(parts) == 3 && strings.Contains(","+parts[1]+",", ","+c+",") {
+				found = true
+				if !strings.HasSuffix(parts[2], own) {
+					t.Errorf("the function is in the %s cgroup %s, not its environment's (%s)", c, parts[2], own)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no %s line in:\n%s", c, out)
+		}
+	}
+	limit := "memory.limit_in_bytes"
+	if h.cg.v2 {
+		limit = "memory.max"
+	}
+	if b, _ := os.ReadFile(filepath.Join(e.cg.dirs[0], limit)); strings.TrimSpace(string(b)) != strconv.Itoa(256<<20) {
+		t.Errorf("%s = %q, want 256 MiB", limit, b)
+	}
+	e.Release()
+
+	// The next spare, killed from outside while it waits: the cold start
+	// still succeeds, in an environment started for it.
+	next := peekSpare(t, h)
+	if next.Pid() == spare.Pid() {
+		t.Fatal("the spare taken was not replaced")
+	}
+	syscall.Kill(next.Pid(), syscall.SIGKILL)
+	e, out = start()
+	if e.Pid() == next.Pid() || !strings.HasPrefix(out, "993\n0\n") {
+		t.Errorf("after the spare died: init %d, output:\n%s", e.Pid(), out)
+	}
+	e.Release()
+	for _, d := range next.cg.dirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("the dead spare's cgroup %s is still there", d)
+		}
+	}
+
+	last := peekSpare(t, h)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	closed = true
+	for _, p := range []int{last.Pid(), last.NetPid()} {
+		if p != 0 && processExists(p) {
+			t.Errorf("the spare's process %d outlived Close", p)
+		}
+	}
+	for _, d := range hostDirs {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("the Host's cgroup %s is still there after Close", d)
+		}
+	}
+}
