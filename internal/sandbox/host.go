@@ -281,6 +281,23 @@ var systemEtc = []string{
 	"/etc/resolv.conf", "/etc/ssl", "/etc/ca-certificates", "/etc/pki", "/etc/mime.types", "/etc/alternatives",
 }
 
+// resolvConf is the resolver's configuration.
+const resolvConf = "/etc/resolv.conf"
+
+// outboundResolvConf is the resolver configuration of an environment with
+// outbound network: the host's file at path without its name servers,
+// which may be on the host's loopback, and with NetDNS.
+func outboundResolvConf(path string) string {
+	out := "nameserver " + NetDNS + "\n"
+	b, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && (f[0] == "search" || f[0] == "domain" || f[0] == "options") {
+			out += strings.Join(f, " ") + "\n"
+		}
+	}
+	return out
+}
+
 // devices are bound from the host's /dev.
 var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
@@ -515,7 +532,15 @@ func (h *Host) prepare(e *Env) error {
 			binds = append(binds, bindSrc{d, d, false, false})
 		}
 	}
+	if prep.Outbound {
+		// The name server is pasta's forwarder (NetDNS); the host's
+		// search domains and options are kept.
+		prep.Files[resolvConf] = outboundResolvConf(resolvConf)
+	}
 	for _, p := range systemEtc {
+		if _, written := prep.Files[p]; written {
+			continue
+		}
 		if t, err := os.Readlink(p); err == nil && !strings.HasPrefix(t, "/") {
 			prep.Links = append(prep.Links, [2]string{p, t})
 		} else if exists(p) {

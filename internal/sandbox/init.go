@@ -241,8 +241,8 @@ func initMain() int {
 		if err != nil || string(buf[:n]) != netReady {
 			return fail("waiting for the network", fmt.Errorf("%q, %v", buf[:max(n, 0)], err))
 		}
-		if err := blockRoutes([]route{gatewayRoute()}); err != nil {
-			return fail("making the gateway unreachable", err)
+		if err := blockRoutes([]route{dnsRoute(), gatewayRoute()}); err != nil {
+			return fail("routing the name server and making the gateway unreachable", err)
 		}
 	}
 	if err := restrict(); err != nil {

@@ -52,6 +52,12 @@ const (
 	NetAddress   = "169.254.1.2"
 	NetGateway   = "169.254.1.1"
 	netMaskBits  = 30
+	// NetDNS is the environment's name server, as on AWS: pasta answers
+	// it by forwarding each query (UDP and TCP port 53) to the host's
+	// first resolver, through the host's own socket, so that a resolver
+	// on the host's loopback (systemd-resolved's 127.0.0.53) serves
+	// functions too.
+	NetDNS = "169.254.78.1"
 )
 
 // pastaBinary is the name pasta is looked up by on the server's PATH.
@@ -152,6 +158,8 @@ func pastaArgs(pid int) []string {
 		// The gateway is an address like any other, not the host's
 		// loopback.
 		"--no-map-gw",
+		// Name resolution: queries to NetDNS go to the host's resolver.
+		"--dns-forward", NetDNS,
 		// Written once the namespace's interface is up: the server's
 		// readiness signal.
 		"--pid", "/proc/self/fd/3",
@@ -255,6 +263,7 @@ func (c *capped) String() string {
 type route struct {
 	addr [4]byte
 	bits uint8
+	via  [4]byte // a gateway: a route through it; zero: unreachable
 }
 
 // linkLocal is unreachable from an environment with outbound network:
@@ -262,7 +271,7 @@ type route struct {
 // (169.254.169.254). The environment's own link is more specific, so
 // its route wins; the gateway is made unreachable too (gatewayRoute) once
 // the default route through it is in place.
-var linkLocal = []route{{[4]byte{169, 254, 0, 0}, 16}}
+var linkLocal = []route{{addr: [4]byte{169, 254, 0, 0}, bits: 16}}
 
 // gatewayRoute makes the gateway, which carries the environment's traffic
 // as the next hop of its default route, no destination of its own: with
@@ -271,12 +280,20 @@ var linkLocal = []route{{[4]byte{169, 254, 0, 0}, 16}}
 // when it is the destination, not to reach it as the next hop.
 func gatewayRoute() route {
 	ip := net.ParseIP(NetGateway).To4()
-	return route{[4]byte(ip), 32}
+	return route{addr: [4]byte(ip), bits: 32}
 }
 
-// blockRoutes adds an unreachable route for each of routes to the init's
-// network namespace (rtnetlink). The function, without CAP_NET_ADMIN,
-// cannot remove them.
+// dnsRoute leads to NetDNS through the gateway: it is in 169.254.0.0/16,
+// which is unreachable otherwise. It must be added before the gateway is
+// made unreachable (gatewayRoute), while the kernel still finds the
+// gateway on the link.
+func dnsRoute() route {
+	return route{addr: [4]byte(net.ParseIP(NetDNS).To4()), bits: 32, via: [4]byte(net.ParseIP(NetGateway).To4())}
+}
+
+// blockRoutes adds each of routes to the init's network namespace
+// (rtnetlink): unreachable, or through its gateway. The function, without
+// CAP_NET_ADMIN, cannot remove them.
 func blockRoutes(routes []route) error {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 	if err != nil {
@@ -285,7 +302,11 @@ func blockRoutes(routes []route) error {
 	defer unix.Close(fd)
 	for i, r := range routes {
 		const attrLen = unix.SizeofRtAttr + 4
-		msg := make([]byte, unix.SizeofNlMsghdr+unix.SizeofRtMsg+attrLen)
+		attrs := 1
+		if r.via != [4]byte{} {
+			attrs = 2
+		}
+		msg := make([]byte, unix.SizeofNlMsghdr+unix.SizeofRtMsg+attrs*attrLen)
 		ne := binary.NativeEndian
 		ne.PutUint32(msg[0:], uint32(len(msg)))
 		ne.PutUint16(msg[4:], unix.RTM_NEWROUTE)
@@ -302,6 +323,13 @@ func blockRoutes(routes []route) error {
 		ne.PutUint16(attr[0:], attrLen)
 		ne.PutUint16(attr[2:], unix.RTA_DST)
 		copy(attr[unix.SizeofRtAttr:], r.addr[:])
+		if attrs == 2 {
+			rt[7] = unix.RTN_UNICAST
+			gw := attr[attrLen:]
+			ne.PutUint16(gw[0:], attrLen)
+			ne.PutUint16(gw[2:], unix.RTA_GATEWAY)
+			copy(gw[unix.SizeofRtAttr:], r.via[:])
+		}
 		if err := unix.Sendto(fd, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return err
 		}

@@ -1,12 +1,19 @@
 package sandbox
 
 import (
+	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lambdad/lambdad/internal/lambdatest"
 )
@@ -91,6 +98,22 @@ func TestCheckNetworkWithoutPasta(t *testing.T) {
 // its pasta is reaped once it is released.
 func TestNetworkPasta(t *testing.T) {
 	requirePasta(t)
+	// A name the host resolves through DNS (not /etc/hosts), to resolve
+	// in the environment too; a machine without DNS skips that part.
+	const dnsName = "deb.debian.org"
+	var dnsAddrs []string
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if addrs, err := (&net.Resolver{PreferGo: true}).LookupIPAddr(ctx, dnsName); err == nil {
+		for _, a := range addrs {
+			if a.IP.To4() != nil {
+				dnsAddrs = append(dnsAddrs, a.IP.String())
+			}
+		}
+	}
+	cancel()
+	if len(dnsAddrs) == 0 {
+		t.Logf("the host does not resolve %s: name resolution in the environment is not checked", dnsName)
+	}
 	for _, level := range []Level{Full, NoCgroup} {
 		t.Run(string(level), func(t *testing.T) {
 			h, err := NewHost(HostConfig{Level: level, Network: NetworkPasta})
@@ -122,7 +145,8 @@ func TestNetworkPasta(t *testing.T) {
 			r, w, _ := os.Pipe()
 			e, err := h.Start(&Spec{Argv: []string{"/bin/bash", "-c", `cat /proc/net/route
 exec 3<>/dev/tcp/` + host + `/` + port + ` && cat <&3
-for a in 169.254.169.254/80 ` + NetGateway + `/80; do (exec 3<>/dev/tcp/$a) 2>&1; done; true`},
+for a in 169.254.169.254/80 ` + NetGateway + `/80; do (exec 3<>/dev/tcp/$a) 2>&1; done
+echo resolv; cat /etc/resolv.conf; echo lookup; getent hosts ` + dnsName + `; true`},
 				Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}},
 				MemoryMB: 128, TmpMB: 32, Output: w})
 			w.Close()
@@ -145,6 +169,14 @@ for a in 169.254.169.254/80 ` + NetGateway + `/80; do (exec 3<>/dev/tcp/$a) 2>&1
 			if _, err := os.Stat("/proc/" + strconv.Itoa(p)); err == nil {
 				t.Errorf("pasta %d is still there after Release", p)
 			}
+			// Names resolve through pasta's forwarder to the host's
+			// resolver, where the host resolves them itself.
+			if len(dnsAddrs) > 0 {
+				_, lookup, _ := strings.Cut(out, "lookup\n")
+				if !slices.ContainsFunc(dnsAddrs, func(a string) bool { return strings.Contains(lookup, a+" ") }) {
+					t.Errorf("%s resolved to %q in the environment, %v on the host", dnsName, lookup, dnsAddrs)
+				}
+			}
 			for _, want := range []string{
 				"eth0\t00000000\t0101FEA9\t0003\t", // default via 169.254.1.1
 				"*\t0000FEA9\t00000000\t0201\t",    // 169.254.0.0/16 unreachable
@@ -153,11 +185,126 @@ for a in 169.254.169.254/80 ` + NetGateway + `/80; do (exec 3<>/dev/tcp/$a) 2>&1
 				"hello from the host\n",
 				"/dev/tcp/169.254.169.254/80: No route to host",
 				"/dev/tcp/" + NetGateway + "/80: No route to host",
+				"eth0\t014EFEA9\t0101FEA9\t0007\t", // 169.254.78.1 via the gateway
+				"resolv\nnameserver " + NetDNS + "\n",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
 				}
 			}
 		})
+	}
+}
+
+// serveDNS answers every A query on conn with addr, until conn closes, and
+// counts the queries.
+func serveDNS(conn net.PacketConn, addr [4]byte, queries *atomic.Int32) {
+	buf := make([]byte, 512)
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		if n < 12 {
+			continue
+		}
+		// The question ends after its name (labels up to a zero byte),
+		// its type and its class.
+		end := 12
+		for end < n && buf[end] != 0 {
+			end += int(buf[end]) + 1
+		}
+		end += 5
+		if end > n {
+			continue
+		}
+		queries.Add(1)
+		resp := append([]byte{}, buf[:end]...)
+		binary.BigEndian.PutUint16(resp[2:], 0x8180) // a response, recursion available, no error
+		binary.BigEndian.PutUint16(resp[6:], 1)      // one answer
+		binary.BigEndian.PutUint16(resp[8:], 0)
+		binary.BigEndian.PutUint16(resp[10:], 0)
+		if qtype := binary.BigEndian.Uint16(buf[end-4:]); qtype != 1 { // not A: no answer
+			binary.BigEndian.PutUint16(resp[6:], 0)
+			conn.WriteTo(resp, from)
+			continue
+		}
+		resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+		resp = append(resp, addr[:]...)
+		conn.WriteTo(resp, from)
+	}
+}
+
+// On a host whose resolver is on its loopback (systemd-resolved's
+// 127.0.0.53, the default of Ubuntu), a function still resolves names:
+// pasta forwards its queries to that resolver. The resolver here is a
+// small DNS server on 127.0.0.153, and pasta reads a resolv.conf naming
+// it (a wrapper binds one over /etc/resolv.conf in a mount namespace of
+// pasta's own).
+func TestNetworkDNSThroughLoopbackResolver(t *testing.T) {
+	requirePasta(t)
+	for _, p := range []string{"unshare", "mount"} {
+		if _, err := exec.LookPath(p); err != nil {
+			if os.Getenv("LAMBDAD_REQUIRE_E2E") == "1" {
+				t.Fatalf("%s (util-linux) is not installed", p)
+			}
+			t.Skipf("%s (util-linux) is not installed", p)
+		}
+	}
+	conn, err := net.ListenPacket("udp", "127.0.0.153:53")
+	if err != nil {
+		t.Skipf("no DNS server on 127.0.0.153:53 for this test: %v", err)
+	}
+	defer conn.Close()
+	var queries atomic.Int32
+	go serveDNS(conn, [4]byte{192, 0, 2, 77}, &queries)
+
+	real, err := exec.LookPath(pastaBinary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rc := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(rc, []byte("nameserver 127.0.0.153\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wrapper := "#!/bin/sh\nexec unshare -m sh -c 'mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"' " + rc + " " + real + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(dir, pastaBinary), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	h, err := NewHost(HostConfig{Level: Full, Network: NetworkPasta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	out, err := run(t, h, "cat /etc/resolv.conf; getent hosts lambda-dns-check.example.test")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"nameserver " + NetDNS + "\n", "192.0.2.77 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "127.0.0.153") {
+		t.Errorf("the environment names the host's loopback resolver:\n%s", out)
+	}
+	if queries.Load() == 0 {
+		t.Error("the loopback resolver received no query")
+	}
+}
+
+// An environment's resolv.conf keeps the host's search domains and
+// options, and names only pasta's forwarder.
+func TestOutboundResolvConf(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(p, []byte("# comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\noptions edns0 trust-ad\nsearch corp.example  example.test\n"), 0o644)
+	want := "nameserver " + NetDNS + "\noptions edns0 trust-ad\nsearch corp.example example.test\n"
+	if got := outboundResolvConf(p); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if got := outboundResolvConf(filepath.Join(t.TempDir(), "absent")); got != "nameserver "+NetDNS+"\n" {
+		t.Errorf("without a host file: %q", got)
 	}
 }

@@ -184,7 +184,7 @@ func TestStartLeavesNoDescriptors(t *testing.T) {
 	for range 3 {
 		runClosing()
 	}
-	if after := openFds(t); after != before {
+	if after := openFds(t); after > before {
 		t.Errorf("%d descriptors open before three environments, %d after", before, after)
 	}
 }
