@@ -579,6 +579,7 @@ func (h *Host) configure(e *Env, spec *Spec) error {
 		ShmBytes: int64(spec.MemoryMB) << 20,
 		Output:   -1,
 		Files:    spec.Files,
+		NetUp:    e.net != nil && e.net.isReady(),
 	}
 	var fds fdList
 	defer fds.close()
@@ -625,7 +626,7 @@ func (h *Host) configure(e *Env, spec *Spec) error {
 			l.Close()
 		}
 	}
-	if e.net != nil {
+	if e.net != nil && !cfg.NetUp {
 		if err := e.net.ready(10 * time.Second); err != nil {
 			closeAll()
 			return fmt.Errorf("the environment's network: %w", err)

@@ -111,6 +111,9 @@ type initConfig struct {
 	Files    map[string]string // as prepConfig's, the function's own
 	TmpBytes int64
 	ShmBytes int64
+	// NetUp: pasta has configured the interface already (a spare's is
+	// ready before it is taken), so no word of the server's follows.
+	NetUp bool
 }
 
 // maxFds bounds the descriptors one configuration carries (the kernel's
@@ -217,6 +220,11 @@ func initMain() int {
 	if err := takeBinds(cfg.Binds, fds); err != nil {
 		return fail("reading the configuration", err)
 	}
+	if prep.Outbound && cfg.NetUp {
+		if err := blockRoutes([]route{dnsRoute(), gatewayRoute()}); err != nil {
+			return fail("routing the name server and making the gateway unreachable", err)
+		}
+	}
 	if err := finishRoot(&cfg); err != nil {
 		return fail("building the filesystem view", err)
 	}
@@ -231,7 +239,7 @@ func initMain() int {
 		lnFile.Close()
 		apiFile.Close()
 	}
-	if prep.Outbound {
+	if prep.Outbound && !cfg.NetUp {
 		// pasta configures the interface meanwhile; the server answers
 		// once it has (or kills the environment).
 		n, _, _, _, err := unix.Recvmsg(ctlFd, buf, nil, 0)

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,6 +136,7 @@ type pasta struct {
 
 	readyOne sync.Once
 	readyErr error
+	up       atomic.Bool
 }
 
 // pastaArgs are pasta's options for the namespaces of process pid.
@@ -196,9 +198,15 @@ func startPasta(path string, pid int) (*pasta, error) {
 // ready waits until pasta has configured the namespace, or has failed;
 // once it has answered, it answers the same again at once.
 func (p *pasta) ready(timeout time.Duration) error {
-	p.readyOne.Do(func() { p.readyErr = p.awaitReady(timeout) })
+	p.readyOne.Do(func() {
+		p.readyErr = p.awaitReady(timeout)
+		p.up.Store(p.readyErr == nil)
+	})
 	return p.readyErr
 }
+
+// isReady says whether ready has returned nil, without waiting.
+func (p *pasta) isReady() bool { return p.up.Load() }
 
 func (p *pasta) awaitReady(timeout time.Duration) error {
 	p.readyR.SetReadDeadline(time.Now().Add(timeout))

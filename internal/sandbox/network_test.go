@@ -114,13 +114,26 @@ func TestNetworkPasta(t *testing.T) {
 	if len(dnsAddrs) == 0 {
 		t.Logf("the host does not resolve %s: name resolution in the environment is not checked", dnsName)
 	}
-	for _, level := range []Level{Full, NoCgroup} {
-		t.Run(string(level), func(t *testing.T) {
-			h, err := NewHost(HostConfig{Level: level, Network: NetworkPasta})
+	for _, c := range []struct {
+		level  Level
+		spares int
+	}{{Full, 0}, {NoCgroup, 0}, {Full, 1}} {
+		level := c.level
+		name := string(level)
+		if c.spares > 0 {
+			// A spare's pasta is ready before the function comes: the
+			// init routes at once.
+			name += "-spare"
+		}
+		t.Run(name, func(t *testing.T) {
+			h, err := NewHost(HostConfig{Level: level, Network: NetworkPasta, Spares: c.spares})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer h.Close()
+			if c.spares > 0 {
+				peekSpare(t, h)
+			}
 			if h.Network() != NetworkPasta {
 				t.Fatalf("Network() = %s", h.Network())
 			}
