@@ -24,7 +24,8 @@ func benchManager(b *testing.B, level sandbox.Level, n sandbox.Network, spares i
 		if missing := sandbox.Check(level); len(missing) > 0 {
 			b.Skip(sandbox.Report(level, missing))
 		}
-		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level, Network: n, Spares: spares})
+		// /tmp on disk, as the server's.
+		h, err := sandbox.NewHost(sandbox.HostConfig{Level: level, Network: n, Spares: spares, ScratchDir: b.TempDir()})
 		if err != nil {
 			b.Fatal(err)
 		}

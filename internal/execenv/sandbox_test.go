@@ -46,7 +46,8 @@ func boxManagerSpares(t *testing.T, cfg Config, n sandbox.Network, spares int) *
 	if len(missing) > 0 {
 		requireE2E(t, sandbox.Report(sandbox.Full, missing))
 	}
-	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: n, Spares: spares, Logger: testLogger(t)})
+	// /tmp on disk, as the server's.
+	h, err := sandbox.NewHost(sandbox.HostConfig{Level: sandbox.Full, Network: n, Spares: spares, ScratchDir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,6 +297,15 @@ func TestSandboxTmpIsPrivateAndSized(t *testing.T) {
 	wantOK(t, res)
 	if out["names"] != nil {
 		t.Fatalf("a new environment's /tmp holds %v", out["names"])
+	}
+	// /tmp is disk, not memory, as on AWS: a 128 MB function writes
+	// 300 MB of its default 512 MB there.
+	small := goSpec("disk-tmp")
+	small.MemoryMB = 128
+	out, res = spyCall(t, m, small, map[string]any{"op": "fill", "path": "/tmp/big", "mb": 300})
+	wantOK(t, res)
+	if out["mb"] != float64(300) || out["err"] != "" {
+		t.Fatalf("a 128 MB function writing 300 MB to /tmp: %v (Max Memory Used %d MB)", out, res.MaxMemoryUsedMB)
 	}
 }
 

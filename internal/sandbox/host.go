@@ -38,7 +38,13 @@ type HostConfig struct {
 	// next in the background; with none ready (a burst of cold starts,
 	// or 0 here) an environment is started on demand.
 	Spares int
-	Logger *slog.Logger
+	// ScratchDir is where environments' /tmp filesystems are made, on
+	// disk (the server's data directory): each environment's /tmp is an
+	// ext4 of its own there, taking disk and not the function's memory,
+	// as on AWS. "", or a machine without loop devices or mkfs.ext4 (the
+	// Host logs why), makes /tmp a tmpfs, which counts against MemorySize.
+	ScratchDir string
+	Logger     *slog.Logger
 }
 
 // Host starts sandboxed environments for one server. Its methods are safe
@@ -48,6 +54,9 @@ type Host struct {
 	log   *slog.Logger
 	cg    *cgroupRoot // nil at NoCgroup
 	pasta string      // pasta's path; "" without outbound network
+
+	scratchDir string // where /tmp filesystems are made; "" for tmpfs
+	mkfs       string // mkfs.ext4's path
 
 	// uidBase is the first of the Host's host uids; environment n gets
 	// uidBase+2n (its init) and uidBase+2n+1 (its function). Chosen at
@@ -120,6 +129,11 @@ func NewHost(cfg HostConfig) (*Host, error) {
 			return nil, fmt.Errorf("sandbox: %w", err)
 		}
 	}
+	if cfg.ScratchDir != "" {
+		if err := h.useScratch(cfg.ScratchDir); err != nil {
+			h.log.Warn("sandbox: environments' /tmp is a tmpfs, which counts against the function's memory", "why", err)
+		}
+	}
 	if cfg.Spares > 0 {
 		h.spares = make(chan *Env, cfg.Spares)
 		h.refill = make(chan struct{}, 1)
@@ -130,10 +144,32 @@ func NewHost(cfg HostConfig) (*Host, error) {
 	return h, nil
 }
 
-// takeSpare returns a spare environment, or nil when none is ready; either
-// way it asks the refiller for more.
-func (h *Host) takeSpare() *Env {
-	if h.spares == nil {
+// useScratch makes /tmp filesystems in dir from now on, once it has made
+// one there.
+func (h *Host) useScratch(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	cleanScratch(dir)
+	mkfs, err := findMkfs()
+	if err != nil {
+		return err
+	}
+	if err := probeScratch(mkfs, dir); err != nil {
+		return err
+	}
+	h.scratchDir, h.mkfs = dir, mkfs
+	return nil
+}
+
+// DiskTmp says whether environments' /tmp is on disk (see
+// HostConfig.ScratchDir).
+func (h *Host) DiskTmp() bool { return h.scratchDir != "" }
+
+// takeSpare returns a spare environment, or nil when none is ready or
+// fits is false; either way it asks the refiller for more.
+func (h *Host) takeSpare(fits bool) *Env {
+	if h.spares == nil || !fits {
 		return nil
 	}
 	defer func() {
@@ -170,7 +206,7 @@ func (h *Host) keepSpares(n int) {
 	}
 	for {
 		for len(h.spares) < n {
-			e, err := h.launch()
+			e, err := h.launch(DefaultTmpMB)
 			if err == nil && e.net != nil {
 				// Ready before it is offered, so that a cold start
 				// never waits for pasta.
@@ -261,7 +297,8 @@ type Env struct {
 	cg   *cgroup
 	pid  int
 	host *Host
-	net  *pasta // nil without outbound network
+	net  *pasta   // nil without outbound network
+	tmp  *scratch // its /tmp on disk until configured; nil for a tmpfs
 
 	mu     sync.Mutex // guards the following
 	frozen bool
@@ -306,7 +343,12 @@ var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/d
 // on Listener. It takes a spare environment when the Host has one ready
 // (and starts another in its place), else starts one now.
 func (h *Host) Start(spec *Spec) (*Env, error) {
-	if e := h.takeSpare(); e != nil {
+	tmpMB := DefaultTmpMB
+	if spec.TmpMB > 0 {
+		tmpMB = spec.TmpMB
+	}
+	// A spare's /tmp on disk is of the default size.
+	if e := h.takeSpare(h.scratchDir == "" || tmpMB == DefaultTmpMB); e != nil {
 		err := e.foreground()
 		if err == nil {
 			err = h.configure(e, spec)
@@ -319,7 +361,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 		// outside, say): one started now decides.
 		h.log.Warn("sandbox: a spare environment failed; starting one", "err", err)
 	}
-	e, err := h.launch()
+	e, err := h.launch(tmpMB)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: %w", err)
 	}
@@ -334,7 +376,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 // and its cgroup, and the environment's pasta, and prepares it: everything
 // that depends on no function. The init then waits for its function
 // (configure).
-func (h *Host) launch() (*Env, error) {
+func (h *Host) launch(tmpMB int) (*Env, error) {
 	k := h.next.Add(1) % maxEnvs
 	initUID := h.uidBase + k*uidsEach
 	fnUID := initUID + 1
@@ -359,6 +401,15 @@ func (h *Host) launch() (*Env, error) {
 		if cg, err = h.cg.newCgroup("e" + strconv.FormatUint(uint64(k), 10)); err != nil {
 			ctl.Close()
 			return nil, err
+		}
+	}
+	// /tmp is mounted on the host before the init starts, so that the
+	// init's copy of the host's mounts has it.
+	var tmp *scratch
+	if h.scratchDir != "" {
+		if tmp, err = newScratch(h.mkfs, h.scratchDir, tmpMB); err != nil {
+			h.log.Warn("sandbox: an environment's /tmp is a tmpfs", "why", err)
+			tmp = nil
 		}
 	}
 	attr := &syscall.SysProcAttr{
@@ -397,14 +448,18 @@ func (h *Host) launch() (*Env, error) {
 		ExtraFiles:  []*os.File{theirs},
 		SysProcAttr: attr,
 	}
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	if tmp != nil && err != nil {
+		tmp.close()
+	}
+	if err != nil {
 		if cg != nil {
 			cg.remove()
 		}
 		ctl.Close()
 		return nil, fmt.Errorf("starting the init: %w", err)
 	}
-	e := &Env{cmd: cmd, ctl: ctl, cg: cg, pid: cmd.Process.Pid, host: h}
+	e := &Env{cmd: cmd, ctl: ctl, cg: cg, pid: cmd.Process.Pid, host: h, tmp: tmp}
 	if h.pasta != "" {
 		// pasta sets the network up while the init builds the rest: the
 		// init's namespaces exist from its first instruction.
@@ -552,14 +607,24 @@ func (h *Host) prepare(e *Env) error {
 			binds = append(binds, bindSrc{d, d, true, true})
 		}
 	}
+	if e.tmp != nil {
+		binds = append(binds, bindSrc{e.tmp.dir, "/tmp", true, false})
+		prep.DiskTmp = true
+	}
 	var fds fdList
 	defer fds.close()
 	var err error
 	if prep.Binds, err = e.openBinds(binds, &fds); err != nil {
 		return err
 	}
-	_, err = e.send(&prep, fds, "prepared")
-	return err
+	if _, err = e.send(&prep, fds, "prepared"); err != nil {
+		return err
+	}
+	if e.tmp != nil {
+		// The environment has it at /tmp; the host's mount goes.
+		e.tmp.detach()
+	}
+	return nil
 }
 
 // configure gives a prepared environment its function: the cgroup's
@@ -570,6 +635,9 @@ func (h *Host) configure(e *Env, spec *Spec) error {
 		if err := e.cg.limit(spec.MemoryMB); err != nil {
 			return err
 		}
+	}
+	if e.tmp != nil {
+		e.tmp.close() // the environment's mount holds what it needs
 	}
 	cfg := initConfig{
 		Argv:     spec.Argv,
@@ -811,6 +879,9 @@ func (e *Env) PeakBytes() int64 {
 // to whoever serves on it.
 func (e *Env) Release() {
 	e.ctl.Close()
+	if e.tmp != nil {
+		e.tmp.close()
+	}
 	if e.net != nil {
 		e.net.stop()
 	}

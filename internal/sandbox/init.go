@@ -92,6 +92,9 @@ type prepConfig struct {
 	// addresses are made unreachable, and the runtime waits for the
 	// server's word that the interface is up.
 	Outbound bool
+	// DiskTmp: /tmp is among the binds (a filesystem on disk of the
+	// environment's own), not a tmpfs.
+	DiskTmp bool
 }
 
 // initConfig is one function's part: what runs, its code and its limits.
@@ -225,7 +228,7 @@ func initMain() int {
 			return fail("routing the name server and making the gateway unreachable", err)
 		}
 	}
-	if err := finishRoot(&cfg); err != nil {
+	if err := finishRoot(&cfg, prep.DiskTmp); err != nil {
 		return fail("building the filesystem view", err)
 	}
 	var rights []byte
@@ -411,7 +414,7 @@ func prepareRoot(prep *prepConfig) error {
 // finishRoot mounts the function's part (its code, layers and runtime, a
 // /tmp and a /dev/shm of its sizes), pivots into the new root and makes it
 // read-only.
-func finishRoot(cfg *initConfig) error {
+func finishRoot(cfg *initConfig, diskTmp bool) error {
 	if err := bindAll(cfg.Binds); err != nil {
 		return err
 	}
@@ -427,6 +430,9 @@ func finishRoot(cfg *initConfig) error {
 		{"/dev/shm", cfg.ShmBytes, "1777"},
 	}
 	for _, m := range tmpfs {
+		if m.dir == "/tmp" && diskTmp {
+			continue
+		}
 		t := at(m.dir)
 		if err := os.MkdirAll(t, 0o755); err != nil {
 			return err

@@ -176,3 +176,97 @@ func TestSpares(t *testing.T) {
 		}
 	}
 }
+
+// loopsOf lists the loop devices whose backing file is in dir.
+func loopsOf(dir string) []string {
+	var out []string
+	devs, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	for _, d := range devs {
+		if b, err := os.ReadFile(d); err == nil && strings.HasPrefix(string(b), dir+"/") {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// With a scratch directory /tmp is a filesystem on disk of the
+// environment's own, of its EphemeralStorage size, apart from its memory
+// as on AWS: a 128 MB function writes 300 MB there, and is refused (no
+// space) past its size, not killed; a function with more than the
+// default 512 MB has it (in an environment started for it, not the
+// spare); nothing is left mounted, attached or on disk once the
+// environments are gone.
+func TestDiskTmp(t *testing.T) {
+	requireFull(t)
+	dir := t.TempDir()
+	h, err := NewHost(HostConfig{Level: Full, ScratchDir: dir, Spares: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.DiskTmp() {
+		h.Close()
+		if os.Getenv("LAMBDAD_REQUIRE_E2E") == "1" {
+			t.Fatal("this machine cannot make /tmp filesystems on disk (see the log)")
+		}
+		t.Skip("this machine cannot make /tmp filesystems on disk (loop devices and mkfs.ext4)")
+	}
+	defer h.Close()
+	script := func(mb int) (string, error) {
+		code := t.TempDir()
+		os.Chmod(code, 0o755)
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", `df -k /tmp | tail -1
+dd if=/dev/zero of=/tmp/a bs=1M count=300 2>/dev/null && echo wrote 300
+dd if=/dev/zero of=/tmp/b bs=1M count=` + strconv.Itoa(mb) + ` 2>&1 | grep -o 'No space left on device' | head -1
+echo done`}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}},
+			MemoryMB: 128, TmpMB: mb, Output: w})
+		w.Close()
+		if err != nil {
+			r.Close()
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(r)
+		r.Close()
+		_, werr := e.Wait()
+		e.Release()
+		e.Listener().Close()
+		e.APIListener().Close()
+		return string(out), werr
+	}
+	for _, mb := range []int{DefaultTmpMB, 1024} {
+		peekSpare(t, h)
+		out, err := script(mb)
+		if err != nil {
+			t.Fatalf("%d MB: %v\n%s", mb, err, out)
+		}
+		f := strings.Fields(out)
+		size, _ := strconv.Atoi(f[1])
+		if size < mb*1024*98/100 || size > mb*1024*102/100 {
+			t.Errorf("/tmp of %d MB has %d KiB:\n%s", mb, size, out)
+		}
+		for _, want := range []string{"wrote 300\n", "No space left on device\ndone\n"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%d MB: output lacks %q:\n%s", mb, want, out)
+			}
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(loopsOf(dir)) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if l := loopsOf(dir); len(l) > 0 {
+		t.Errorf("loop devices left attached: %v", l)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 0 {
+		t.Errorf("left in the scratch directory: %v", ents)
+	}
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), dir) {
+		t.Errorf("still mounted under %s", dir)
+	}
+}

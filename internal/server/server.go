@@ -374,7 +374,10 @@ func (n *Node) build() error {
 			return errors.New(sandbox.Report(o.Sandbox, missing))
 		}
 		if n.box, err = sandbox.NewHost(sandbox.HostConfig{Level: o.Sandbox, Network: o.FunctionNetwork, Spares: o.SandboxSpares,
-			Logger: o.Logger.With("part", "sandbox")}); err != nil {
+			// Not beneath tmp, which is removed above: what a killed
+			// server left mounted there is detached first, by the Host.
+			ScratchDir: filepath.Join(o.DataDir, "scratch"),
+			Logger:     o.Logger.With("part", "sandbox")}); err != nil {
 			return err
 		}
 	}
