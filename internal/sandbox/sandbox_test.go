@@ -31,8 +31,18 @@ func run(t *testing.T, h *Host, script string, binds ...Bind) (string, error) {
 }
 
 // start is run, also returning the environment, waited for and
-// released; its listeners are the caller's.
+// released.
 func start(t *testing.T, h *Host, script string, binds ...Bind) (*Env, string, error) {
+	t.Helper()
+	return boot(t, h, &Spec{Argv: []string{"/bin/sh", "-c", script}, Binds: binds, MemoryMB: 128, TmpMB: 32}, nil)
+}
+
+// boot starts spec in an environment, with a code directory of its own at
+// TaskRoot (holding a file "handler"), /usr/bin and /bin on PATH and a
+// pipe for its output, and returns the environment (waited for and
+// released, its listeners closed), its output and how it ended. inspect,
+// if not nil, sees the environment once it has ended, before its release.
+func boot(t *testing.T, h *Host, spec *Spec, inspect func(*Env)) (*Env, string, error) {
 	t.Helper()
 	code := t.TempDir()
 	os.Chmod(code, 0o755)
@@ -41,8 +51,11 @@ func start(t *testing.T, h *Host, script string, binds ...Bind) (*Env, string, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", script}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot,
-		Binds: append([]Bind{{Source: code, Target: TaskRoot}}, binds...), MemoryMB: 128, TmpMB: 32, Output: w})
+	spec.Env = append(spec.Env, "PATH=/usr/bin:/bin")
+	spec.Dir = TaskRoot
+	spec.Binds = append([]Bind{{Source: code, Target: TaskRoot}}, spec.Binds...)
+	spec.Output = w
+	e, err := h.Start(spec)
 	w.Close()
 	if err != nil {
 		r.Close()
@@ -51,7 +64,12 @@ func start(t *testing.T, h *Host, script string, binds ...Bind) (*Env, string, e
 	out, _ := io.ReadAll(r)
 	r.Close()
 	_, werr := e.Wait()
+	if inspect != nil {
+		inspect(e)
+	}
 	e.Release()
+	e.Listener().Close()
+	e.APIListener().Close()
 	return e, string(out), werr
 }
 
@@ -172,12 +190,10 @@ func TestStartLeavesNoDescriptors(t *testing.T) {
 	defer h.Close()
 	runClosing := func() {
 		t.Helper()
-		e, out, err := start(t, h, "echo hi")
+		_, out, err := start(t, h, "echo hi")
 		if err != nil || out != "hi\n" {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		e.Listener().Close()
-		e.APIListener().Close()
 	}
 	runClosing() // the runtime's own descriptors (epoll, its pipes) are made once
 	before := openFds(t)

@@ -1,7 +1,6 @@
 package sandbox
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -66,29 +65,24 @@ func TestSpares(t *testing.T) {
 			h.Close()
 		}
 	}()
+	// The function's memory limit, read before the cgroup goes.
+	var limit string
+	inspect := func(e *Env) {
+		f := "memory.limit_in_bytes"
+		if h.cg.v2 {
+			f = "memory.max"
+		}
+		b, _ := os.ReadFile(filepath.Join(e.cg.dirs[0], f))
+		limit = strings.TrimSpace(string(b))
+	}
 	start := func() (*Env, string) {
 		t.Helper()
-		code := t.TempDir()
-		os.Chmod(code, 0o755)
-		r, w, err := os.Pipe()
+		e, out, err := boot(t, h, &Spec{Argv: []string{"/bin/sh", "-c", "id -u; cut -d' ' -f19 /proc/self/stat; cat /proc/self/cgroup"},
+			MemoryMB: 256, TmpMB: 32}, inspect)
 		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", "id -u; cut -d' ' -f19 /proc/self/stat; cat /proc/self/cgroup"}, Env: []string{"PATH=/usr/bin:/bin"},
-			Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}}, MemoryMB: 256, TmpMB: 32, Output: w})
-		w.Close()
-		if err != nil {
-			r.Close()
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(r)
-		r.Close()
-		if _, err := e.Wait(); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		e.Listener().Close()
-		e.APIListener().Close()
-		return e, string(out)
+		return e, out
 	}
 
 	spare := peekSpare(t, h)
@@ -133,14 +127,9 @@ func TestSpares(t *testing.T) {
 			t.Errorf("no %s line in:\n%s", c, out)
 		}
 	}
-	limit := "memory.limit_in_bytes"
-	if h.cg.v2 {
-		limit = "memory.max"
+	if limit != strconv.Itoa(256<<20) {
+		t.Errorf("the memory limit is %q, want 256 MiB", limit)
 	}
-	if b, _ := os.ReadFile(filepath.Join(e.cg.dirs[0], limit)); strings.TrimSpace(string(b)) != strconv.Itoa(256<<20) {
-		t.Errorf("%s = %q, want 256 MiB", limit, b)
-	}
-	e.Release()
 
 	// The next spare, killed from outside while it waits: the cold start
 	// still succeeds, in an environment started for it.
@@ -153,7 +142,6 @@ func TestSpares(t *testing.T) {
 	if e.Pid() == next.Pid() || !strings.HasPrefix(out, "993\n0\n") {
 		t.Errorf("after the spare died: init %d, output:\n%s", e.Pid(), out)
 	}
-	e.Release()
 	for _, d := range next.cg.dirs {
 		if _, err := os.Stat(d); err == nil {
 			t.Errorf("the dead spare's cgroup %s is still there", d)
@@ -212,29 +200,11 @@ func TestDiskTmp(t *testing.T) {
 	}
 	defer h.Close()
 	script := func(mb int) (string, error) {
-		code := t.TempDir()
-		os.Chmod(code, 0o755)
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := h.Start(&Spec{Argv: []string{"/bin/sh", "-c", `df -k /tmp | tail -1
+		_, out, err := boot(t, h, &Spec{Argv: []string{"/bin/sh", "-c", `df -k /tmp | tail -1
 dd if=/dev/zero of=/tmp/a bs=1M count=300 2>/dev/null && echo wrote 300
 dd if=/dev/zero of=/tmp/b bs=1M count=` + strconv.Itoa(mb) + ` 2>&1 | grep -o 'No space left on device' | head -1
-echo done`}, Env: []string{"PATH=/usr/bin:/bin"}, Dir: TaskRoot, Binds: []Bind{{Source: code, Target: TaskRoot}},
-			MemoryMB: 128, TmpMB: mb, Output: w})
-		w.Close()
-		if err != nil {
-			r.Close()
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(r)
-		r.Close()
-		_, werr := e.Wait()
-		e.Release()
-		e.Listener().Close()
-		e.APIListener().Close()
-		return string(out), werr
+echo done`}, MemoryMB: 128, TmpMB: mb}, nil)
+		return out, err
 	}
 	for _, mb := range []int{DefaultTmpMB, 1024} {
 		peekSpare(t, h)
