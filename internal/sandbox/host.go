@@ -167,17 +167,12 @@ func (h *Host) useScratch(dir string) error {
 func (h *Host) DiskTmp() bool { return h.scratchDir != "" }
 
 // takeSpare returns a spare environment, or nil when none is ready or
-// fits is false; either way it asks the refiller for more.
+// fits is false; either way the caller asks the refiller for more
+// (askRefill) once its cold start is done with the machine.
 func (h *Host) takeSpare(fits bool) *Env {
 	if h.spares == nil || !fits {
 		return nil
 	}
-	defer func() {
-		select {
-		case h.refill <- struct{}{}:
-		default:
-		}
-	}()
 	select {
 	case e := <-h.spares:
 		return e
@@ -185,6 +180,32 @@ func (h *Host) takeSpare(fits bool) *Env {
 		return nil
 	}
 }
+
+// SparesReady is how many spare environments are ready now.
+func (h *Host) SparesReady() int {
+	if h.spares == nil {
+		return 0
+	}
+	return len(h.spares)
+}
+
+// askRefill tells the refiller a spare was asked for.
+func (h *Host) askRefill() {
+	if h.spares == nil {
+		return
+	}
+	select {
+	case h.refill <- struct{}{}:
+	default:
+	}
+}
+
+// refillDelay is how long after a cold start the refiller waits before it
+// makes the next spare: the runtime that took the last one is starting
+// then, and making a spare (mkfs, a loop device, pasta's start-up) would
+// compete with it for the machine. A burst of cold starts does not wait
+// for spares either way: those that find none start their own.
+const refillDelay = 30 * time.Millisecond
 
 // keepSpares is the refiller: it keeps n spares ready until Close. A
 // spare that fails to start is logged, and the next is tried when one is
@@ -227,6 +248,11 @@ func (h *Host) keepSpares(n int) {
 		}
 		select {
 		case <-h.refill:
+		case <-h.stop:
+			return
+		}
+		select {
+		case <-time.After(refillDelay):
 		case <-h.stop:
 			return
 		}
@@ -347,6 +373,7 @@ func (h *Host) Start(spec *Spec) (*Env, error) {
 	if spec.TmpMB > 0 {
 		tmpMB = spec.TmpMB
 	}
+	defer h.askRefill()
 	// A spare's /tmp on disk is of the default size.
 	if e := h.takeSpare(h.scratchDir == "" || tmpMB == DefaultTmpMB); e != nil {
 		err := e.foreground()
@@ -403,15 +430,6 @@ func (h *Host) launch(tmpMB int) (*Env, error) {
 			return nil, err
 		}
 	}
-	// /tmp is mounted on the host before the init starts, so that the
-	// init's copy of the host's mounts has it.
-	var tmp *scratch
-	if h.scratchDir != "" {
-		if tmp, err = newScratch(h.mkfs, h.scratchDir, tmpMB); err != nil {
-			h.log.Warn("sandbox: an environment's /tmp is a tmpfs", "why", err)
-			tmp = nil
-		}
-	}
 	attr := &syscall.SysProcAttr{
 		Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID | unix.CLONE_NEWNS | unix.CLONE_NEWIPC |
 			unix.CLONE_NEWUTS | unix.CLONE_NEWNET | unix.CLONE_NEWCGROUP,
@@ -448,24 +466,28 @@ func (h *Host) launch(tmpMB int) (*Env, error) {
 		ExtraFiles:  []*os.File{theirs},
 		SysProcAttr: attr,
 	}
-	err = cmd.Start()
-	if tmp != nil && err != nil {
-		tmp.close()
-	}
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		if cg != nil {
 			cg.remove()
 		}
 		ctl.Close()
 		return nil, fmt.Errorf("starting the init: %w", err)
 	}
-	e := &Env{cmd: cmd, ctl: ctl, cg: cg, pid: cmd.Process.Pid, host: h, tmp: tmp}
+	e := &Env{cmd: cmd, ctl: ctl, cg: cg, pid: cmd.Process.Pid, host: h}
 	if h.pasta != "" {
 		// pasta sets the network up while the init builds the rest: the
 		// init's namespaces exist from its first instruction.
 		if e.net, err = startPasta(h.pasta, e.pid); err != nil {
 			e.discard()
 			return nil, err
+		}
+	}
+	// /tmp's filesystem is made while pasta and the init start up; it
+	// goes to the init with the preparation.
+	if h.scratchDir != "" {
+		if e.tmp, err = newScratch(h.mkfs, h.scratchDir, tmpMB); err != nil {
+			h.log.Warn("sandbox: an environment's /tmp is a tmpfs", "why", err)
+			e.tmp = nil
 		}
 	}
 	if err := h.prepare(e); err != nil {
@@ -607,24 +629,20 @@ func (h *Host) prepare(e *Env) error {
 			binds = append(binds, bindSrc{d, d, true, true})
 		}
 	}
-	if e.tmp != nil {
-		binds = append(binds, bindSrc{e.tmp.dir, "/tmp", true, false})
-		prep.DiskTmp = true
-	}
 	var fds fdList
 	defer fds.close()
 	var err error
 	if prep.Binds, err = e.openBinds(binds, &fds); err != nil {
 		return err
 	}
-	if _, err = e.send(&prep, fds, "prepared"); err != nil {
-		return err
-	}
+	prep.TmpMount = -1
 	if e.tmp != nil {
-		// The environment has it at /tmp; the host's mount goes.
-		e.tmp.detach()
+		// The mount goes to the init (fds closes the server's copy).
+		prep.TmpMount = fds.add(e.tmp.mnt)
+		e.tmp.mnt = -1
 	}
-	return nil
+	_, err = e.send(&prep, fds, "prepared")
+	return err
 }
 
 // configure gives a prepared environment its function: the cgroup's

@@ -92,9 +92,10 @@ type prepConfig struct {
 	// addresses are made unreachable, and the runtime waits for the
 	// server's word that the interface is up.
 	Outbound bool
-	// DiskTmp: /tmp is among the binds (a filesystem on disk of the
-	// environment's own), not a tmpfs.
-	DiskTmp bool
+	// TmpMount is the descriptor (index, as bindSpec.Fd) of a mount of
+	// no namespace (fsmount), a filesystem on disk of the environment's
+	// own, that the init moves to /tmp; -1: /tmp is a tmpfs.
+	TmpMount int
 }
 
 // initConfig is one function's part: what runs, its code and its limits.
@@ -153,6 +154,12 @@ func initMain() int {
 	}
 	if err := takeBinds(prep.Binds, fds); err != nil {
 		return fail("reading the configuration", err)
+	}
+	if prep.TmpMount >= len(fds) {
+		return fail("reading the configuration", errors.New("a /tmp without its mount"))
+	}
+	if prep.TmpMount >= 0 {
+		prep.TmpMount = fds[prep.TmpMount]
 	}
 	var lnFile, apiFile *os.File
 	if prep.Net {
@@ -228,7 +235,7 @@ func initMain() int {
 			return fail("routing the name server and making the gateway unreachable", err)
 		}
 	}
-	if err := finishRoot(&cfg, prep.DiskTmp); err != nil {
+	if err := finishRoot(&cfg, prep.TmpMount >= 0); err != nil {
 		return fail("building the filesystem view", err)
 	}
 	var rights []byte
@@ -384,6 +391,15 @@ func prepareRoot(prep *prepConfig) error {
 	}
 	if err := bindAll(prep.Binds); err != nil {
 		return err
+	}
+	if prep.TmpMount >= 0 {
+		if err := os.MkdirAll(at("/tmp"), 0o755); err != nil {
+			return err
+		}
+		if err := unix.MoveMount(prep.TmpMount, "", unix.AT_FDCWD, at("/tmp"), unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("moving /tmp's filesystem in: %w", err)
+		}
+		unix.Close(prep.TmpMount)
 	}
 	for _, l := range prep.Links {
 		t := at(l[0])

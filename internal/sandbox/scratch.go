@@ -4,12 +4,12 @@
 // and not the function's memory, as on AWS (a tmpfs's pages count against
 // the memory cgroup: a 128 MB function could not write a 200 MB file).
 //
-// The server mounts it on the host before it starts the environment's
-// init, whose mount namespace is a copy of the host's and so has it; the
-// init binds it at /tmp; the server then detaches its own mount. The
-// image file is unlinked as soon as the loop device holds it, and the
-// loop device frees itself when the last mount goes (autoclear): when the
-// environment's mount namespace ends, whatever ends it, nothing is left.
+// The server mounts it in no namespace (fsmount) and hands the mount to
+// the environment's init, which moves it to /tmp in its own: it is never
+// in the host's. The image file is unlinked as soon as the loop device
+// holds it, and the loop device frees itself when the mount goes
+// (autoclear): when the environment's mount namespace ends, whatever
+// ends it, nothing is left.
 
 package sandbox
 
@@ -40,7 +40,7 @@ const scratchBlock = 4096
 
 // scratch is one environment's /tmp filesystem.
 type scratch struct {
-	dir  string   // its mount point on the host, until detach
+	mnt  int      // the mount, of no namespace until the init moves it; -1 once handed on
 	img  *os.File // the image (unlinked)
 	loop *os.File // its loop device
 }
@@ -69,7 +69,7 @@ func newScratch(mkfs, dir string, mb int) (sc *scratch, err error) {
 	if err != nil {
 		return nil, err
 	}
-	sc = &scratch{img: img}
+	sc = &scratch{img: img, mnt: -1}
 	defer func() {
 		if err != nil {
 			sc.close()
@@ -90,21 +90,39 @@ func newScratch(mkfs, dir string, mb int) (sc *scratch, err error) {
 		return nil, err
 	}
 	os.Remove(img.Name()) // the loop device holds it
-	if sc.dir, err = os.MkdirTemp(dir, scratchPrefix); err != nil {
-		return nil, err
+	// A mount of no namespace (the new mount API): the init moves it
+	// into its own at /tmp; nothing of it is ever in the host's.
+	fs, err := unix.Fsopen("ext4", unix.FSOPEN_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("fsopen ext4: %w", err)
 	}
-	if err := unix.Mount(sc.loop.Name(), sc.dir, "ext4", unix.MS_NOSUID|unix.MS_NODEV, ""); err != nil {
-		os.Remove(sc.dir)
-		sc.dir = ""
+	defer unix.Close(fs)
+	if err := unix.FsconfigSetString(fs, "source", sc.loop.Name()); err != nil {
+		return nil, fmt.Errorf("fsconfig: %w", err)
+	}
+	if err := unix.FsconfigCreate(fs); err != nil {
 		return nil, fmt.Errorf("mounting %s: %w", sc.loop.Name(), err)
 	}
+	mfd, err := unix.Fsmount(fs, unix.FSMOUNT_CLOEXEC, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		return nil, fmt.Errorf("fsmount: %w", err)
+	}
+	sc.mnt = mfd
 	// Anyone's, as /tmp is: its root is the host's root's, which the
 	// environment does not map. Empty, as a new environment's /tmp is
 	// on AWS: mkfs's lost+found goes.
-	if err := os.Chmod(sc.dir, 0o1777); err != nil {
+	root, err := unix.Openat(mfd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return nil, err
 	}
-	if err := os.Remove(filepath.Join(sc.dir, "lost+found")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	err = unix.Fchmod(root, 0o1777)
+	if err == nil {
+		if err = unix.Unlinkat(root, "lost+found", unix.AT_REMOVEDIR); errors.Is(err, unix.ENOENT) {
+			err = nil
+		}
+	}
+	unix.Close(root)
+	if err != nil {
 		return nil, err
 	}
 	return sc, nil
@@ -144,21 +162,13 @@ func attachLoop(img *os.File) (*os.File, error) {
 	return nil, errors.New("no free loop device")
 }
 
-// detach removes the host's own mount of the filesystem, once the
-// environment has bound it (its mount namespace keeps it).
-func (sc *scratch) detach() {
-	if sc.dir == "" {
-		return
-	}
-	unix.Unmount(sc.dir, unix.MNT_DETACH)
-	os.Remove(sc.dir)
-	sc.dir = ""
-}
-
-// close lets go of the image and the loop device (the mounts keep what
-// they need) and detaches the host's mount.
+// close lets go of the mount, the image and the loop device (the
+// environment's mount keeps what it needs).
 func (sc *scratch) close() {
-	sc.detach()
+	if sc.mnt >= 0 {
+		unix.Close(sc.mnt)
+		sc.mnt = -1
+	}
 	if sc.loop != nil {
 		sc.loop.Close()
 		sc.loop = nil
@@ -169,16 +179,10 @@ func (sc *scratch) close() {
 	}
 }
 
-// cleanScratch detaches what a server that died left mounted in dir and
-// removes its mount points and images.
+// cleanScratch removes the images a server that died left in dir (one is
+// unlinked as soon as its loop device holds it: only a death in between
+// leaves one).
 func cleanScratch(dir string) {
-	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if f := strings.Fields(line); len(f) > 4 && strings.HasPrefix(f[4], filepath.Join(dir, scratchPrefix)) {
-				unix.Unmount(f[4], unix.MNT_DETACH)
-			}
-		}
-	}
 	ents, _ := os.ReadDir(dir)
 	for _, ent := range ents {
 		if strings.HasPrefix(ent.Name(), scratchPrefix) {
@@ -187,7 +191,7 @@ func cleanScratch(dir string) {
 	}
 }
 
-// probeScratch makes, binds nowhere and removes a small scratch
+// probeScratch makes, mounts nowhere and removes a small scratch
 // filesystem in dir: nil if environments can have /tmp on disk.
 func probeScratch(mkfs, dir string) error {
 	sc, err := newScratch(mkfs, dir, 8)
