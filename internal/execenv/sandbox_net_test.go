@@ -19,28 +19,6 @@ import (
 	"github.com/lambdad/lambdad/internal/sandbox"
 )
 
-// greeter serves at host:0, writing greeting to every connection, and
-// returns its address.
-func greeter(t testing.TB, host, greeting string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte(greeting + "\n"))
-			c.Close()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // dial has a function of m connect to addr and read what it answers.
 func dial(t *testing.T, m *Manager, spec *Spec, addr string) (got, err string) {
 	t.Helper()
@@ -53,7 +31,7 @@ func dial(t *testing.T, m *Manager, spec *Spec, addr string) (got, err string) {
 
 func TestSandboxNetworkReachesOut(t *testing.T) {
 	m := boxManagerNet(t, Config{}, sandbox.NetworkPasta)
-	addr := greeter(t, lambdatest.HostAddr(t), "hello from the host")
+	addr := lambdatest.Greeter(t, lambdatest.HostAddr(t), "hello from the host")
 	if got, err := dial(t, m, goSpec("out"), addr); got != "hello from the host\n" {
 		t.Fatalf("dialing %s from the environment: %q, %s", addr, got, err)
 	}
@@ -69,7 +47,7 @@ func TestSandboxNetworkNoHostLoopback(t *testing.T) {
 	host := lambdatest.HostAddr(t)
 	// What listens on the host's loopback only: a server's port, and an
 	// unsandboxed environment's Runtime API.
-	local := greeter(t, "127.0.0.1", "the host's loopback")
+	local := lambdatest.Greeter(t, "127.0.0.1", "the host's loopback")
 	_, port, _ := net.SplitHostPort(local)
 	plain := newManager(t, Config{})
 	api := startIdle(t, plain, goSpec("plain")).srv.Addr()

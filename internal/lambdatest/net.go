@@ -27,3 +27,26 @@ func HostAddr(t testing.TB) string {
 	t.Skip("no interface of this machine has a non-loopback IPv4 address")
 	return ""
 }
+
+// Greeter listens on host at a free port until t ends, writes greeting and
+// a newline to each connection and closes it: a server of the host's
+// network for functions to reach. It returns its address.
+func Greeter(t testing.TB, host, greeting string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte(greeting + "\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -92,12 +92,35 @@ func (rt *runtime) streamPost(id, contentType string, trailer http.Header) (*io.
 // TestStreamedResponse: in a streaming invocation each piece the runtime
 // sends reaches the Stream before the runtime has finished, in order; the
 // answer says it was streamed, with the runtime's content type.
-func TestStreamedResponse(t *testing.T) {
-	s, rt := newServer(t)
+// startStreamed starts an invocation "id" into a recording stream on a new
+// server (with opts) and waits until the runtime has it.
+func startStreamed(t *testing.T, opts ...Option) (*runtime, *recordingStream, <-chan result) {
+	t.Helper()
+	s, rt := newServer(t, opts...)
 	nextc := rt.next()
 	st := newRecordingStream()
 	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "id", Payload: []byte(`{}`), Stream: st})
 	wait(t, nextc)
+	return rt, st, resc
+}
+
+// postStreamedError posts body as invocation "id"'s streamed response,
+// with trailers that fail it with an error of type Error, doc, and wants
+// 202.
+func (rt *runtime) postStreamedError(t *testing.T, body, doc string) {
+	t.Helper()
+	tb := &trailerBody{r: strings.NewReader(body), trailer: http.Header{HeaderFunctionErrorType: nil, HeaderFunctionErrorBody: nil},
+		typ: "Error", body: doc}
+	req, _ := http.NewRequest("POST", rt.base+"invocation/id/response", tb)
+	req.Header.Set(HeaderFunctionResponseMode, ResponseModeStreaming)
+	req.Trailer = tb.trailer
+	if r := rt.do(req); r.status != 202 {
+		t.Fatalf("POST = %d %s", r.status, r.body)
+	}
+}
+
+func TestStreamedResponse(t *testing.T) {
+	rt, st, resc := startStreamed(t)
 	pw, replyc := rt.streamPost("id", "text/plain", nil)
 	for _, piece := range []string{"first ", "second ", "third"} {
 		if _, err := pw.Write([]byte(piece)); err != nil {
@@ -124,20 +147,9 @@ func TestStreamedResponse(t *testing.T) {
 // TestStreamedResponseError: an error midway, in the trailers, fails the
 // invocation after what was sent before it.
 func TestStreamedResponseError(t *testing.T) {
-	s, rt := newServer(t)
-	nextc := rt.next()
-	st := newRecordingStream()
-	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "id", Payload: []byte(`{}`), Stream: st})
-	wait(t, nextc)
+	rt, st, resc := startStreamed(t)
 	doc := `{"errorType":"Error","errorMessage":"broke midway","trace":[]}`
-	tb := &trailerBody{r: strings.NewReader("partial"), trailer: http.Header{HeaderFunctionErrorType: nil, HeaderFunctionErrorBody: nil},
-		typ: "Error", body: doc}
-	req, _ := http.NewRequest("POST", rt.base+"invocation/id/response", tb)
-	req.Header.Set(HeaderFunctionResponseMode, ResponseModeStreaming)
-	req.Trailer = tb.trailer
-	if r := rt.do(req); r.status != 202 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
-	}
+	rt.postStreamedError(t, "partial", doc)
 	res := wait(t, resc)
 	if res.err != nil || !res.resp.Streamed || res.resp.ErrorType != "Error" || string(res.resp.Payload) != doc || st.joined() != "partial" {
 		t.Fatalf("Invoke = {%q %s streamed %v}, %v; stream %q", res.resp.ErrorType, res.resp.Payload, res.resp.Streamed, res.err, st.joined())
@@ -148,11 +160,7 @@ func TestStreamedResponseError(t *testing.T) {
 // exactly the limit, the invocation fails with
 // Function.ResponseSizeTooLarge and the runtime is answered 413.
 func TestStreamedResponseLimit(t *testing.T) {
-	s, rt := newServer(t, WithMaxStreamResponse(100_000))
-	nextc := rt.next()
-	st := newRecordingStream()
-	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "id", Payload: []byte(`{}`), Stream: st})
-	wait(t, nextc)
+	rt, st, resc := startStreamed(t, WithMaxStreamResponse(100_000))
 	pw, replyc := rt.streamPost("id", "", nil)
 	go func() {
 		for range 15 {
@@ -255,19 +263,8 @@ func TestStreamCancelledWhenAbandoned(t *testing.T) {
 // its first byte has begun nothing: the caller can still answer with an
 // error of its own.
 func TestStreamedResponseFailsBeforeFirstByte(t *testing.T) {
-	s, rt := newServer(t)
-	nextc := rt.next()
-	st := newRecordingStream()
-	resc := invokeAsync(t.Context(), s, &Invocation{RequestID: "id", Payload: []byte(`{}`), Stream: st})
-	wait(t, nextc)
-	tb := &trailerBody{r: strings.NewReader(""), trailer: http.Header{HeaderFunctionErrorType: nil, HeaderFunctionErrorBody: nil},
-		typ: "Error", body: `{"errorType":"Error","errorMessage":"early"}`}
-	req, _ := http.NewRequest("POST", rt.base+"invocation/id/response", tb)
-	req.Header.Set(HeaderFunctionResponseMode, ResponseModeStreaming)
-	req.Trailer = tb.trailer
-	if r := rt.do(req); r.status != 202 {
-		t.Fatalf("POST = %d %s", r.status, r.body)
-	}
+	rt, st, resc := startStreamed(t)
+	rt.postStreamedError(t, "", `{"errorType":"Error","errorMessage":"early"}`)
 	res := wait(t, resc)
 	if res.err != nil || res.resp.Streamed || res.resp.ErrorType != "Error" || st.begun != 0 {
 		t.Fatalf("Invoke = %+v, %v; begun %d", res.resp, res.err, st.begun)

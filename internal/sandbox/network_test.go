@@ -137,22 +137,7 @@ func TestNetworkPasta(t *testing.T) {
 			if h.Network() != NetworkPasta {
 				t.Fatalf("Network() = %s", h.Network())
 			}
-			ln, err := net.Listen("tcp", lambdatest.HostAddr(t)+":0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Write([]byte("hello from the host\n"))
-					c.Close()
-				}
-			}()
-			host, port, _ := net.SplitHostPort(ln.Addr().String())
+			host, port, _ := net.SplitHostPort(lambdatest.Greeter(t, lambdatest.HostAddr(t), "hello from the host"))
 			code := t.TempDir()
 			os.Chmod(code, 0o755)
 			r, w, _ := os.Pipe()

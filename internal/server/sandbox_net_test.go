@@ -23,20 +23,7 @@ func TestSandboxNetworkServerPort(t *testing.T) {
 	n := start(t, server.Options{Sandbox: sandbox.Full, FunctionNetwork: sandbox.NetworkPasta})
 	n.createGo(t, "dialer")
 	host := lambdatest.HostAddr(t)
-	ln, err := net.Listen("tcp", host+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	addr := lambdatest.Greeter(t, host, "hello")
 	dial := func(addr string) string {
 		t.Helper()
 		b, _ := json.Marshal(map[string]string{"dial": addr})
@@ -48,8 +35,8 @@ func TestSandboxNetworkServerPort(t *testing.T) {
 		json.Unmarshal(out.Payload, &a)
 		return a.Blob
 	}
-	if got := dial(ln.Addr().String()); got != "connected" {
-		t.Fatalf("the function did not reach %s on the host's network: %s", ln.Addr(), got)
+	if got := dial(addr); got != "connected" {
+		t.Fatalf("the function did not reach %s on the host's network: %s", addr, got)
 	}
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(n.URL(), "http://"))
 	for _, h := range []string{"127.0.0.1", "localhost", host, sandbox.NetGateway} {
